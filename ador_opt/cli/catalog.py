@@ -1,0 +1,132 @@
+"""`ador-opt models list|show` and `ador-opt hardware list|show`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ador_opt.cli._common import emit_json, err_console
+from ador_opt.hardware import HARDWARE_PRESETS, area_breakdown, cost_breakdown, load_hardware
+from ador_opt.hardware.presets import Hardware
+from ador_opt.models import MODEL_PRESETS, load_model
+
+models_app = typer.Typer(help="Model presets and config files.", no_args_is_help=True)
+hardware_app = typer.Typer(help="Hardware presets and design files.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def model_summary(name: str) -> dict[str, object]:
+    spec = load_model(name)
+    return {
+        **spec.to_dict(),
+        "param_count": spec.param_count,
+        "active_param_count": spec.active_param_count,
+        "weight_bytes": spec.weight_bytes,
+        "kv_bytes_per_token": spec.kv_bytes_per_token,
+    }
+
+
+@models_app.command("list")
+def models_list(json_out: JsonFlag = False) -> None:
+    """List model presets."""
+    rows = [model_summary(name) for name in MODEL_PRESETS]
+    if json_out:
+        emit_json({"models": rows})
+        return
+    table = Table(title="model presets")
+    for col in ("name", "params (B)", "layers", "hidden", "heads/kv", "experts", "KV B/token"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r["name"]),
+            f"{int(r['param_count']) / 1e9:.2f}",  # type: ignore[call-overload]
+            str(r["num_layers"]),
+            str(r["hidden_size"]),
+            f"{r['num_heads']}/{r['num_kv_heads']}",
+            f"{r['experts_per_token']}/{r['num_experts']}",
+            str(r["kv_bytes_per_token"]),
+        )
+    err_console.print(table)
+
+
+@models_app.command("show")
+def models_show(name: str, json_out: JsonFlag = False) -> None:
+    """Show one model: a preset name or a path to a local Hugging Face config.json."""
+    row = model_summary(name)
+    if json_out:
+        emit_json(row)
+        return
+    for key, value in row.items():
+        err_console.print(f"{key:>22}: {value}")
+
+
+def hardware_summary(hw: Hardware) -> dict[str, object]:
+    out: dict[str, object] = {"name": hw.name, "kind": "gpu" if hw.arch is None else "hda"}
+    if hw.arch is not None:
+        area = area_breakdown(hw.arch)
+        out.update(
+            config=hw.arch.to_dict(),
+            peak_tflops=hw.arch.peak_tflops,
+            area_mm2=area.total_mm2,
+            area_breakdown=area.to_dict(),
+            cost_usd=cost_breakdown(hw.arch).total_usd,
+            cost_breakdown=cost_breakdown(hw.arch).to_dict(),
+        )
+    if hw.gpu is not None:
+        out["gpu"] = hw.gpu.to_dict()
+        out["performance_model"] = "gpu"
+        if hw.arch is None:
+            out.update(peak_tflops=hw.gpu.fp16_tflops, area_mm2=hw.gpu.die_area_mm2)
+    else:
+        out["performance_model"] = "hda"
+    return out
+
+
+@hardware_app.command("list")
+def hardware_list(json_out: JsonFlag = False) -> None:
+    """List hardware presets."""
+    rows = [hardware_summary(hw) for hw in HARDWARE_PRESETS.values()]
+    if json_out:
+        emit_json({"hardware": rows})
+        return
+    table = Table(title="hardware presets")
+    for col in ("name", "kind", "peak TFLOPS", "area mm²", "perf model"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r["name"]),
+            str(r["kind"]),
+            f"{r['peak_tflops']:.1f}",
+            f"{r['area_mm2']:.1f}",
+            str(r["performance_model"]),
+        )
+    err_console.print(table)
+
+
+@hardware_app.command("show")
+def hardware_show(name: str, json_out: JsonFlag = False) -> None:
+    """Show one hardware preset or a TOML/JSON design file, with its area breakdown."""
+    row = hardware_summary(load_hardware(name))
+    if json_out:
+        emit_json(row)
+        return
+    err_console.print(f"[bold]{row['name']}[/bold]  ({row['kind']}, performance model: "
+                      f"{row['performance_model']})")
+    err_console.print(f"peak: {row['peak_tflops']:.1f} TFLOPS   area: {row['area_mm2']:.1f} mm²")
+    if "config" in row:
+        table = Table(title="configuration")
+        table.add_column("field")
+        table.add_column("value")
+        for key, value in row["config"].items():  # type: ignore[attr-defined]
+            table.add_row(key, str(value))
+        err_console.print(table)
+        area = Table(title="area breakdown (mm²)")
+        area.add_column("component")
+        area.add_column("value", justify="right")
+        for key, value in row["area_breakdown"].items():  # type: ignore[attr-defined]
+            area.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+        err_console.print(area)
+        err_console.print(f"cost per device: ${row['cost_usd']:.0f}")

@@ -1,0 +1,194 @@
+"""`ArchConfig`: one point of the ADOR heterogeneous-dataflow (HDA) hardware template.
+
+Field names are a contract (DESIGN §3): `--designs` lines, study specs and trial user attributes
+use them. Units are in the names. Validation happens at construction and raises `InputError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from ador_opt.errors import InputError
+
+SA_GRANULE = 32  # systolic-array dimensions come in multiples of 32 (ADOR paper §V-A)
+# Small tensor-core-style arrays of the baselines (A100 and LLMCompass-L use 16×16 per sublane).
+SA_SMALL_DIMS = (4, 8, 16)
+NS_PER_S = 1e9
+
+
+class DramType(StrEnum):
+    """Off-chip memory technology. Per-unit bandwidth and PHY area in `hardware/area.py`."""
+
+    HBM2E = "hbm2e"
+    HBM3 = "hbm3"
+    HBM3E = "hbm3e"
+    DDR5 = "ddr5"
+    DDR5_CXL = "ddr5-cxl"  # DDR5 behind PCIe5-class serial lanes (the LLMCompass-T reading)
+
+
+class LinkType(StrEnum):
+    """Device-to-device link technology."""
+
+    PCIE4 = "pcie4"
+    PCIE5 = "pcie5"
+    NVLINK3 = "nvlink3"
+    NVLINK4 = "nvlink4"
+
+
+class TpSync(StrEnum):
+    """How tensor-parallel shards synchronise (ADOR paper §IV-D)."""
+
+    ALL_GATHER = "all-gather"
+    ALL_REDUCE = "all-reduce"
+    MEGATRON = "megatron"
+
+
+def _enum(enum_cls: type[StrEnum], value: Any, field: str) -> Any:
+    try:
+        return enum_cls(str(value).lower())
+    except ValueError:
+        allowed = ", ".join(e.value for e in enum_cls)
+        raise InputError(f"{field}: unknown value {value!r}; allowed: {allowed}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ArchConfig:
+    """Per-device HDA template. Per-core units: `sa_per_core` weight-stationary systolic arrays
+    of `sa_rows`×`sa_cols` PEs, one MAC tree of `mt_lanes` lanes each reducing `mt_width`
+    products per cycle, and a vector unit of `vector_width` FP32 lanes."""
+
+    name: str = "custom"
+    freq_mhz: float = 1500.0
+    core_count: int = 32
+    sa_rows: int = 64
+    sa_cols: int = 64
+    sa_per_core: int = 1
+    mt_width: int = 16
+    mt_lanes: int = 16
+    vector_width: int = 128
+    local_sram_kib: float = 2048.0
+    global_sram_mib: float = 16.0
+    noc_gbps: float = 2048.0
+    dram_type: DramType = DramType.HBM2E
+    dram_gib: float = 80.0
+    dram_gbps: float = 2000.0
+    p2p_type: LinkType = LinkType.PCIE5
+    p2p_gbps: float = 64.0
+    devices: int = 1
+    tp: int = 1
+    tp_sync: TpSync = TpSync.ALL_GATHER
+    process_nm: int = 7
+    # Area-only overrides (0 = derive from the performance fields): GA100 has 128 physical SMs
+    # of which 108 are enabled, and 6 HBM2e PHYs of which 5 are populated (DESIGN §4).
+    physical_core_count: int = 0
+    dram_phy_count: int = 0
+    p2p_link_count: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dram_type", _enum(DramType, self.dram_type, "dram_type"))
+        object.__setattr__(self, "p2p_type", _enum(LinkType, self.p2p_type, "p2p_type"))
+        object.__setattr__(self, "tp_sync", _enum(TpSync, self.tp_sync, "tp_sync"))
+        ints_pos = ("core_count", "sa_rows", "sa_cols", "sa_per_core", "vector_width")
+        ints_nonneg = ("mt_width", "mt_lanes", "physical_core_count", "dram_phy_count",
+                       "p2p_link_count")
+        for name in (*ints_pos, *ints_nonneg, "devices", "tp", "process_nm"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                if isinstance(value, float) and value.is_integer():
+                    object.__setattr__(self, name, int(value))
+                else:
+                    raise InputError(f"{name}: must be an integer, got {value!r}")
+        for name in (*ints_pos, "devices", "tp"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"{name}: must be positive, got {getattr(self, name)}")
+        for name in ints_nonneg:
+            if getattr(self, name) < 0:
+                raise InputError(f"{name}: must be ≥ 0, got {getattr(self, name)}")
+        for name in ("freq_mhz", "local_sram_kib", "global_sram_mib", "noc_gbps", "dram_gib",
+                     "dram_gbps", "p2p_gbps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InputError(f"{name}: must be a number, got {value!r}")
+            if not math.isfinite(value) or value <= 0:
+                raise InputError(f"{name}: must be a positive number, got {value}")
+            object.__setattr__(self, name, float(value))
+        for name in ("sa_rows", "sa_cols"):
+            value = getattr(self, name)
+            if value % SA_GRANULE and value not in SA_SMALL_DIMS:
+                raise InputError(
+                    f"{name}: systolic-array dimensions must be multiples of {SA_GRANULE} "
+                    f"(or 4/8/16 for tensor-core-style arrays), got {value}"
+                )
+        if (self.mt_width == 0) != (self.mt_lanes == 0):
+            raise InputError("mt_width and mt_lanes: both zero (no MAC tree) or both positive")
+        if self.tp > self.devices:
+            raise InputError(f"tp ({self.tp}) cannot exceed devices ({self.devices})")
+        if self.devices % self.tp:
+            raise InputError(f"devices ({self.devices}) must be a multiple of tp ({self.tp})")
+        if self.process_nm != 7:
+            raise InputError("process_nm: the area model is calibrated at 7 nm only")
+
+    # --- derived quantities ---------------------------------------------------------------
+    @property
+    def freq_hz(self) -> float:
+        return self.freq_mhz * 1e6
+
+    @property
+    def sa_macs_per_core(self) -> int:
+        return self.sa_per_core * self.sa_rows * self.sa_cols
+
+    @property
+    def mt_macs_per_core(self) -> int:
+        return self.mt_width * self.mt_lanes
+
+    @property
+    def macs_per_device(self) -> int:
+        return self.core_count * (self.sa_macs_per_core + self.mt_macs_per_core)
+
+    @property
+    def peak_tflops(self) -> float:
+        """Dense FP16 peak of one device: 2 · MACs · f (DESIGN §3)."""
+        return 2.0 * self.macs_per_device * self.freq_hz / 1e12
+
+    @property
+    def sa_tflops(self) -> float:
+        return 2.0 * self.core_count * self.sa_macs_per_core * self.freq_hz / 1e12
+
+    @property
+    def mt_tflops(self) -> float:
+        return 2.0 * self.core_count * self.mt_macs_per_core * self.freq_hz / 1e12
+
+    @property
+    def total_sram_mib(self) -> float:
+        return self.core_count * self.local_sram_kib / 1024.0 + self.global_sram_mib
+
+    def replace(self, **changes: Any) -> ArchConfig:
+        """A validated copy with `changes` applied (unknown fields are an InputError)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise InputError(f"unknown hardware field(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.value if isinstance(value, StrEnum) else value
+        return out
+
+    def canonical_key(self) -> str:
+        """Content hash key used by result caches (name excluded)."""
+        import hashlib
+        import json
+
+        data = self.to_dict()
+        data.pop("name")
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))

@@ -1,0 +1,112 @@
+"""Die area of an `ArchConfig` under the 7 nm model (constants in `hardware/constants.py`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+from ador_opt.hardware import constants as c
+from ador_opt.hardware.arch import ArchConfig
+
+
+def sram_area_mm2(size_kib: float) -> float:
+    """Area of one SRAM buffer. Up to one bank (512 KiB) the bit area is divided by the CACTI
+    efficiency of the next power-of-two array size; larger buffers are whole 512 KiB banks."""
+    if size_kib <= 0:
+        return 0.0
+    if size_kib > c.SRAM_BANK_KIB:
+        banks = math.ceil(size_kib / c.SRAM_BANK_KIB - 1e-9)
+        return banks * sram_area_mm2(c.SRAM_BANK_KIB)
+    bucket = max(4, 2 ** math.ceil(math.log2(size_kib)))
+    bits = size_kib * 1024 * 8
+    return bits * c.SRAM_MM2_PER_BIT / c.SRAM_ARRAY_EFFICIENCY[bucket]
+
+
+@dataclass(frozen=True, slots=True)
+class AreaBreakdown:
+    """Die area in mm², by component. Core components are per core; totals are per die."""
+
+    core_control_mm2: float
+    core_vector_alu_mm2: float
+    core_register_file_mm2: float
+    core_systolic_mm2: float
+    core_mac_tree_mm2: float
+    core_local_sram_mm2: float
+    core_crossbar_mm2: float
+    core_mm2: float
+    physical_cores: int
+    cores_total_mm2: float
+    global_sram_mm2: float
+    dram_units: int
+    dram_phy_mm2: float
+    dram_ctrl_mm2: float
+    p2p_units: int
+    p2p_phy_mm2: float
+    p2p_ctrl_mm2: float
+    total_mm2: float
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def dram_units(arch: ArchConfig) -> int:
+    if arch.dram_phy_count:
+        return arch.dram_phy_count
+    return math.ceil(arch.dram_gbps / c.DRAM_UNIT_GBPS[arch.dram_type] - 1e-9)
+
+
+def p2p_units(arch: ArchConfig) -> int:
+    if arch.p2p_link_count:
+        return arch.p2p_link_count
+    if arch.devices == 1 and arch.tp == 1:
+        # A single device still carries its host/peer link; size it from p2p_gbps all the same.
+        pass
+    return math.ceil(arch.p2p_gbps / c.LINK_UNIT_GBPS[arch.p2p_type] - 1e-9)
+
+
+@lru_cache(maxsize=4096)
+def area_breakdown(arch: ArchConfig) -> AreaBreakdown:
+    """Die area of one device (LLMCompass 7 nm model plus the ADOR MAC tree)."""
+    lanes = arch.vector_width
+    control = lanes * c.CONTROL_MM2_PER_VECTOR_LANE
+    alu = lanes * c.VECTOR_ALU_MM2_PER_LANE
+    regs = lanes * c.REGISTER_FILE_MM2_PER_LANE
+    systolic = arch.sa_macs_per_core * c.FP16_MAC_MM2
+    # MAC tree: one FP16 multiply-add PE per input (multiplier + tree adder) and one FP32
+    # accumulator per lane.
+    mac_tree = arch.mt_macs_per_core * c.FP16_MAC_MM2 + arch.mt_lanes * c.FP32_FPU_MM2
+    local = sram_area_mm2(arch.local_sram_kib)
+    core = control + alu + regs + systolic + mac_tree + local
+    physical = arch.physical_core_count or arch.core_count
+    cores_total = physical * (core + c.CROSSBAR_MM2_PER_CORE)
+    global_sram = sram_area_mm2(arch.global_sram_mib * 1024)
+    n_dram = dram_units(arch)
+    dram_phy, dram_ctrl = (n_dram * a for a in c.DRAM_UNIT_AREA_MM2[arch.dram_type])
+    n_p2p = p2p_units(arch)
+    p2p_phy, p2p_ctrl = (n_p2p * a for a in c.LINK_UNIT_AREA_MM2[arch.p2p_type])
+    total = cores_total + global_sram + dram_phy + dram_ctrl + p2p_phy + p2p_ctrl
+    return AreaBreakdown(
+        core_control_mm2=control,
+        core_vector_alu_mm2=alu,
+        core_register_file_mm2=regs,
+        core_systolic_mm2=systolic,
+        core_mac_tree_mm2=mac_tree,
+        core_local_sram_mm2=local,
+        core_crossbar_mm2=c.CROSSBAR_MM2_PER_CORE,
+        core_mm2=core,
+        physical_cores=physical,
+        cores_total_mm2=cores_total,
+        global_sram_mm2=global_sram,
+        dram_units=n_dram,
+        dram_phy_mm2=dram_phy,
+        dram_ctrl_mm2=dram_ctrl,
+        p2p_units=n_p2p,
+        p2p_phy_mm2=p2p_phy,
+        p2p_ctrl_mm2=p2p_ctrl,
+        total_mm2=total,
+    )
+
+
+def die_area_mm2(arch: ArchConfig) -> float:
+    return area_breakdown(arch).total_mm2

@@ -1,0 +1,34 @@
+"""`GpuSpec`: datasheet facts of a GPU baseline. Efficiencies live in `perf/gpu_params.py`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class GpuSpec:
+    """One GPU. Bandwidths in GB/s (10^9 B/s); `nvlink_gbps` is the bidirectional aggregate
+    that NVIDIA quotes, so one direction carries half of it."""
+
+    name: str
+    sm_count: int
+    freq_mhz: float
+    fp16_tflops: float  # dense tensor-core peak
+    fp8_tflops: float  # 0 when the GPU has no FP8 tensor cores
+    hbm_gbps: float
+    hbm_gib: float
+    l2_mib: float
+    nvlink_gbps: float
+    die_area_mm2: float
+    process_nm: int
+    tdp_w: float
+
+    def peak_tflops_for(self, precision: str) -> float:
+        if precision == "fp8" and self.fp8_tflops > 0:
+            return self.fp8_tflops
+        return self.fp16_tflops
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

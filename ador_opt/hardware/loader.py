@@ -1,0 +1,65 @@
+"""Resolve a hardware argument: a preset name, a TOML/JSON file, or a design dict."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ador_opt.errors import InputError
+from ador_opt.hardware.arch import ArchConfig
+from ador_opt.hardware.presets import HARDWARE_PRESETS, Hardware
+
+
+def hardware_from_dict(data: Any, where: str = "design") -> Hardware:
+    """`{"base": "<preset>", <field>: <value>, ...}` (overrides on an HDA preset) or a full
+    ArchConfig. Unknown fields and bad values raise `InputError` naming them."""
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: a design must be a JSON/TOML object")
+    data = dict(data)
+    base_name = data.pop("base", None)
+    known = set(ArchConfig.field_names())
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InputError(f"{where}: unknown hardware field(s): {', '.join(unknown)}")
+    if base_name is not None:
+        if not isinstance(base_name, str):
+            raise InputError(f"{where}: base must be a preset name")
+        base = HARDWARE_PRESETS[base_name]
+        if base.arch is None or (base.gpu is not None and data):
+            if data:
+                raise InputError(f"{where}: GPU preset {base_name!r} takes no overrides")
+            return base
+        if not data:
+            return base
+        arch = base.arch.replace(**{"name": f"{base.name}*", **data})
+        return Hardware(str(data.get("name", arch.name)), arch, None)
+    try:
+        arch = ArchConfig(**data)
+    except TypeError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    return Hardware(arch.name, arch, None)
+
+
+def load_hardware(name_or_path: str) -> Hardware:
+    """A preset name or a path to a `.toml` / `.json` design file."""
+    if name_or_path.lower() in HARDWARE_PRESETS:
+        return HARDWARE_PRESETS[name_or_path]
+    path = Path(name_or_path)
+    if not path.suffix or not path.exists():
+        if path.suffix in {".toml", ".json"}:
+            raise InputError(f"hardware file not found: {path}")
+        return HARDWARE_PRESETS[name_or_path]  # raises "unknown hardware ...; known: ..."
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: malformed TOML: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    if isinstance(data, dict) and "name" not in data and "base" not in data:
+        data["name"] = path.stem
+    return hardware_from_dict(data, where=str(path))

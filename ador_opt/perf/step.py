@@ -1,0 +1,24 @@
+"""Dispatch: the time of one serving step on any `Hardware` (HDA template or GPU)."""
+
+from __future__ import annotations
+
+from ador_opt.hardware.presets import Hardware
+from ador_opt.models.ops import BatchComposition
+from ador_opt.models.spec import ModelSpec
+from ador_opt.perf.result import StepTime
+
+
+def step_time(hw: Hardware, model: ModelSpec, batch: BatchComposition, tp: int = 1) -> StepTime:
+    """Latency of one step of `batch` on one device of a `tp`-way group of `hw`.
+
+    GPUs (and presets that carry a `GpuSpec`, like `a100`) use the calibrated GPU model; HDA
+    templates use the template model. `model` already carries its precision.
+    """
+    if hw.gpu is not None:
+        from ador_opt.perf.gpu import gpu_step_time
+
+        return gpu_step_time(hw.gpu, model, batch, tp)
+    assert hw.arch is not None
+    from ador_opt.perf.hda import hda_step_time
+
+    return hda_step_time(hw.arch, model, batch, tp)
