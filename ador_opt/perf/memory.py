@@ -1,0 +1,101 @@
+"""Memory rules (ADOR paper §IV-B, §V-B): what must fit where, and the KV-cache budget.
+
+* DRAM per device holds the weight shard and the KV cache; what is left after the weights is
+  the KV budget (GPUs: an engine keeps a fraction of the free memory, see below).
+* Local SRAM of each core must hold at least one token's activations of a layer (else every
+  GEMM spills activations to DRAM; the design is rejected as infeasible).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ador_opt.hardware.arch import ArchConfig
+from ador_opt.hardware.presets import Hardware
+from ador_opt.models.spec import ModelSpec
+
+GIB = 1024**3
+# TensorRT-LLM gives the KV cache 90 % of the memory free after weights by default
+# (`kv_cache_free_gpu_mem_fraction` = 0.9; shared/reference/README: "about 90–95 %").
+GPU_KV_FREE_MEMORY_FRACTION = 0.90
+# CUDA context, cuBLAS workspaces and activation buffers held outside the KV pool (≈ 2 GiB is
+# typical of vLLM/TensorRT-LLM start-up logs for 8B–70B models). Assumption; docs/model.md.
+GPU_RUNTIME_RESERVE_GIB = 2.0
+
+
+def kv_bytes_per_token_per_device(model: ModelSpec, tp: int) -> float:
+    """KV bytes one token occupies on one device: KV heads split across the TP group,
+    replicated when there are fewer KV heads than devices."""
+    heads_here = max(1, model.num_kv_heads // tp)
+    return model.kv_bytes_per_token * heads_here / model.num_kv_heads
+
+
+def weight_bytes_per_device(model: ModelSpec, tp: int) -> float:
+    return model.weight_bytes / tp
+
+
+def dram_bytes_per_device(hw: Hardware) -> float:
+    if hw.gpu is not None:
+        return hw.gpu.hbm_gib * GIB
+    assert hw.arch is not None
+    return hw.arch.dram_gib * GIB
+
+
+def kv_budget_bytes_per_device(hw: Hardware, model: ModelSpec, tp: int) -> float:
+    """Bytes of KV cache one device can hold (≤ 0 when the weights do not fit)."""
+    free = dram_bytes_per_device(hw) - weight_bytes_per_device(model, tp)
+    if hw.gpu is not None:
+        free = (free - GPU_RUNTIME_RESERVE_GIB * GIB) * GPU_KV_FREE_MEMORY_FRACTION
+    return free
+
+
+def max_kv_tokens(hw: Hardware, model: ModelSpec, tp: int) -> int:
+    """Tokens of KV cache a TP group can hold (0 when the weights do not fit)."""
+    budget = kv_budget_bytes_per_device(hw, model, tp)
+    return max(0, int(budget // kv_bytes_per_token_per_device(model, tp)))
+
+
+def local_sram_need_kib(arch: ArchConfig, model: ModelSpec, tp: int) -> float:
+    """Local SRAM one core needs to hold one token's activations of a layer: the widest input
+    row it reads plus its share of the widest output row (weights are split across cores)."""
+    ab = model.bytes_per_activation
+    widest_in = max(model.hidden_size, model.ffn_size // tp)
+    up = (2 if model.gated_mlp else 1) * model.ffn_size // tp
+    qkv = (model.num_heads + 2 * model.num_kv_heads) * model.head_dim // tp
+    widest_out = max(up, qkv, model.vocab_size // tp)
+    return (widest_in + widest_out / arch.core_count) * ab / 1024
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryCheck:
+    """Each value ≤ 0 means satisfied (Optuna's constraint convention); `reason` explains."""
+
+    weights_fit: float  # weight shard + one request's KV − DRAM, bytes
+    sram_holds_token: float  # needed − available local SRAM, KiB
+    reason: str
+
+    @property
+    def ok(self) -> bool:
+        return self.weights_fit <= 0 and self.sram_holds_token <= 0
+
+
+def check_memory(hw: Hardware, model: ModelSpec, tp: int, kv_tokens: int = 0) -> MemoryCheck:
+    """Does the model (and `kv_tokens` tokens of KV per TP group) fit one device of `hw`?"""
+    need = weight_bytes_per_device(model, tp) + kv_tokens * kv_bytes_per_token_per_device(
+        model, tp
+    )
+    have = dram_bytes_per_device(hw)
+    if hw.gpu is not None:
+        have -= GPU_RUNTIME_RESERVE_GIB * GIB
+    weights_fit = need - have
+    sram = 0.0
+    if hw.arch is not None and hw.gpu is None:
+        sram = local_sram_need_kib(hw.arch, model, tp) - hw.arch.local_sram_kib
+    reasons = []
+    if weights_fit > 0:
+        reasons.append(
+            f"weights + KV need {need / GIB:.1f} GiB per device, DRAM has {have / GIB:.1f} GiB"
+        )
+    if sram > 0:
+        reasons.append(f"local SRAM too small for one token's activations (short {sram:.0f} KiB)")
+    return MemoryCheck(weights_fit, sram, "; ".join(reasons))
