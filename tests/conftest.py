@@ -25,8 +25,9 @@ class CliResult:
         return json.loads(self.stdout)
 
 
-def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None,
-            env: dict[str, str] | None = None) -> CliResult:
+def run_cli(
+    *args: str, timeout: float = 300, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> CliResult:
     """Run `ador-opt ARGS` as a subprocess (the real console entry point)."""
     proc = subprocess.run(
         [sys.executable, "-m", "ador_opt", *args],

@@ -18,10 +18,27 @@ def test_hardware_show_json_contract() -> None:
     assert breakdown["total_mm2"] == doc["area_mm2"]
     for key in ("core_systolic_mm2", "core_mac_tree_mm2", "global_sram_mm2", "dram_phy_mm2"):
         assert breakdown[key] > 0
-    for field in ("freq_mhz", "core_count", "sa_rows", "sa_cols", "mt_width", "mt_lanes",
-                  "vector_width", "local_sram_kib", "global_sram_mib", "noc_gbps", "dram_type",
-                  "dram_gib", "dram_gbps", "p2p_type", "p2p_gbps", "devices", "tp", "tp_sync",
-                  "process_nm"):
+    for field in (
+        "freq_mhz",
+        "core_count",
+        "sa_rows",
+        "sa_cols",
+        "mt_width",
+        "mt_lanes",
+        "vector_width",
+        "local_sram_kib",
+        "global_sram_mib",
+        "noc_gbps",
+        "dram_type",
+        "dram_gib",
+        "dram_gbps",
+        "p2p_type",
+        "p2p_gbps",
+        "devices",
+        "tp",
+        "tp_sync",
+        "process_nm",
+    ):
         assert field in doc["config"], field
 
 

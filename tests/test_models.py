@@ -30,8 +30,13 @@ def test_param_count_within_one_percent(name: str, published: float) -> None:
 
 @pytest.mark.parametrize(
     "name,layers,kv_heads,head_dim",
-    [("llama-3-8b", 32, 8, 128), ("llama-2-7b", 32, 32, 128), ("llama-3-70b", 80, 8, 128),
-     ("bloom-176b", 70, 112, 128), ("yi-34b", 60, 8, 128)],
+    [
+        ("llama-3-8b", 32, 8, 128),
+        ("llama-2-7b", 32, 32, 128),
+        ("llama-3-70b", 80, 8, 128),
+        ("bloom-176b", 70, 112, 128),
+        ("yi-34b", 60, 8, 128),
+    ],
 )
 def test_kv_bytes_per_token_exact(name: str, layers: int, kv_heads: int, head_dim: int) -> None:
     # K and V, every layer, fp16: 2 · layers · kv_heads · head_dim · 2 bytes.

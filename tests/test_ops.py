@@ -8,7 +8,13 @@ from hypothesis import strategies as st
 
 from ador_opt.errors import InputError
 from ador_opt.models import MODEL_PRESETS
-from ador_opt.models.ops import BatchComposition, OpKind, PrefillChunk, step_ops, total_weight_bytes
+from ador_opt.models.ops import (
+    BatchComposition,
+    OpKind,
+    PrefillChunk,
+    step_ops,
+    total_weight_bytes,
+)
 
 LLAMA3 = MODEL_PRESETS["llama-3-8b"]
 
@@ -16,8 +22,12 @@ LLAMA3 = MODEL_PRESETS["llama-3-8b"]
 def test_decode_reads_all_weights_once() -> None:
     ops = step_ops(LLAMA3, BatchComposition.decode_only(1, 100))
     # Everything but the input embedding table is read once per decode step.
-    expected = (LLAMA3.param_count - LLAMA3.embedding_params - LLAMA3.num_layers * LLAMA3.norm_params
-                - LLAMA3.hidden_size) * LLAMA3.bytes_per_weight
+    expected = (
+        LLAMA3.param_count
+        - LLAMA3.embedding_params
+        - LLAMA3.num_layers * LLAMA3.norm_params
+        - LLAMA3.hidden_size
+    ) * LLAMA3.bytes_per_weight
     assert total_weight_bytes(ops) == expected
 
 

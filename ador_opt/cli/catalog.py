@@ -113,8 +113,10 @@ def hardware_show(name: str, json_out: JsonFlag = False) -> None:
     if json_out:
         emit_json(row)
         return
-    err_console.print(f"[bold]{row['name']}[/bold]  ({row['kind']}, performance model: "
-                      f"{row['performance_model']})")
+    err_console.print(
+        f"[bold]{row['name']}[/bold]  ({row['kind']}, performance model: "
+        f"{row['performance_model']})"
+    )
     err_console.print(f"peak: {row['peak_tflops']:.1f} TFLOPS   area: {row['area_mm2']:.1f} mm²")
     if "config" in row:
         table = Table(title="configuration")

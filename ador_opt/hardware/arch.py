@@ -93,8 +93,13 @@ class ArchConfig:
         object.__setattr__(self, "p2p_type", _enum(LinkType, self.p2p_type, "p2p_type"))
         object.__setattr__(self, "tp_sync", _enum(TpSync, self.tp_sync, "tp_sync"))
         ints_pos = ("core_count", "sa_rows", "sa_cols", "sa_per_core", "vector_width")
-        ints_nonneg = ("mt_width", "mt_lanes", "physical_core_count", "dram_phy_count",
-                       "p2p_link_count")
+        ints_nonneg = (
+            "mt_width",
+            "mt_lanes",
+            "physical_core_count",
+            "dram_phy_count",
+            "p2p_link_count",
+        )
         for name in (*ints_pos, *ints_nonneg, "devices", "tp", "process_nm"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -108,8 +113,15 @@ class ArchConfig:
         for name in ints_nonneg:
             if getattr(self, name) < 0:
                 raise InputError(f"{name}: must be ≥ 0, got {getattr(self, name)}")
-        for name in ("freq_mhz", "local_sram_kib", "global_sram_mib", "noc_gbps", "dram_gib",
-                     "dram_gbps", "p2p_gbps"):
+        for name in (
+            "freq_mhz",
+            "local_sram_kib",
+            "global_sram_mib",
+            "noc_gbps",
+            "dram_gib",
+            "dram_gbps",
+            "p2p_gbps",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InputError(f"{name}: must be a number, got {value!r}")

@@ -6,14 +6,16 @@ import math
 from dataclasses import asdict, dataclass
 
 from ador_opt.hardware import constants as c
-from ador_opt.hardware.area import die_area_mm2
 from ador_opt.hardware.arch import ArchConfig
+from ador_opt.hardware.area import die_area_mm2
 
 
 def dies_per_wafer(area_mm2: float, wafer_diameter_mm: float = c.WAFER_DIAMETER_MM) -> float:
     """Gross dies per wafer: π·r²/A − π·d/√(2A) (standard edge-loss approximation)."""
     r = wafer_diameter_mm / 2
-    return max(0.0, math.pi * r * r / area_mm2 - math.pi * wafer_diameter_mm / math.sqrt(2 * area_mm2))
+    return max(
+        0.0, math.pi * r * r / area_mm2 - math.pi * wafer_diameter_mm / math.sqrt(2 * area_mm2)
+    )
 
 
 def die_yield(area_mm2: float) -> float:
@@ -43,7 +45,9 @@ def cost_breakdown(arch: ArchConfig, memory_usd_per_gb: float | None = None) -> 
     gross = dies_per_wafer(area)
     y = die_yield(area)
     die_usd = c.WAFER_USD_7NM / (gross * y) if gross * y > 0 else math.inf
-    per_gb = c.MEMORY_USD_PER_GB[arch.dram_type] if memory_usd_per_gb is None else memory_usd_per_gb
+    per_gb = (
+        c.MEMORY_USD_PER_GB[arch.dram_type] if memory_usd_per_gb is None else memory_usd_per_gb
+    )
     memory = arch.dram_gib * 1.073741824 * per_gb  # GiB → GB
     total = die_usd + c.PACKAGE_ASSEMBLY_USD + memory
     return CostBreakdown(area, gross, y, die_usd, c.PACKAGE_ASSEMBLY_USD, memory, total)

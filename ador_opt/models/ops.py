@@ -199,9 +199,7 @@ def step_ops(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> tuple[Op
         )
     ops.append(_gemm("o_proj", m, md, heads * hd, h, layers, wb, ab))
     if tp > 1:
-        ops.append(
-            Op("tp_sync_attn", OpKind.COLLECTIVE, layers, m=m, message_bytes=m * h * ab)
-        )
+        ops.append(Op("tp_sync_attn", OpKind.COLLECTIVE, layers, m=m, message_bytes=m * h * ab))
 
     # --- MLP (dense or mixture of experts) -----------------------------------------------
     f = model.ffn_size // tp
