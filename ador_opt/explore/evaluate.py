@@ -1,0 +1,381 @@
+"""Evaluate one design point through the pruning stages (no Optuna here: pure functions).
+
+`evaluate_point(ctx, params)` maps sampled parameters to an ArchConfig and runs the stages of
+`constraints.STAGES` cheapest first, stopping at the first violated one. Infeasible points get
+placeholder objective values (each objective's reference value: finite, never NaN) and no
+simulation. The serving stage calls `ador_opt.serving.find_capacity` (imported lazily);
+`EvalContext.capacity_fn` swaps it (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ador_opt.explore.constraints import CONSTRAINTS, first_violated_stage, relative_violation
+from ador_opt.explore.objectives import aggregate
+from ador_opt.explore.space import SearchSpace, realise
+from ador_opt.explore.spec import ServingScenario, StaticScenario, StudySpec
+from ador_opt.hardware import area_breakdown, cost_breakdown
+from ador_opt.hardware.arch import ArchConfig
+from ador_opt.hardware.presets import Hardware
+from ador_opt.models.spec import ModelSpec
+from ador_opt.perf import evaluate_static_batch
+from ador_opt.perf.memory import (
+    check_memory,
+    dram_bytes_per_device,
+    weight_bytes_per_device,
+)
+
+# (hw, model, scenario, slo_ttft_p90_ms, slo_tbt_p99_ms, tp) → metrics of one TP group:
+# capacity_rps, ttft_p90_ms, tbt_p99_ms, throughput_tokens_per_s.
+CapacityFn = Callable[[Hardware, ModelSpec, ServingScenario, float, float, int], dict[str, float]]
+
+# SLOs a serving scenario uses when the spec gives none (Sarathi-Serve-style defaults; DESIGN
+# §6 says the defaults are spec fields): TTFT p90 2 s, TBT p99 200 ms.
+DEFAULT_TTFT_P90_MS = 2000.0
+DEFAULT_TBT_P99_MS = 200.0
+
+
+def serving_capacity(
+    hw: Hardware, model: ModelSpec, sc: ServingScenario, ttft_ms: float, tbt_ms: float, tp: int
+) -> dict[str, float]:
+    """Capacity of one TP group via the serving simulator (`ador_opt.serving`)."""
+    serving: Any = importlib.import_module("ador_opt.serving")
+    workload = serving.workload_preset(sc.workload)
+    slo = serving.Slo(ttft_p90_ms=ttft_ms, tbt_p99_ms=tbt_ms)
+    result = serving.find_capacity(
+        hw, model, workload, slo, num_requests=sc.num_requests, seed=sc.seed, tp=tp
+    )
+    return capacity_metrics(result)
+
+
+def capacity_metrics(result: Any) -> dict[str, float]:
+    """Pick the metrics the study needs out of a `CapacityResult`."""
+    out = {"capacity_rps": float(result.max_rate_per_s)}
+    report = getattr(result, "report", None)
+    if report is not None:
+        for name, path in (
+            ("ttft_p90_ms", ("ttft_ms", "p90")),
+            ("tbt_p99_ms", ("tbt_ms", "p99")),
+        ):
+            value = _lookup(report, path)
+            if value is not None:
+                out[name] = float(value)
+        tput = _lookup(report, ("throughput_tokens_per_s",))
+        if tput is not None:
+            out["throughput_tokens_per_s"] = float(tput)
+    return out
+
+
+def _lookup(obj: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if obj is None:
+            return None
+        obj = obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+    return obj
+
+
+@dataclass(frozen=True, slots=True)
+class EvalContext:
+    spec: StudySpec
+    capacity_fn: CapacityFn | None = None
+
+    @property
+    def space(self) -> SearchSpace:
+        return self.spec.space
+
+    @property
+    def scenario_hash(self) -> str:
+        return _scenario_hash(self.spec)
+
+
+def _scenario_hash(spec: StudySpec) -> str:
+    d = spec.to_dict()
+    keep = {k: d[k] for k in ("model", "scenarios", "slo", "budget", "objectives", "constraints")}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class PointResult:
+    """Everything a trial stores (see the storage schema)."""
+
+    params: dict[str, Any]
+    config: dict[str, Any]
+    area_mm2: float
+    cost_usd: float
+    peak_tflops: float
+    area_breakdown: dict[str, Any]
+    metrics: dict[str, float]
+    constraints: dict[str, float]
+    rejected_by: str
+    reason: str
+    values: tuple[float, ...]
+    cache_key: str
+    eval_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        return self.rejected_by == ""
+
+
+def cache_key(ctx: EvalContext, arch: ArchConfig | None, fields: Mapping[str, Any]) -> str:
+    """Canonical key: the config's content hash + the scenario hash (DESIGN §7)."""
+    if arch is not None:
+        base = arch.canonical_key()
+    else:
+        base = (
+            "invalid:"
+            + hashlib.sha256(
+                json.dumps(dict(fields), sort_keys=True, default=str).encode()
+            ).hexdigest()[:20]
+        )
+    return f"{base}-{ctx.scenario_hash}"
+
+
+def placeholder_values(spec: StudySpec) -> tuple[float, ...]:
+    """Objective values of an infeasible point: each objective's reference (worst acceptable)."""
+    return tuple(o.reference for o in spec.objectives)
+
+
+def _lower_bounds_ms(
+    arch: ArchConfig, model: ModelSpec, sc: StaticScenario | ServingScenario
+) -> tuple[float, float]:
+    """Roofline lower bounds (TTFT, TBT) in ms on one device of the TP group.
+
+    Every step streams the device's weight shard from DRAM at most at `dram_gbps`; a prefill
+    also performs 2 · active params · prompt tokens / tp FLOPs at most at peak. The serving
+    bound uses a one-token prompt (the workload's lengths are the simulator's business).
+    """
+    tp = arch.tp
+    stream_s = weight_bytes_per_device(model, tp) / (arch.dram_gbps * 1e9)
+    tokens = sc.batch * sc.input_len if isinstance(sc, StaticScenario) else 1
+    compute_s = 2.0 * model.active_param_count * tokens / tp / (arch.peak_tflops * 1e12)
+    return max(stream_s, compute_s) * 1e3, stream_s * 1e3
+
+
+def _kv_tokens(model: ModelSpec, sc: StaticScenario | ServingScenario) -> int:
+    """KV tokens one TP group must hold: the whole static batch, or one request of the
+    model's maximum context for serving (the scheduler queues the rest)."""
+    if isinstance(sc, StaticScenario):
+        return sc.batch * (sc.input_len + sc.output_len)
+    return model.max_context
+
+
+def _slo_limits(spec: StudySpec, sc: StaticScenario | ServingScenario) -> tuple[float | None, ...]:
+    slo = spec.file.slo
+    if isinstance(sc, StaticScenario):
+        return slo.ttft_ms, slo.tbt_ms
+    return slo.ttft_p90_ms, slo.tbt_p99_ms
+
+
+def _design_metrics(arch: ArchConfig, area: float, cost: float) -> dict[str, float]:
+    return {"area_mm2": area, "cost_usd": cost, "peak_tflops": arch.peak_tflops}
+
+
+def _static_metrics(
+    hw: Hardware, arch: ArchConfig, model: ModelSpec, sc: StaticScenario, area: float, cost: float
+) -> dict[str, float]:
+    r = evaluate_static_batch(hw, model, sc.batch, sc.input_len, sc.output_len, arch.tp)
+    replicas = arch.devices // arch.tp
+    tput = r.throughput_tokens_per_s * replicas
+    return {
+        "ttft_ms": r.ttft_ms,
+        "tbt_ms": r.tbt_ms,
+        "e2e_ms": r.e2e_ms,
+        "throughput_tokens_per_s": tput,
+        "throughput_per_mm2": tput / (arch.devices * area),
+        "throughput_per_usd": tput / (arch.devices * cost),
+    }
+
+
+def evaluate_point(ctx: EvalContext, params: Mapping[str, Any]) -> PointResult:
+    """Run the pruning stages on one sampled point."""
+    t0 = time.perf_counter()
+    spec = ctx.spec
+    names = spec.constraints
+    cons = dict.fromkeys(names, 0.0)
+    real = realise(ctx.space, params)
+    key = cache_key(ctx, real.arch, real.fields)
+    placeholders = placeholder_values(spec)
+
+    def done(
+        arch: ArchConfig | None, metrics: dict[str, float], values: tuple[float, ...], reason: str
+    ) -> PointResult:
+        rejected = first_violated_stage(cons)
+        if rejected:
+            values = placeholders
+        if arch is not None:
+            bd = area_breakdown(arch)
+            area, cost, peak = bd.total_mm2, cost_breakdown(arch).total_usd, arch.peak_tflops
+            bd_dict = dict(bd.to_dict())
+        else:
+            area, cost, peak, bd_dict = _invalid_area(real.fields)
+        return PointResult(
+            params=dict(params),
+            config=dict(real.fields),
+            area_mm2=area,
+            cost_usd=cost,
+            peak_tflops=peak,
+            area_breakdown=bd_dict,
+            metrics=metrics,
+            constraints=cons,
+            rejected_by=rejected,
+            reason=reason,
+            values=tuple(float(v) for v in values),
+            cache_key=key,
+            eval_s=time.perf_counter() - t0,
+        )
+
+    # Stage 1: parameter sanity.
+    if real.arch is None:
+        cons["sanity"] = real.violation
+        return done(None, {}, placeholders, real.reason)
+    arch = real.arch
+    hw = Hardware(arch.name, arch, None)
+    area = area_breakdown(arch).total_mm2
+    cost = cost_breakdown(arch).total_usd
+    metrics = _design_metrics(arch, area, cost)
+    budget = spec.file.budget
+
+    # Stage 2: area / cost budget (per device).
+    if "area" in cons and budget.area_mm2 is not None:
+        cons["area"] = relative_violation(area, budget.area_mm2)
+    if "cost" in cons and budget.cost_usd is not None:
+        cons["cost"] = relative_violation(cost, budget.cost_usd)
+    # Stages 3 and 4: SRAM holds one token; weights + KV fit DRAM (cheap, evaluated together).
+    # With several models/scenarios each constraint keeps its worst (largest) value.
+    found: dict[str, list[float]] = {}
+    reasons: list[str] = []
+    for model in spec.models:
+        for sc in spec.file.scenarios:
+            check = check_memory(hw, model, arch.tp, _kv_tokens(model, sc))
+            found.setdefault("sram", []).append(check.sram_holds_token / arch.local_sram_kib)
+            found.setdefault("memory", []).append(check.weights_fit / dram_bytes_per_device(hw))
+            if check.reason:
+                reasons.append(f"{model.name}: {check.reason}")
+    _set_worst(cons, found)
+
+    # Stage 5: the roofline lower bound already violates an SLO.
+    found = {}
+    for model in spec.models:
+        for sc in spec.file.scenarios:
+            ttft_lb, tbt_lb = _lower_bounds_ms(arch, model, sc)
+            ttft_slo, tbt_slo = _slo_limits(spec, sc)
+            if ttft_slo is not None:
+                found.setdefault("roofline_ttft", []).append(relative_violation(ttft_lb, ttft_slo))
+            if tbt_slo is not None:
+                found.setdefault("roofline_tbt", []).append(relative_violation(tbt_lb, tbt_slo))
+    _set_worst(cons, found)
+    stage = first_violated_stage(cons)
+    if stage:
+        reason = {
+            "budget": "over the area/cost budget",
+            "roofline_slo": "the roofline lower bound already exceeds an SLO",
+        }.get(stage, "; ".join(dict.fromkeys(reasons)))
+        return done(arch, metrics, placeholders, reason)
+
+    # Stage 6: the full evaluation (static batch and/or serving simulation).
+    per_pair: list[dict[str, float]] = []
+    found = {}
+    for model in spec.models:
+        for sc in spec.file.scenarios:
+            m = _full_metrics(ctx, hw, arch, model, sc, area, cost)
+            per_pair.append(m)
+            for name, v in _full_constraints(spec, sc, m).items():
+                found.setdefault(name, []).append(v)
+    _set_worst(cons, found)
+    keys = sorted({k for m in per_pair for k in m})
+    for k in keys:
+        values_k = [m[k] for m in per_pair if k in m]
+        metrics[k] = aggregate(k, values_k) if len(values_k) > 1 else values_k[0]
+    if len(per_pair) > 1:
+        i = 0
+        for model in spec.models:
+            for sc_i, sc in enumerate(spec.file.scenarios):
+                label = sc.name or f"scenario{sc_i}"
+                for k, v in per_pair[i].items():
+                    metrics[f"{k}@{model.name}/{label}"] = v
+                i += 1
+    values = tuple(metrics.get(o.name, o.reference) for o in spec.objectives)
+    return done(arch, metrics, values, "SLO violated" if first_violated_stage(cons) else "")
+
+
+def _full_metrics(
+    ctx: EvalContext,
+    hw: Hardware,
+    arch: ArchConfig,
+    model: ModelSpec,
+    sc: StaticScenario | ServingScenario,
+    area: float,
+    cost: float,
+) -> dict[str, float]:
+    if isinstance(sc, StaticScenario):
+        return _static_metrics(hw, arch, model, sc, area, cost)
+    slo = ctx.spec.file.slo
+    fn = ctx.capacity_fn or serving_capacity
+    ttft = slo.ttft_p90_ms or DEFAULT_TTFT_P90_MS
+    tbt = slo.tbt_p99_ms or DEFAULT_TBT_P99_MS
+    group = fn(hw, model, sc, ttft, tbt, arch.tp)
+    replicas = arch.devices // arch.tp
+    out = dict(group)
+    cap = group["capacity_rps"] * replicas
+    out["capacity_rps"] = cap
+    out["capacity_per_mm2"] = cap / (arch.devices * area)
+    out["capacity_per_usd"] = cap / (arch.devices * cost)
+    if "throughput_tokens_per_s" in group:
+        tput = group["throughput_tokens_per_s"] * replicas
+        out["throughput_tokens_per_s"] = tput
+        out["throughput_per_mm2"] = tput / (arch.devices * area)
+        out["throughput_per_usd"] = tput / (arch.devices * cost)
+    return out
+
+
+def _full_constraints(
+    spec: StudySpec, sc: StaticScenario | ServingScenario, m: dict[str, float]
+) -> dict[str, float]:
+    slo = spec.file.slo
+    out: dict[str, float] = {}
+    if isinstance(sc, StaticScenario):
+        if slo.ttft_ms is not None:
+            out["slo_ttft"] = relative_violation(m["ttft_ms"], slo.ttft_ms)
+        if slo.tbt_ms is not None:
+            out["slo_tbt"] = relative_violation(m["tbt_ms"], slo.tbt_ms)
+    else:
+        # No arrival rate meets the SLOs ⇒ violated (+1); otherwise satisfied (−1).
+        out["slo_capacity"] = 1.0 if m["capacity_rps"] <= 0 else -1.0
+    return out
+
+
+def _set_worst(cons: dict[str, float], found: Mapping[str, list[float]]) -> None:
+    """Write the worst value of each evaluated constraint the spec enables."""
+    for name, values in found.items():
+        if name in cons and values:
+            cons[name] = max(values)
+
+
+def _invalid_area(fields: Mapping[str, Any]) -> tuple[float, float, float, dict[str, Any]]:
+    """Area, cost and peak of a point that failed the sanity stage: computed on the same
+    fields with the global SRAM and the TP layout made valid, i.e. a lower bound of the area
+    (docs/exploration.md). When even that is impossible, 0.0."""
+    try:
+        patched = dict(fields)
+        patched["global_sram_mib"] = max(float(patched.get("global_sram_mib", 0.0)), 1 / 1024)
+        patched["tp"] = 1
+        patched["devices"] = max(1, int(patched.get("devices", 1)))
+        arch = ArchConfig(**patched)
+    except Exception:
+        return 0.0, 0.0, 0.0, {}
+    bd = area_breakdown(arch)
+    return bd.total_mm2, cost_breakdown(arch).total_usd, arch.peak_tflops, dict(bd.to_dict())
+
+
+def constraint_vector(spec: StudySpec, cons: Mapping[str, float]) -> list[float]:
+    """Constraint values in the spec's fixed order (the dashboard's `constraints` list)."""
+    return [float(cons[name]) for name in spec.constraints if name in CONSTRAINTS]

@@ -1,0 +1,261 @@
+"""Where studies live: storage URLs, heartbeats, cross-process locks, stale-trial recovery.
+
+`STORE` arguments are a path or an Optuna storage URL:
+
+* `runs/x.db` (any path not ending in `.journal`) → SQLite `sqlite:///<abs path>` with a 60 s
+  busy timeout (several local processes share it);
+* `runs/x.journal` → Optuna's `JournalStorage` on a file (append-only log, no heartbeat);
+* `postgresql://…`, `mysql://…`, `sqlite:///…` → `RDBStorage` on that URL.
+
+RDB storages run a heartbeat: a RUNNING trial whose process died is failed after
+`GRACE_PERIOD_S` by the next worker that starts a trial, and a copy of it is queued (WAITING)
+by `RetryHeartbeatStaleTrialCallback`. Local files (SQLite, journal) also get an *alive lock*:
+every process running trials holds a shared `flock` on `<file>.alive`; the kernel drops it when
+the process dies, so `resume` can tell at once that nobody is running and fail every RUNNING
+trial without waiting for the grace period.
+
+The *ask lock* serialises "count trials, then ask for a new one" across processes (a `flock` on
+`<file>.lock` for local files, a PostgreSQL advisory lock for PostgreSQL), which is what makes a
+study end with exactly `n_trials` COMPLETE trials however many workers share it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ador_opt.errors import InputError
+
+HEARTBEAT_INTERVAL_S = 5  # assumption: trials last ≪ 5 s, so one beat per trial in practice
+GRACE_PERIOD_S = 30  # a trial without a beat for 30 s belongs to a dead process
+MAX_RETRY = 3  # a trial that keeps killing its workers is retried at most 3 times
+SQLITE_BUSY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRef:
+    """A resolved `STORE` argument."""
+
+    url: str  # Optuna URL, or "journal:<abs path>" for journal files
+    path: Path | None  # the local file (SQLite or journal), None for servers
+
+    @property
+    def kind(self) -> str:
+        if self.url.startswith("journal:"):
+            return "journal"
+        return self.url.split(":", 1)[0].split("+", 1)[0]
+
+    @property
+    def display(self) -> str:
+        return str(self.path) if self.path is not None else _redact(self.url)
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a server URL for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def resolve_store(store: str) -> StoreRef:
+    if "://" in store:
+        if store.startswith("sqlite:///"):
+            return StoreRef(store, Path(store[len("sqlite:///") :]).resolve())
+        return StoreRef(store, None)
+    path = Path(store).expanduser().resolve()
+    if path.suffix == ".journal":
+        return StoreRef(f"journal:{path}", path)
+    return StoreRef(f"sqlite:///{path}", path)
+
+
+def default_store(study_name: str) -> StoreRef:
+    return resolve_store(str(Path("runs") / f"{study_name}.db"))
+
+
+def open_storage(ref: StoreRef, *, create: bool) -> Any:
+    """An Optuna storage for `ref`. With `create=False` a missing local file is an input error
+    (reading commands must not create empty databases)."""
+    import optuna
+    from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages.journal import JournalFileBackend
+
+    if ref.path is not None and not ref.path.exists():
+        if not create:
+            raise InputError(f"no study store at {ref.path}")
+        ref.path.parent.mkdir(parents=True, exist_ok=True)
+    if ref.kind == "journal":
+        assert ref.path is not None
+        return JournalStorage(JournalFileBackend(str(ref.path)))
+    engine_kwargs: dict[str, Any] = {}
+    if ref.kind == "sqlite":
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+    else:
+        engine_kwargs["pool_pre_ping"] = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            return RDBStorage(
+                ref.url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                grace_period=GRACE_PERIOD_S,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=MAX_RETRY
+                ),
+            )
+        except ImportError as exc:
+            raise InputError(f"storage {ref.display}: driver missing ({exc})") from None
+        except Exception as exc:  # bad URL, unreachable server, not a database file
+            msg = " ".join(str(exc).split())[:200]
+            raise InputError(f"storage {ref.display}: cannot open ({msg})") from None
+
+
+# --- locks -------------------------------------------------------------------------------------
+class FileLock:
+    """`flock` on a side file; `shared=True` for the alive lock."""
+
+    def __init__(self, path: Path, shared: bool = False) -> None:
+        self._path = path
+        self._shared = shared
+        self._fd: int | None = None
+
+    def acquire(self, blocking: bool = True) -> bool:
+        if self._fd is not None:
+            return True
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        mode = fcntl.LOCK_SH if self._shared else fcntl.LOCK_EX
+        try:
+            fcntl.flock(fd, mode if blocking else mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+
+class PgAdvisoryLock:
+    """A PostgreSQL session-level advisory lock keyed by the study name."""
+
+    def __init__(self, url: str, study_name: str) -> None:
+        import sqlalchemy
+
+        self._engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
+        digest = hashlib.sha256(f"ador-opt:{study_name}".encode()).digest()
+        self._key = int.from_bytes(digest[:8], "big", signed=True)
+        self._conn: Any = None
+
+    def acquire(self, blocking: bool = True) -> bool:
+        import sqlalchemy
+
+        if self._conn is not None:
+            return True
+        conn = self._engine.connect()
+        conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self._key})
+        conn.commit()
+        self._conn = conn
+        return True
+
+    def release(self) -> None:
+        import sqlalchemy
+
+        if self._conn is not None:
+            self._conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+            self._conn.commit()
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None
+
+
+class ThreadLock:
+    """Fallback for storages without a cross-process lock (single process only)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held = False
+
+    def acquire(self, blocking: bool = True) -> bool:
+        self._held = self._lock.acquire(blocking)
+        return self._held
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._lock.release()
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+
+AskLock = FileLock | PgAdvisoryLock | ThreadLock
+
+
+def ask_lock(ref: StoreRef, study_name: str) -> AskLock:
+    if ref.path is not None:
+        return FileLock(ref.path.with_name(ref.path.name + ".lock"))
+    if ref.kind.startswith("postgres"):
+        return PgAdvisoryLock(ref.url, study_name)
+    return ThreadLock()
+
+
+def alive_lock(ref: StoreRef) -> FileLock | None:
+    if ref.path is None:
+        return None
+    return FileLock(ref.path.with_name(ref.path.name + ".alive"), shared=True)
+
+
+def recover_stale_trials(study: Any, ref: StoreRef) -> list[int]:
+    """Fail RUNNING trials whose process is gone and queue a retry of each.
+
+    Heartbeat storages: trials past the grace period. Local files: when no process holds the
+    alive lock, every RUNNING trial (its process is dead). Returns the failed trial numbers.
+    """
+    import optuna
+    from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
+    from optuna.trial import TrialState
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+        fail_stale_trials(study)
+        failed = [
+            t.number
+            for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            if t.number not in before
+        ]
+        probe = FileLock(ref.path.with_name(ref.path.name + ".alive")) if ref.path else None
+        if probe is not None and probe.acquire(blocking=False):
+            try:
+                retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+                for t in study.get_trials(deepcopy=True, states=(TrialState.RUNNING,)):
+                    try:
+                        study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+                    except optuna.exceptions.UpdateFinishedTrialError:
+                        continue
+                    retry(study, study._storage.get_trial(t._trial_id))
+                    failed.append(t.number)
+            finally:
+                probe.release()
+    return failed

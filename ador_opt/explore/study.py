@@ -1,0 +1,310 @@
+"""Create, load and run studies (Optuna is used here and in the other `explore` modules only).
+
+Storage layout: see the study storage schema (docs/exploration.md). `run_trials` is one worker:
+it loops "lock → count → ask → unlock → evaluate → tell" until the study holds `target` COMPLETE
+trials (counting other workers' RUNNING trials), the timeout passes, or a stop is requested.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+import ador_opt
+from ador_opt.errors import InputError
+from ador_opt.explore.cache import RECORD_ATTRS, ResultCache
+from ador_opt.explore.evaluate import EvalContext, cache_key, constraint_vector, evaluate_point
+from ador_opt.explore.space import realise
+from ador_opt.explore.spec import StudySpec, spec_differences, spec_hash, validate_spec
+from ador_opt.explore.storage import (
+    AskLock,
+    StoreRef,
+    alive_lock,
+    ask_lock,
+    open_storage,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def study_attrs(spec: StudySpec) -> dict[str, Any]:
+    """Study user attrs of the storage schema."""
+    data = spec.to_dict()
+    return {
+        "ador_spec": data,
+        "ador_spec_hash": spec_hash(data),
+        "ador_objectives": [o.name for o in spec.objectives],
+        "ador_objective_units": [o.unit for o in spec.objectives],
+        "ador_reference_point": [o.reference for o in spec.objectives],
+        "ador_version": ador_opt.__version__,
+    }
+
+
+def _direction_names(study: optuna.Study) -> list[str]:
+    return [d.name.lower() for d in study.directions]
+
+
+def check_compatible(study: optuna.Study, spec: StudySpec | None = None) -> StudySpec:
+    """The spec stored in `study` (validated), after checking it against the study's
+    directions and, when given, a spec the user asked to run. Raises `InputError` naming the
+    differences (Optuna's `load_if_exists` would accept mismatched directions silently)."""
+    attrs = study.user_attrs
+    stored = attrs.get("ador_spec")
+    if not isinstance(stored, dict):
+        raise InputError(f"study {study.study_name!r} was not created by ador-opt (no ador_spec)")
+    if attrs.get("ador_spec_hash") != spec_hash(stored):
+        raise InputError(f"study {study.study_name!r}: stored spec does not match its hash")
+    stored_spec = validate_spec(stored, where=f"study {study.study_name!r}")
+    if _direction_names(study) != stored_spec.directions:
+        raise InputError(
+            f"study {study.study_name!r}: directions {_direction_names(study)} differ from the "
+            f"stored spec's {stored_spec.directions}"
+        )
+    if spec is not None:
+        if spec.directions != _direction_names(study):
+            raise InputError(
+                f"study {study.study_name!r} exists with directions {_direction_names(study)}; "
+                f"the spec asks for {spec.directions} (use another --study-name or storage)"
+            )
+        if spec.spec_hash() != attrs["ador_spec_hash"]:
+            diff = spec_differences(stored, spec.to_dict())
+            raise InputError(
+                f"study {study.study_name!r} exists with a different spec (differs in: "
+                f"{', '.join(diff[:8]) or 'content'}); use another --study-name or storage"
+            )
+    return stored_spec
+
+
+def study_names(storage: Any) -> list[str]:
+    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    return [s.study_name for s in summaries]
+
+
+def load_study(ref: StoreRef, study_name: str | None = None) -> optuna.Study:
+    """Open an existing study; with one study in the store the name may be omitted."""
+    storage = open_storage(ref, create=False)
+    names = study_names(storage)
+    if study_name is None:
+        if not names:
+            raise InputError(f"{ref.display}: the store holds no study")
+        if len(names) > 1:
+            raise InputError(
+                f"{ref.display} holds {len(names)} studies; pick one with --study-name "
+                f"({', '.join(sorted(names))})"
+            )
+        study_name = names[0]
+    elif study_name not in names:
+        raise InputError(
+            f"{ref.display}: no study {study_name!r}; known: {', '.join(sorted(names)) or 'none'}"
+        )
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def create_or_open(ref: StoreRef, spec: StudySpec) -> tuple[optuna.Study, bool]:
+    """The study named by `spec` in `ref`: created with the schema's attrs, or reopened after
+    checking that the spec is unchanged. Returns (study, created)."""
+    storage = open_storage(ref, create=True)
+    if spec.name in study_names(storage):
+        study = optuna.load_study(study_name=spec.name, storage=storage)
+        check_compatible(study, spec)
+        return study, False
+    study = optuna.create_study(
+        storage=storage, study_name=spec.name, directions=spec.directions, load_if_exists=False
+    )
+    for key, value in study_attrs(spec).items():
+        study.set_user_attr(key, value)
+    return study, True
+
+
+# --- samplers -------------------------------------------------------------------------------
+def make_sampler(
+    spec: StudySpec, seed: int, parallel: bool = False
+) -> optuna.samplers.BaseSampler:
+    name = spec.file.study.sampler
+    samplers = optuna.samplers
+    if name == "tpe":
+        # Multivariate TPE models the joint density (SA size × cores × MAC tree interact through
+        # the area budget); constant_liar keeps parallel workers from proposing the same point.
+        return samplers.TPESampler(
+            seed=seed, multivariate=True, constant_liar=parallel, n_startup_trials=20
+        )
+    if name == "nsga2":
+        return samplers.NSGAIISampler(seed=seed, population_size=30)
+    if name == "gp":
+        return samplers.GPSampler(seed=seed)
+    if name == "random":
+        return samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return samplers.GridSampler(spec.space.grid(), seed=seed)
+    from ador_opt.explore.stepwise import StepwiseSampler
+
+    return StepwiseSampler(spec, seed=seed)
+
+
+# --- the objective -------------------------------------------------------------------------------
+def record_of(result: Any) -> dict[str, Any]:
+    return {
+        "config": result.config,
+        "area_mm2": result.area_mm2,
+        "cost_usd": result.cost_usd,
+        "peak_tflops": result.peak_tflops,
+        "area_breakdown": result.area_breakdown,
+        "metrics": result.metrics,
+        "rejected_by": result.rejected_by,
+        "constraints": result.constraints,
+        "reason": result.reason,
+        "values": list(result.values),
+    }
+
+
+class TrialObjective:
+    """Optuna objective: suggest → cache or evaluate → write constraints and user attrs."""
+
+    def __init__(
+        self, ctx: EvalContext, cache: ResultCache, on_start: Callable[[], None] | None = None
+    ) -> None:
+        self.ctx = ctx
+        self.cache = cache
+        self.on_start = on_start
+
+    def __call__(self, trial: optuna.Trial) -> list[float]:
+        if self.on_start is not None:
+            self.on_start()  # the trial exists now: let other workers ask
+        t0 = time.perf_counter()
+        params = self.ctx.space.suggest(trial)
+        real = realise(self.ctx.space, params)
+        key = cache_key(self.ctx, real.arch, real.fields)
+        record = self.cache.get(key, trial.study)
+        hit = record is not None
+        if record is None:
+            record = record_of(evaluate_point(self.ctx, params))
+            self.cache.put(key, record)
+        spec = self.ctx.spec
+        cons = record["constraints"]
+        for name in spec.constraints:
+            trial.set_constraint(name, float(cons[name]))
+        # Bridge for optuna-dashboard 0.21, which reads only the old list-valued attr.
+        trial.storage.set_trial_system_attr(
+            trial._trial_id, "constraints", constraint_vector(spec, cons)
+        )
+        for attr in RECORD_ATTRS:
+            trial.set_user_attr(attr, record[attr])
+        trial.set_user_attr("cache_key", key)
+        trial.set_user_attr("cache_hit", hit)
+        trial.set_user_attr("eval_s", time.perf_counter() - t0)
+        return [float(v) for v in record["values"]]
+
+
+# --- one worker -------------------------------------------------------------------------------
+@dataclass
+class StopFlag:
+    """Set by Ctrl-C (first press) or by a parent process; checked between trials."""
+
+    event: Any = field(default_factory=threading.Event)
+    on_first: Callable[[], None] | None = None
+
+    @property
+    def requested(self) -> bool:
+        return bool(self.event.is_set())
+
+    def install(self) -> None:
+        """First SIGINT/SIGTERM: stop after the current trial. Second: abort at once."""
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.event.is_set():
+                raise KeyboardInterrupt
+            self.event.set()
+            if self.on_first is not None:
+                self.on_first()
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, handler)
+            signal.signal(signal.SIGTERM, handler)
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    complete: int
+    running: int
+    waiting: int
+    failed: int
+    feasible: int
+
+
+def count_trials(study: optuna.Study) -> Counts:
+    by_state: dict[TrialState, int] = {}
+    feasible = 0
+    for t in study.get_trials(deepcopy=False):
+        by_state[t.state] = by_state.get(t.state, 0) + 1
+        if t.state == TrialState.COMPLETE and t.user_attrs.get("rejected_by") == "":
+            feasible += 1
+    return Counts(
+        by_state.get(TrialState.COMPLETE, 0),
+        by_state.get(TrialState.RUNNING, 0),
+        by_state.get(TrialState.WAITING, 0),
+        by_state.get(TrialState.FAIL, 0),
+        feasible,
+    )
+
+
+def run_trials(
+    study: optuna.Study,
+    ref: StoreRef,
+    target: int,
+    *,
+    seed: int,
+    parallel: bool = False,
+    timeout_s: float | None = None,
+    stop: StopFlag | None = None,
+    on_trial: Callable[[optuna.Study, Any], None] | None = None,
+    capacity_fn: Any = None,
+) -> int:
+    """Run trials until the study has `target` COMPLETE trials. Returns trials run here."""
+    spec = validate_spec(study.user_attrs["ador_spec"], where=f"study {study.study_name!r}")
+    study.sampler = make_sampler(spec, seed, parallel)
+    lock: AskLock = ask_lock(ref, study.study_name)
+    objective = TrialObjective(EvalContext(spec, capacity_fn), ResultCache(), lock.release)
+    alive = alive_lock(ref)
+    if alive is not None:
+        alive.acquire()
+    stop = stop or StopFlag()
+    start = time.monotonic()
+    ran = 0
+    callbacks = [on_trial] if on_trial is not None else []
+    try:
+        while not stop.requested:
+            if timeout_s is not None and time.monotonic() - start >= timeout_s:
+                break
+            lock.acquire()
+            try:
+                counts = count_trials(study)
+                if counts.complete + counts.running >= target:
+                    break
+                study.optimize(
+                    objective,
+                    n_trials=1,
+                    gc_after_trial=False,
+                    show_progress_bar=False,
+                    callbacks=callbacks,
+                )
+                ran += 1
+            finally:
+                lock.release()
+    finally:
+        if alive is not None:
+            alive.release()
+    return ran
+
+
+def trial_values_ok(values: Any) -> bool:
+    return values is not None and all(math.isfinite(v) for v in values)
