@@ -10,6 +10,7 @@ request over prefill + output_len − 1 decode steps; `decode_steps` below follo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -44,17 +45,19 @@ class StaticBatchResult:
     decode_steps: int = 0
 
 
-def _decode_total_s(hw: Hardware, model: ModelSpec, batch: int, input_len: int, steps: int,
-                    tp: int) -> tuple[float, StepTime, StepTime, dict[str, float]]:
+StepFn = Callable[[BatchComposition], StepTime]
+
+
+def _decode_total_s(
+    step: StepFn, batch: int, input_len: int, steps: int
+) -> tuple[float, StepTime, StepTime, dict[str, float]]:
     """Sum of `steps` decode-step times with context input_len+1 … input_len+steps."""
     contexts = np.arange(input_len + 1, input_len + steps + 1)
     if steps <= EXACT_DECODE_STEPS:
         sample_ctx = contexts
     else:
         sample_ctx = np.unique(np.linspace(contexts[0], contexts[-1], DECODE_SAMPLES).round())
-    results = [
-        step_time(hw, model, BatchComposition.decode_only(batch, int(c)), tp) for c in sample_ctx
-    ]
+    results = [step(BatchComposition.decode_only(batch, int(c))) for c in sample_ctx]
     times = np.array([r.seconds for r in results])
     total = float(np.interp(contexts, sample_ctx, times).sum())
     busy: dict[str, float] = {}
@@ -64,29 +67,29 @@ def _decode_total_s(hw: Hardware, model: ModelSpec, batch: int, input_len: int, 
     return total, results[0], results[-1], busy
 
 
-@lru_cache(maxsize=4096)
-def evaluate_static_batch(
-    hw: Hardware,
-    model: ModelSpec,
-    batch: int,
-    input_len: int,
-    output_len: int,
-    tp: int = 1,
-) -> StaticBatchResult:
-    """Static batch of `batch` requests, each `input_len` prompt tokens and `output_len`
-    generated tokens (the first from the prefill step)."""
-    for name, value in (("batch", batch), ("input_len", input_len), ("output_len", output_len),
-                        ("tp", tp)):
-        if not isinstance(value, int) or value <= 0:
+def check_static_args(batch: int, input_len: int, output_len: int, tp: int) -> None:
+    """Raise `InputError` unless every argument is a positive integer."""
+    for name, value in (
+        ("batch", batch),
+        ("input_len", input_len),
+        ("output_len", output_len),
+        ("tp", tp),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise InputError(f"{name} must be a positive integer, got {value}")
-    prefill = step_time(hw, model, BatchComposition.prefill_only(batch, input_len), tp)
+
+
+def static_batch(step: StepFn, batch: int, input_len: int, output_len: int) -> StaticBatchResult:
+    """A static batch timed with any step-time function (the product uses `step_time`; the
+    GPU fit passes the GPU model under trial parameters). Same arguments as below."""
+    prefill = step(BatchComposition.prefill_only(batch, input_len))
     steps = output_len - 1
     if steps > 0:
-        decode_s, first, last, busy = _decode_total_s(hw, model, batch, input_len, steps, tp)
+        decode_s, first, last, busy = _decode_total_s(step, batch, input_len, steps)
         tbt_s = decode_s / steps
     else:
         decode_s, busy = 0.0, {}
-        first = last = step_time(hw, model, BatchComposition.decode_only(batch, input_len), tp)
+        first = last = step(BatchComposition.decode_only(batch, input_len))
         tbt_s = first.seconds
     e2e_s = prefill.seconds + decode_s
     for unit, b in prefill.busy_s.items():
@@ -103,3 +106,18 @@ def evaluate_static_batch(
         utilisation=util,
         decode_steps=steps,
     )
+
+
+@lru_cache(maxsize=4096)
+def evaluate_static_batch(
+    hw: Hardware,
+    model: ModelSpec,
+    batch: int,
+    input_len: int,
+    output_len: int,
+    tp: int = 1,
+) -> StaticBatchResult:
+    """Static batch of `batch` requests, each `input_len` prompt tokens and `output_len`
+    generated tokens (the first from the prefill step)."""
+    check_static_args(batch, input_len, output_len, tp)
+    return static_batch(lambda b: step_time(hw, model, b, tp), batch, input_len, output_len)
