@@ -119,7 +119,10 @@ def create_or_open(ref: StoreRef, spec: StudySpec) -> tuple[optuna.Study, bool]:
         check_compatible(study, spec)
         return study, False
     study = optuna.create_study(
-        storage=storage, study_name=spec.name, directions=spec.directions, load_if_exists=False
+        storage=storage,
+        study_name=spec.name,
+        directions=[optuna.study.StudyDirection[d.upper()] for d in spec.directions],
+        load_if_exists=False,
     )
     for key, value in study_attrs(spec).items():
         study.set_user_attr(key, value)
