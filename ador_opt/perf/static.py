@@ -32,7 +32,9 @@ DECODE_SAMPLES = 9
 
 @dataclass(frozen=True, slots=True)
 class StaticBatchResult:
-    """Times in milliseconds; throughput in output tokens per second over the TP group."""
+    """Times in milliseconds; throughput in output tokens per second over the TP group.
+    `utilisation` is busy time / e2e time per unit over the whole batch; `decode_utilisation`
+    the same over the decode phase (prefill: `prefill.utilisation()`)."""
 
     ttft_ms: float
     tbt_ms: float
@@ -43,6 +45,7 @@ class StaticBatchResult:
     decode_last: StepTime
     utilisation: dict[str, float] = field(default_factory=dict)
     decode_steps: int = 0
+    decode_utilisation: dict[str, float] = field(default_factory=dict)
 
 
 StepFn = Callable[[BatchComposition], StepTime]
@@ -92,6 +95,9 @@ def static_batch(step: StepFn, batch: int, input_len: int, output_len: int) -> S
         first = last = step(BatchComposition.decode_only(batch, input_len))
         tbt_s = first.seconds
     e2e_s = prefill.seconds + decode_s
+    decode_util = {u: min(1.0, b / decode_s) for u, b in busy.items()} if decode_s > 0 else {}
+    if not decode_util:
+        decode_util = first.utilisation()
     for unit, b in prefill.busy_s.items():
         busy[unit] = busy.get(unit, 0.0) + b
     util = {unit: min(1.0, b / e2e_s) for unit, b in busy.items()} if e2e_s > 0 else {}
@@ -105,6 +111,7 @@ def static_batch(step: StepFn, batch: int, input_len: int, output_len: int) -> S
         decode_last=last,
         utilisation=util,
         decode_steps=steps,
+        decode_utilisation=decode_util,
     )
 
 

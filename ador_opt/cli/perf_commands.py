@@ -1,0 +1,266 @@
+"""`ador-opt evaluate`, `compare` and `validate` (DESIGN §9). Logic lives in `perf.evaluate`
+and `validate`; this module parses options and prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ador_opt.cli._common import emit_json, err_console
+from ador_opt.errors import InputError
+from ador_opt.hardware.loader import load_hardware
+from ador_opt.models import load_model
+from ador_opt.models.spec import ModelSpec
+from ador_opt.perf.evaluate import (
+    compare_designs,
+    evaluate_design,
+    evaluate_design_lines,
+    parse_precision,
+)
+from ador_opt.validate import load_cases, validate_cases
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+ModelOpt = Annotated[str, typer.Option("--model", help="Model preset or config.json path.")]
+InputLenOpt = Annotated[int, typer.Option("--input-len", help="Prompt tokens per request.")]
+OutputLenOpt = Annotated[int, typer.Option("--output-len", help="Output tokens per request.")]
+TpOpt = Annotated[
+    int | None,
+    typer.Option("--tp", help="Tensor-parallel devices (default: the design's tp, else 1)."),
+]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp16 (bf16) or fp8.")]
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value <= 0:
+        raise InputError(f"{name} must be a positive integer, got {value}")
+
+
+def _model(name: str, precision: str) -> ModelSpec:
+    return load_model(name).with_precision(parse_precision(precision))
+
+
+def _int_list(name: str, text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InputError(f"{name}: expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise InputError(f"{name}: empty list")
+    for value in values:
+        _positive(name, value)
+    return values
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _print_evaluation(doc: dict[str, Any]) -> None:
+    title = (
+        f"{doc.get('hardware', '?')} · {doc.get('model', '?')} · batch {doc.get('batch')}"
+        f" · {doc.get('input_len')}→{doc.get('output_len')} · tp {doc.get('tp')}"
+    )
+    if not doc["feasible"]:
+        line = f" (line {doc['line']})" if "line" in doc else ""
+        err_console.print(f"[bold red]infeasible{line}[/]: {doc['reason']}")
+        return
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label, digits in (
+        ("ttft_ms", "TTFT (ms)", 2),
+        ("tbt_ms", "TBT (ms)", 3),
+        ("e2e_ms", "E2E (ms)", 1),
+        ("throughput_tokens_per_s", "throughput (tok/s)", 0),
+        ("area_mm2", "area per device (mm²)", 1),
+        ("peak_tflops", "peak (TFLOPS)", 1),
+        ("cost_usd", "cost per device ($)", 0),
+        ("dram_bandwidth_utilisation", "DRAM BW utilisation", 3),
+    ):
+        table.add_row(label, _fmt(doc.get(key), digits))
+    for phase, info in doc["phases"].items():
+        table.add_row(f"{phase} bound", str(info["bound"]))
+    for unit, value in doc["utilisation"].items():
+        table.add_row(f"utilisation: {unit}", _fmt(value, 3))
+    err_console.print(table)
+
+
+def evaluate(
+    model: ModelOpt,
+    batch: Annotated[int, typer.Option("--batch", help="Requests in the static batch.")],
+    input_len: InputLenOpt,
+    output_len: OutputLenOpt,
+    hardware: Annotated[
+        str | None, typer.Option("--hardware", help="Preset name or TOML/JSON design file.")
+    ] = None,
+    tp: TpOpt = None,
+    precision: PrecisionOpt = "fp16",
+    designs: Annotated[
+        Path | None,
+        typer.Option("--designs", help="JSON-lines file: one preset name or design per line."),
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Static batch: prefill of the whole batch, then output_len decode steps."""
+    for name, value in (
+        ("--batch", batch),
+        ("--input-len", input_len),
+        ("--output-len", output_len),
+        ("--tp", tp),
+    ):
+        _positive(name, value)
+    spec = _model(model, precision)
+    if designs is not None:
+        for doc in evaluate_design_lines(designs, spec, batch, input_len, output_len, tp):
+            if json_out:
+                emit_json(doc)
+            else:
+                _print_evaluation(doc)
+        return
+    if hardware is None:
+        raise InputError("give --hardware NAME or --designs FILE.jsonl")
+    doc = evaluate_design(load_hardware(hardware), spec, batch, input_len, output_len, tp)
+    if not doc["feasible"]:
+        raise InputError(f"{doc['hardware']} cannot run this batch: {doc['reason']}")
+    if json_out:
+        emit_json(doc)
+    else:
+        _print_evaluation(doc)
+
+
+def compare(
+    model: ModelOpt,
+    hardware: Annotated[
+        str, typer.Option("--hardware", help="Comma-separated hardware; the first is the base.")
+    ],
+    batch: Annotated[str, typer.Option("--batch", help="Comma-separated batch sizes.")],
+    input_len: InputLenOpt = 1024,
+    output_len: OutputLenOpt = 1024,
+    tp: TpOpt = None,
+    precision: PrecisionOpt = "fp16",
+    json_out: JsonFlag = False,
+) -> None:
+    """Paper-style comparison (ADOR Fig. 15): TTFT, TBT, throughput, area efficiency."""
+    _positive("--input-len", input_len)
+    _positive("--output-len", output_len)
+    _positive("--tp", tp)
+    batches = _int_list("--batch", batch)
+    names = [h.strip() for h in hardware.split(",") if h.strip()]
+    if not names:
+        raise InputError("--hardware: empty list")
+    hw_list = [load_hardware(name) for name in names]
+    doc = compare_designs(hw_list, _model(model, precision), batches, input_len, output_len, tp)
+    if json_out:
+        emit_json(doc)
+        return
+    table = Table(
+        title=f"{doc['model']} {doc['precision']} · {input_len}→{output_len} · "
+        f"ratios vs {doc['baseline']}"
+    )
+    for col in (
+        "batch",
+        "hardware",
+        "TTFT ms",
+        "TBT ms",
+        "tok/s",
+        "tok/s/mm²",
+        "1/TTFT/mm² ×",
+        "1/TBT/mm² ×",
+        "TBT ×",
+    ):
+        table.add_column(col, justify="right")
+    for row in doc["rows"]:
+        if not row["feasible"]:
+            table.add_row(
+                str(row["batch"]),
+                row["hardware"],
+                "infeasible",
+                row["reason"][:40],
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
+            continue
+        ratios = row["vs_baseline"] or {}
+        table.add_row(
+            str(row["batch"]),
+            row["hardware"],
+            _fmt(row["ttft_ms"], 1),
+            _fmt(row["tbt_ms"], 2),
+            _fmt(row["throughput_tokens_per_s"], 0),
+            _fmt(row["throughput_per_mm2"], 3),
+            _fmt(ratios.get("ttft_area_eff_ratio")),
+            _fmt(ratios.get("tbt_area_eff_ratio")),
+            _fmt(ratios.get("tbt_speedup")),
+        )
+    err_console.print(table)
+
+
+def validate(
+    cases: Annotated[Path, typer.Argument(help="CSV with the columns of calibration_cases.csv.")],
+    json_out: JsonFlag = False,
+) -> None:
+    """Predict every measured case with the product's performance code; report the error."""
+    report = validate_cases(load_cases(cases))
+    if json_out:
+        emit_json(report)
+        return
+    table = Table(title=f"validation: {cases}")
+    for col in (
+        "case",
+        "scenario",
+        "hardware",
+        "model",
+        "metric",
+        "measured",
+        "predicted",
+        "error %",
+    ):
+        table.add_column(
+            col, justify="right" if col in ("measured", "predicted", "error %") else "left"
+        )
+    for row in report["cases"]:
+        table.add_row(
+            row["case_id"],
+            row["scenario"],
+            row["hardware"],
+            row["model"] or "-",
+            row["metric"],
+            f"{row['measured']:.4g}",
+            f"{row['predicted']:.4g}" if row["supported"] else "n/a",
+            f"{row['error_pct']:+.1f}" if row["supported"] else row.get("reason", ""),
+        )
+    err_console.print(table)
+    summary = Table(title="error by scenario (supported cases)")
+    for col in ("scenario", "cases", "supported", "MAPE %", "median APE %", "max APE %"):
+        summary.add_column(col, justify="right")
+    for scenario, stats in report["by_scenario"].items():
+        summary.add_row(
+            scenario,
+            str(stats["count"]),
+            str(stats["supported"]),
+            _fmt(stats["mape_pct"], 1),
+            _fmt(stats["median_ape_pct"], 1),
+            _fmt(stats["max_ape_pct"], 1),
+        )
+    err_console.print(summary)
+    err_console.print(
+        f"MAPE {_fmt(report['mape_pct'], 1)} %, median APE {_fmt(report['median_ape_pct'], 1)} "
+        f"% over {report['supported_count']} supported cases; "
+        f"{report['unsupported_count']} not supported"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate)
+    app.command("compare")(compare)
+    app.command("validate")(validate)

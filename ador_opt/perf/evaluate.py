@@ -1,0 +1,224 @@
+"""Static-batch evaluation of one design, as `ador-opt evaluate` and `compare` report it.
+
+Pure functions returning plain dicts (the JSON contract of DESIGN §9): times in milliseconds,
+throughput in output tokens per second, areas in mm², cost in US dollars, utilisation as a
+fraction of each unit's datasheet peak (busy time / wall time).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ador_opt.errors import InputError
+from ador_opt.hardware.area import area_breakdown
+from ador_opt.hardware.cost import cost_breakdown
+from ador_opt.hardware.loader import hardware_from_dict
+from ador_opt.hardware.presets import HARDWARE_PRESETS, Hardware
+from ador_opt.models.spec import ModelSpec, Precision
+from ador_opt.perf.memory import check_memory
+from ador_opt.perf.static import check_static_args, evaluate_static_batch
+
+
+def parse_precision(text: str) -> Precision:
+    """`fp16` (bf16 is timed alike) or `fp8`; anything else is an `InputError`."""
+    value = text.strip().lower()
+    if value == "bf16":
+        value = "fp16"
+    try:
+        return Precision(value)
+    except ValueError:
+        raise InputError(f"unknown precision {text!r}; known: fp16, bf16, fp8") from None
+
+
+def effective_tp(hw: Hardware, tp: int | None) -> int:
+    """`--tp` when given, else the design's own `tp` field (HDA templates), else 1."""
+    if tp is not None:
+        return tp
+    return hw.arch.tp if hw.arch is not None and hw.gpu is None else 1
+
+
+def hardware_facts(hw: Hardware, precision: Precision) -> dict[str, Any]:
+    """Area, peak and cost of one device. Templates (and `a100`, whose area is the GA100
+    template) use the area/cost model; GPU-only presets report the datasheet die area and
+    peak, and no cost (the cost model covers 7 nm templates only)."""
+    if hw.arch is not None:
+        peak = hw.arch.peak_tflops
+        if hw.gpu is not None:
+            peak = hw.gpu.peak_tflops_for(precision.value)
+        return {
+            "area_mm2": area_breakdown(hw.arch).total_mm2,
+            "peak_tflops": peak,
+            "cost_usd": cost_breakdown(hw.arch).total_usd,
+            "performance_model": "gpu" if hw.gpu is not None else "hda",
+        }
+    assert hw.gpu is not None
+    return {
+        "area_mm2": hw.gpu.die_area_mm2,
+        "peak_tflops": hw.gpu.peak_tflops_for(precision.value),
+        "cost_usd": None,
+        "cost_note": "no cost model for GPU-only presets (the 7 nm model covers templates)",
+        "performance_model": "gpu",
+    }
+
+
+def evaluate_design(
+    hw: Hardware,
+    model: ModelSpec,
+    batch: int,
+    input_len: int,
+    output_len: int,
+    tp: int | None = None,
+) -> dict[str, Any]:
+    """Static batch on `hw` (DESIGN §9 `evaluate`). `model` carries its precision. A design
+    that cannot hold the weights and the batch's KV cache, or whose local SRAM cannot hold a
+    token, comes back with `feasible: false` and the reason."""
+    tp_used = effective_tp(hw, tp)
+    check_static_args(batch, input_len, output_len, tp_used)
+    precision = Precision.FP8 if model.bytes_per_weight == 1 else Precision.FP16
+    doc: dict[str, Any] = {
+        "hardware": hw.name,
+        "model": model.name,
+        "precision": precision.value,
+        "batch": batch,
+        "input_len": input_len,
+        "output_len": output_len,
+        "tp": tp_used,
+        **hardware_facts(hw, precision),
+    }
+    memory = check_memory(hw, model, tp_used, kv_tokens=batch * (input_len + output_len))
+    if not memory.ok:
+        return {**doc, "feasible": False, "reason": memory.reason}
+    result = evaluate_static_batch(hw, model, batch, input_len, output_len, tp_used)
+    area_total = doc["area_mm2"] * tp_used
+    return {
+        **doc,
+        "feasible": True,
+        "ttft_ms": result.ttft_ms,
+        "tbt_ms": result.tbt_ms,
+        "e2e_ms": result.e2e_ms,
+        "throughput_tokens_per_s": result.throughput_tokens_per_s,
+        "throughput_tokens_per_s_per_device": result.throughput_tokens_per_s / tp_used,
+        "area_total_mm2": area_total,
+        "throughput_per_mm2": result.throughput_tokens_per_s / area_total,
+        "cost_total_usd": None if doc["cost_usd"] is None else doc["cost_usd"] * tp_used,
+        "utilisation": dict(result.utilisation),
+        "dram_bandwidth_utilisation": result.utilisation.get("dram", 0.0),
+        "phases": {
+            "prefill": {
+                "ms": result.ttft_ms,
+                "bound": result.prefill.bound,
+                "utilisation": result.prefill.utilisation(),
+            },
+            "decode": {
+                "ms": result.e2e_ms - result.ttft_ms,
+                "steps": result.decode_steps,
+                "bound": result.decode_last.bound,
+                "utilisation": dict(result.decode_utilisation),
+            },
+        },
+        "bound": {"prefill": result.prefill.bound, "decode": result.decode_last.bound},
+    }
+
+
+def design_from_json(value: Any, where: str) -> Hardware:
+    """A `--designs` line: a preset name, `{"base": preset, overrides...}` or a full config."""
+    if isinstance(value, str):
+        return HARDWARE_PRESETS[value]
+    return hardware_from_dict(value, where=where)
+
+
+def iter_design_lines(path: str | Path) -> Iterator[tuple[int, Hardware | InputError]]:
+    """(line number, design or the error that makes this line infeasible) for every non-blank
+    line. Only an unreadable file is an error of the whole batch."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"designs file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path.name} line {number}"
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, InputError(f"{where}: malformed JSON: {exc.msg}")
+            continue
+        try:
+            yield number, design_from_json(value, where)
+        except InputError as exc:
+            yield number, exc
+
+
+def evaluate_design_lines(
+    path: str | Path,
+    model: ModelSpec,
+    batch: int,
+    input_len: int,
+    output_len: int,
+    tp: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """One document per design line; a bad or infeasible design yields `feasible: false`."""
+    for number, design in iter_design_lines(path):
+        if isinstance(design, InputError):
+            yield {"line": number, "feasible": False, "reason": str(design)}
+            continue
+        try:
+            yield {
+                "line": number,
+                **evaluate_design(design, model, batch, input_len, output_len, tp),
+            }
+        except InputError as exc:
+            yield {"line": number, "hardware": design.name, "feasible": False, "reason": str(exc)}
+
+
+def compare_designs(
+    hardware: list[Hardware],
+    model: ModelSpec,
+    batches: list[int],
+    input_len: int,
+    output_len: int,
+    tp: int | None = None,
+) -> dict[str, Any]:
+    """The paper's Fig. 15 comparison: for every batch and hardware, TTFT, TBT, throughput and
+    area efficiency (throughput per mm², 1/TTFT and 1/TBT per mm² of the TP group's silicon),
+    with ratios against the first hardware at the same batch (> 1 = better than it)."""
+    rows: list[dict[str, Any]] = []
+    for batch in batches:
+        base: dict[str, Any] | None = None
+        for index, hw in enumerate(hardware):
+            doc = evaluate_design(hw, model, batch, input_len, output_len, tp)
+            if doc["feasible"]:
+                area = doc["area_total_mm2"]
+                doc["ttft_area_eff_per_s_mm2"] = 1e3 / doc["ttft_ms"] / area
+                doc["tbt_area_eff_per_s_mm2"] = 1e3 / doc["tbt_ms"] / area
+            if index == 0:
+                base = doc if doc["feasible"] else None
+            doc["vs_baseline"] = _ratios(doc, base)
+            rows.append(doc)
+    return {
+        "model": model.name,
+        "precision": "fp8" if model.bytes_per_weight == 1 else "fp16",
+        "input_len": input_len,
+        "output_len": output_len,
+        "baseline": hardware[0].name,
+        "rows": rows,
+    }
+
+
+def _ratios(doc: dict[str, Any], base: dict[str, Any] | None) -> dict[str, float] | None:
+    if base is None or not doc["feasible"]:
+        return None
+    return {
+        "ttft_speedup": base["ttft_ms"] / doc["ttft_ms"],
+        "tbt_speedup": base["tbt_ms"] / doc["tbt_ms"],
+        "throughput_ratio": doc["throughput_tokens_per_s"] / base["throughput_tokens_per_s"],
+        "throughput_per_mm2_ratio": doc["throughput_per_mm2"] / base["throughput_per_mm2"],
+        "ttft_area_eff_ratio": doc["ttft_area_eff_per_s_mm2"] / base["ttft_area_eff_per_s_mm2"],
+        "tbt_area_eff_ratio": doc["tbt_area_eff_per_s_mm2"] / base["tbt_area_eff_per_s_mm2"],
+    }
