@@ -1,0 +1,394 @@
+"""`ador-opt dashboard`: optuna-dashboard 0.21 on a study, with Optuna 5 constraints visible.
+
+The mismatch: optuna-dashboard 0.21 serialises a trial's constraints from the old system
+attribute `constraints` (a list of floats) only, while Optuna 5's `trial.set_constraint(name,
+value)` writes one `constraints:<name>` key per constraint — so without a bridge every trial
+looks feasible. A finished trial's attributes cannot be rewritten through Optuna's storage API,
+so the bridge is a read-side storage wrapper: `ConstraintBridgeStorage` hands the dashboard
+trials whose system attrs also carry the list, in the spec's constraint order
+(`ador_spec["constraints"]`, schema), for every trial that lacks it. The store is not modified
+by the bridge.
+
+Before serving, `prepare_study` writes what the dashboard can show on the study page: a
+markdown note (spec summary, chosen designs beside the presets, metrics), the report's figures
+as plotly graph objects (fixed ids, so a second run replaces them), and, with an artifact
+directory, the PNGs as study artifacts (older copies of the same file are removed first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import socket
+import tempfile
+import threading
+from collections.abc import Callable, Container, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
+from optuna.study._frozen import FrozenStudy
+from optuna.trial import FrozenTrial, TrialState
+
+from ador_opt.errors import InputError
+from ador_opt.report import figures as fg
+from ador_opt.report import interactive, plots
+from ador_opt.report.build import Analysis, analyse, markdown_summary
+from ador_opt.report.load import load_from_storage, open_storage, pick_study
+
+LEGACY_KEY = "constraints"  # optuna_dashboard._serializer.CONSTRAINTS_KEY
+PREFIX = "constraints:"  # optuna.study._constrained_optimization (Optuna 5 per-name keys)
+GRAPH_PREFIX = "ador-"  # ids of the plotly graph objects this module writes
+
+
+def constraint_order(spec: Any) -> list[str]:
+    """Constraint names in the spec's order (`ador_spec["constraints"]`: names or tables)."""
+    raw = spec.get("constraints") if isinstance(spec, Mapping) else None
+    names: list[str] = []
+    if isinstance(raw, Mapping):
+        names = [str(k) for k in raw]
+    elif isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, str):
+                names.append(item)
+            elif isinstance(item, Mapping) and "name" in item:
+                names.append(str(item["name"]))
+    return names
+
+
+def legacy_constraints(
+    system_attrs: Mapping[str, Any], order: Sequence[str]
+) -> list[float] | None:
+    """The old-format list for a trial that only has `constraints:<name>` keys (None when it
+    already has the list or has no constraints). Names outside `order` follow, sorted."""
+    if LEGACY_KEY in system_attrs:
+        return None
+    named = {k[len(PREFIX) :]: v for k, v in system_attrs.items() if k.startswith(PREFIX)}
+    if not named:
+        return None
+    names = [n for n in order if n in named] + sorted(n for n in named if n not in order)
+    return [float(named[n]) for n in names]
+
+
+def bridge_trial(trial: FrozenTrial, order: Sequence[str]) -> FrozenTrial:
+    values = legacy_constraints(trial.system_attrs, order)
+    if values is None:
+        return trial
+    bridged = copy.copy(trial)  # never mutate the storage's (possibly cached) object
+    bridged._system_attrs = {**trial.system_attrs, LEGACY_KEY: values}
+    return bridged
+
+
+class ConstraintBridgeStorage(BaseStorage):
+    """Delegates everything to `inner`; trials come back with the old `constraints` list."""
+
+    def __init__(self, inner: BaseStorage) -> None:
+        self._inner = inner
+        self._orders: dict[int, list[str]] = {}  # study id → constraint names (spec order)
+        self._trial_study: dict[int, int] = {}  # trial id → study id, from listings
+        self._lock = threading.Lock()
+
+    @property
+    def inner(self) -> BaseStorage:
+        return self._inner
+
+    def _order(self, study_id: int) -> list[str]:
+        with self._lock:
+            if study_id not in self._orders:
+                spec = self._inner.get_study_user_attrs(study_id).get("ador_spec")
+                self._orders[study_id] = constraint_order(spec)
+            return self._orders[study_id]
+
+    def __getattr__(self, name: str) -> Any:  # storage-specific extras (e.g. RDB helpers)
+        return getattr(self._inner, name)
+
+    # --- reads that the bridge rewrites ------------------------------------------------------
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        trial = self._inner.get_trial(trial_id)
+        with self._lock:
+            study_id = self._trial_study.get(trial_id)
+        if study_id is not None:
+            return bridge_trial(trial, self._order(study_id))
+        # Not seen in a listing yet: the trial's own `constraints` user attr keeps the order.
+        own = trial.user_attrs.get("constraints")
+        return bridge_trial(trial, list(own) if isinstance(own, dict) else [])
+
+    def get_all_trials(
+        self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        order = self._order(study_id)
+        trials = self._inner.get_all_trials(study_id, deepcopy=deepcopy, states=states)
+        with self._lock:
+            self._trial_study.update((t._trial_id, study_id) for t in trials)
+        return [bridge_trial(t, order) for t in trials]
+
+    def get_trial_system_attrs(self, trial_id: int) -> dict[str, Any]:
+        return dict(self.get_trial(trial_id).system_attrs)
+
+    def get_best_trial(self, study_id: int) -> FrozenTrial:
+        return bridge_trial(self._inner.get_best_trial(study_id), self._order(study_id))
+
+    # --- plain delegation ------------------------------------------------------------------
+    def create_new_study(
+        self, directions: Sequence[StudyDirection], study_name: str | None = None
+    ) -> int:
+        return self._inner.create_new_study(directions, study_name)
+
+    def delete_study(self, study_id: int) -> None:
+        self._inner.delete_study(study_id)
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        self._inner.set_study_user_attr(study_id, key, value)
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        self._inner.set_study_system_attr(study_id, key, value)
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        return self._inner.get_study_id_from_name(study_name)
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        return self._inner.get_study_name_from_id(study_id)
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        return self._inner.get_study_directions(study_id)
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        return self._inner.get_study_user_attrs(study_id)
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        return self._inner.get_study_system_attrs(study_id)
+
+    def get_all_studies(self) -> list[FrozenStudy]:
+        return self._inner.get_all_studies()
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        return self._inner.create_new_trial(study_id, template_trial)
+
+    def set_trial_param(
+        self, trial_id: int, param_name: str, param_value_internal: float, distribution: Any
+    ) -> None:
+        self._inner.set_trial_param(trial_id, param_name, param_value_internal, distribution)
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        return self._inner.get_trial_id_from_study_id_trial_number(study_id, trial_number)
+
+    def get_trial_number_from_id(self, trial_id: int) -> int:
+        return self._inner.get_trial_number_from_id(trial_id)
+
+    def get_trial_param(self, trial_id: int, param_name: str) -> float:
+        return self._inner.get_trial_param(trial_id, param_name)
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        return self._inner.set_trial_state_values(trial_id, state, values)
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        self._inner.set_trial_intermediate_value(trial_id, step, intermediate_value)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._inner.set_trial_user_attr(trial_id, key, value)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._inner.set_trial_system_attr(trial_id, key, value)
+
+    def get_n_trials(
+        self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
+    ) -> int:
+        return self._inner.get_n_trials(study_id, state)
+
+    def get_trial_params(self, trial_id: int) -> dict[str, Any]:
+        return self._inner.get_trial_params(trial_id)
+
+    def get_trial_user_attrs(self, trial_id: int) -> dict[str, Any]:
+        return self._inner.get_trial_user_attrs(trial_id)
+
+    def remove_session(self) -> None:
+        self._inner.remove_session()
+
+    def check_trial_is_updatable(self, trial_id: int, trial_state: TrialState) -> None:
+        self._inner.check_trial_is_updatable(trial_id, trial_state)
+
+
+# --- what the dashboard shows besides the trials ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    study_name: str
+    study_id: int
+    note_chars: int
+    graph_ids: tuple[str, ...]
+    artifacts: tuple[str, ...]
+    analysis: Analysis
+
+
+def _replace_artifacts(study: optuna.Study, store: Any, files: Sequence[Path]) -> list[str]:
+    """Upload `files` as study artifacts, first removing older artifacts of the same name."""
+    from optuna.artifacts import upload_artifact
+
+    names = {p.name for p in files}
+    for key, value in study._storage.get_study_system_attrs(study._study_id).items():
+        if not key.startswith("artifacts:") or not isinstance(value, str):
+            continue
+        meta = json.loads(value)
+        if isinstance(meta, dict) and meta.get("filename") in names:
+            # Already gone from the directory: only the attribute is left to clear.
+            with contextlib.suppress(Exception):
+                store.remove(meta["artifact_id"])
+            study._storage.set_study_system_attr(study._study_id, key, json.dumps(None))
+    return [
+        upload_artifact(artifact_store=store, file_path=str(p), study_or_trial=study)
+        for p in files
+    ]
+
+
+def prepare_study(
+    store: str,
+    study_name: str | None = None,
+    artifact_dir: Path | None = None,
+    *,
+    baselines: bool = True,
+) -> Prepared:
+    """Write the note, the plotly figures and (optionally) the PNG artifacts into the study."""
+    from optuna_dashboard import get_note, save_note, save_plotly_graph_object
+
+    storage = open_storage(store)
+    name, study_id = pick_study(storage, study_name, store)
+    data = load_from_storage(storage, name, study_id, store)
+    a = analyse(data, baselines=baselines)
+    study = optuna.load_study(study_name=name, storage=storage)
+    if study.metric_names is None and len(data.objectives) == len(study.directions):
+        study.set_metric_names(list(data.objectives))
+    note = markdown_summary(a)
+    if get_note(study) != note:
+        save_note(study, note)
+    figs = []
+    front = fg.front_numbers(data)
+    for i, j in fg.objective_pairs(len(data.objectives)):
+        pair = fg.pair_data(data, i, j, front, a.chosen, a.baselines)
+        title = f"ador-opt: {data.objectives[j]} vs {data.objectives[i]}"
+        figs.append((f"{GRAPH_PREFIX}pareto-{i}-{j}", interactive.pareto_figure(pair, title)))
+    figs.append(
+        (
+            f"{GRAPH_PREFIX}hypervolume",
+            interactive.hypervolume_figure(a.history, "ador-opt: hypervolume history"),
+        )
+    )
+    figs.append(
+        (
+            f"{GRAPH_PREFIX}area",
+            interactive.area_figure(
+                a.entries, "ador-opt: die-area breakdown (chosen designs and presets)"
+            ),
+        )
+    )
+    for gid, fig in figs:
+        save_plotly_graph_object(study, fig, graph_object_id=gid)
+    artifacts: list[str] = []
+    if artifact_dir is not None:
+        from optuna.artifacts import FileSystemArtifactStore
+
+        artifact_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            files = []
+            for i, j in fg.objective_pairs(len(data.objectives)):
+                pair = fg.pair_data(data, i, j, front, a.chosen, a.baselines)
+                files.append(
+                    plots.pareto_png(
+                        pair,
+                        f"{name}: {data.objectives[j]} vs {data.objectives[i]}",
+                        out / f"pareto_{i}_{j}.png",
+                    )
+                )
+            files.append(
+                plots.hypervolume_png(
+                    a.history, f"{name}: hypervolume history", out / "hypervolume.png"
+                )
+            )
+            files.append(
+                plots.area_png(a.entries, "die-area breakdown", out / "area_breakdown.png")
+            )
+            artifacts = _replace_artifacts(
+                study, FileSystemArtifactStore(str(artifact_dir)), files
+            )
+    return Prepared(name, study_id, len(note), tuple(g for g, _ in figs), tuple(artifacts), a)
+
+
+# --- serving ------------------------------------------------------------------------------------
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+class _ThreadingServer(WSGIServer):
+    """wsgiref with one thread per request (the browser loads several resources at once)."""
+
+    daemon_threads = True
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        threading.Thread(target=self._handle, args=(request, client_address), daemon=True).start()
+
+    def _handle(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail early (exit 2) when the address cannot be bound."""
+    if not 0 < port < 65536:
+        raise InputError(f"--port must be 1…65535, got {port}")
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def make_app(store: str, artifact_dir: Path | None) -> Any:
+    """The optuna-dashboard WSGI app on the bridged storage."""
+    from optuna_dashboard import wsgi
+
+    artifact_store = None
+    if artifact_dir is not None:
+        from optuna.artifacts import FileSystemArtifactStore
+
+        artifact_store = FileSystemArtifactStore(str(artifact_dir))
+    return wsgi(ConstraintBridgeStorage(open_storage(store)), artifact_store=artifact_store)
+
+
+def serve(
+    store: str,
+    host: str,
+    port: int,
+    artifact_dir: Path | None,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until interrupted. `ready(url)` is called once the socket listens."""
+    app = make_app(store, artifact_dir)
+    try:
+        server = make_server(
+            host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
+        )
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    with server:
+        if ready is not None:
+            ready(f"http://{host}:{server.server_port}/dashboard/")
+        server.serve_forever()
