@@ -1,20 +1,151 @@
-"""PLACEHOLDER roofline for the HDA template — replaced by the full template model."""
+"""Latency of one serving step on the HDA template (ADOR paper §IV; docs/perf-hda.md).
+
+The step's per-device ops (`models/ops.py`) are mapped to units by `schedule.py`, tensor-
+parallel synchronisation is added by `tp.py`, and the step time is
+
+    T = max( Σ_layers [ Σ_GEMMs t_gemm + t_attention + t_tp_exposed ] + t_lm_head ,  T_vector )
+
+(ops of a layer in sequence, resources overlapped inside each op, vector work overlapped).
+Results are memoised by value (all inputs are frozen).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 
+from ador_opt.errors import InputError
 from ador_opt.hardware.arch import ArchConfig
-from ador_opt.models.ops import BatchComposition, step_ops
+from ador_opt.models.ops import BatchComposition, OpKind, step_ops
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.result import StepTime
+from ador_opt.perf.schedule import P2P, UNIT_NAMES, VEC, attention_time, gemm_time
+from ador_opt.perf.systolic import CyclesFn, ws_cycles, ws_cycles_double_buffered
+from ador_opt.perf.tp import LayerProducers, tp_sync_cost
+from ador_opt.perf.vector import vector_s
+
+# closed-form: double-buffered WS arrays (default); scalesim-form: SCALE-Sim's WS timing in
+# closed form (folds not overlapped); scalesim: SCALE-Sim's compute stage itself (slow, cached).
+SA_BACKENDS = ("closed-form", "scalesim-form", "scalesim")
 
 
-def hda_step_time(arch: ArchConfig, model: ModelSpec, batch: BatchComposition, tp: int) -> StepTime:
+def _cycles_fn(sa_backend: str) -> CyclesFn:
+    if sa_backend == "closed-form":
+        return ws_cycles_double_buffered
+    if sa_backend == "scalesim-form":
+        return ws_cycles
+    if sa_backend == "scalesim":
+        from ador_opt.perf.scalesim_backend import scalesim_ws_cycles
+
+        return scalesim_ws_cycles
+    raise InputError(f"unknown systolic-array backend {sa_backend!r}; use one of {SA_BACKENDS}")
+
+
+def hda_step_time(
+    arch: ArchConfig,
+    model: ModelSpec,
+    batch: BatchComposition,
+    tp: int,
+    sa_backend: str = "closed-form",
+) -> StepTime:
+    """Latency of one step of `batch` on one device of a `tp`-way group of `arch`.
+
+    `sa_backend` picks the per-array systolic cycle model (SA_BACKENDS): "scalesim" runs
+    SCALE-Sim's compute stage for every array pass (slow, cached on disk; for re-scoring a few
+    final designs, never inside trials) and equals "scalesim-form" exactly."""
+    return _step(arch, model, batch, tp, _cycles_fn(sa_backend))
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """Summed over a set of ops: chain seconds, busy seconds per unit, seconds per bounding
+    unit, DRAM bytes, and per-layer seconds by op name."""
+
+    chain_s: float
+    busy: tuple[float, ...]
+    bound_s: tuple[tuple[str, float], ...]
+    dram_bytes: float
+    per_layer: tuple[tuple[str, float], ...]
+
+
+@lru_cache(maxsize=32768)
+def _gemm_block(
+    arch: ArchConfig,
+    gemms: tuple[tuple[str, int, int, int, int], ...],
+    bytes_per_weight: int,
+    bytes_per_act: int,
+    layers: int,
+    cycles_fn: CyclesFn,
+) -> _Block:
+    """All GEMMs of a step, (name, m, k, n, repeat) each, run one after another. Cached on
+    the shapes, so decode steps that differ only in context length share it."""
+    chain = dram = 0.0
+    busy = [0.0] * len(UNIT_NAMES)
+    bound_s: dict[str, float] = {}
+    per_layer: dict[str, float] = {}
+    for name, m, k, n, repeat in gemms:
+        t = gemm_time(arch, m, k, n, bytes_per_weight, bytes_per_act, cycles_fn)
+        chain += t.seconds * repeat
+        dram += t.dram_bytes * repeat
+        for i, b in enumerate(t.busy):
+            busy[i] += b * repeat
+        bound_s[t.bound] = bound_s.get(t.bound, 0.0) + t.seconds * repeat
+        per_layer[name] = per_layer.get(name, 0.0) + t.seconds * repeat / layers
+    return _Block(chain, tuple(busy), tuple(bound_s.items()), dram, tuple(per_layer.items()))
+
+
+@lru_cache(maxsize=32768)
+def _step(
+    arch: ArchConfig, model: ModelSpec, batch: BatchComposition, tp: int, cycles_fn: CyclesFn
+) -> StepTime:
     ops = step_ops(model, batch, tp)
-    flops = sum(op.total_flops for op in ops)
-    dram = sum(op.total_dram_bytes for op in ops)
-    t_c = flops / (arch.peak_tflops * 1e12)
-    t_m = dram / (arch.dram_gbps * 1e9)
-    busy = MappingProxyType({"systolic": t_c, "dram": t_m})
-    return StepTime(max(t_c, t_m), "compute" if t_c > t_m else "memory", busy, dram, flops)
+    layers = model.num_layers
+    ab = model.bytes_per_activation
+    gemms = tuple((op.name, op.m, op.k, op.n, op.repeat) for op in ops if op.kind is OpKind.GEMM)
+    block = _gemm_block(arch, gemms, model.bytes_per_weight, ab, layers, cycles_fn)
+    busy = list(block.busy)
+    bound_s = dict(block.bound_s)
+    per_layer = dict(block.per_layer)
+    chain = block.chain_s
+    dram_bytes = block.dram_bytes
+
+    attn = {op.kind: op for op in ops if op.kind in (OpKind.ATTN_PREFILL, OpKind.ATTN_DECODE)}
+    if attn:
+        t = attention_time(
+            arch, attn.get(OpKind.ATTN_PREFILL), attn.get(OpKind.ATTN_DECODE), batch, ab, cycles_fn
+        )
+        chain += t.seconds * layers
+        dram_bytes += t.dram_bytes * layers
+        for i, b in enumerate(t.busy):
+            busy[i] += b * layers
+        bound_s[t.bound] = bound_s.get(t.bound, 0.0) + t.seconds * layers
+        per_layer["attention"] = t.seconds
+    for op in ops:
+        if op.kind is OpKind.VECTOR:
+            busy[VEC] += vector_s(arch, op.flops) * op.repeat
+
+    if tp > 1:
+        producers = LayerProducers(
+            qkv_s=per_layer.get("qkv_proj", 0.0),
+            attention_s=per_layer.get("attention", 0.0),
+            o_proj_s=per_layer.get("o_proj", 0.0),
+            mlp_up_s=per_layer.get("mlp_up", 0.0) + per_layer.get("moe_up", 0.0),
+            mlp_down_s=per_layer.get("mlp_down", 0.0) + per_layer.get("moe_down", 0.0),
+        )
+        cost = tp_sync_cost(arch, model, batch.tokens, tp, producers)
+        chain += cost.exposed_s * layers
+        busy[P2P] += cost.busy_s * layers
+        bound_s["p2p"] = bound_s.get("p2p", 0.0) + cost.exposed_s * layers
+
+    seconds = chain
+    bound = max(bound_s, key=lambda u: bound_s[u]) if bound_s else "vector"
+    if busy[VEC] > chain:
+        seconds, bound = busy[VEC], "vector"
+    return StepTime(
+        seconds=seconds,
+        bound=bound,
+        busy_s=MappingProxyType(dict(zip(UNIT_NAMES, busy, strict=True))),
+        dram_bytes=dram_bytes,
+        flops=float(sum(op.total_flops for op in ops)),
+    )
