@@ -1,0 +1,247 @@
+"""Contracts of `evaluate`, `compare` and `validate` (DESIGN §9), end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import CASES_CSV, assert_input_error, run_cli
+
+EVALUATE_FIELDS = {
+    "ttft_ms",
+    "tbt_ms",
+    "e2e_ms",
+    "throughput_tokens_per_s",
+    "area_mm2",
+    "peak_tflops",
+    "cost_usd",
+    "utilisation",
+    "dram_bandwidth_utilisation",
+    "bound",
+    "phases",
+    "feasible",
+}
+COMMON = ("--model", "llama-3-8b", "--input-len", "256", "--output-len", "64")
+
+
+@pytest.mark.parametrize("hardware", ["a100", "ador-paper", "h100-sxm-80gb"])
+def test_evaluate_json_contract(hardware: str) -> None:
+    result = run_cli("evaluate", *COMMON, "--hardware", hardware, "--batch", "8", "--json")
+    assert result.code == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    doc = json.loads(lines[0])
+    assert set(doc) >= EVALUATE_FIELDS
+    assert doc["feasible"] is True
+    assert doc["e2e_ms"] == pytest.approx(doc["ttft_ms"] + 63 * doc["tbt_ms"], rel=1e-9)
+    assert doc["throughput_tokens_per_s"] == pytest.approx(8 * 64 / doc["e2e_ms"] * 1e3)
+    assert set(doc["bound"]) == {"prefill", "decode"}
+    assert "dram" in doc["utilisation"]
+    assert 0 < doc["dram_bandwidth_utilisation"] <= 1
+    assert all(0 <= v <= 1 for v in doc["utilisation"].values())
+    assert doc["area_mm2"] > 0 and doc["peak_tflops"] > 0
+    if hardware == "h100-sxm-80gb":
+        assert doc["cost_usd"] is None and "cost_note" in doc
+    else:
+        assert doc["cost_usd"] > 0
+
+
+def test_evaluate_human_output_on_stderr_only() -> None:
+    result = run_cli("evaluate", *COMMON, "--hardware", "a100", "--batch", "4")
+    assert result.code == 0
+    assert result.stdout == ""
+    assert "TTFT" in result.stderr and "DRAM BW" in result.stderr
+
+
+def test_evaluate_fp8_and_tp() -> None:
+    fp16 = run_cli("evaluate", *COMMON, "--hardware", "h100-sxm-80gb", "--batch", "8", "--json")
+    fp8 = run_cli(
+        "evaluate",
+        *COMMON,
+        "--hardware",
+        "h100-sxm-80gb",
+        "--batch",
+        "8",
+        "--precision",
+        "fp8",
+        "--json",
+    )
+    d16, d8 = json.loads(fp16.stdout), json.loads(fp8.stdout)
+    assert d8["precision"] == "fp8" and d8["peak_tflops"] == 1979.0
+    assert d8["tbt_ms"] < d16["tbt_ms"]
+    tp = run_cli(
+        "evaluate",
+        "--model",
+        "llama-3-70b",
+        "--hardware",
+        "a100",
+        "--batch",
+        "16",
+        "--input-len",
+        "512",
+        "--output-len",
+        "32",
+        "--tp",
+        "8",
+        "--json",
+    )
+    doc = json.loads(tp.stdout)
+    assert doc["tp"] == 8 and doc["area_total_mm2"] == pytest.approx(8 * doc["area_mm2"])
+    assert doc["utilisation"]["p2p"] > 0
+
+
+def test_evaluate_designs_one_line_per_design(tmp_path: Path) -> None:
+    lines = [
+        '"ador-paper"',
+        '{"base": "ador-paper", "dram_gbps": 4000}',
+        "",
+        '{"base": "ador-paper", "warp_drive": 1}',
+        "{not json",
+        '{"base": "ador-paper", "dram_gib": 8}',
+        '"a100"',
+    ]
+    designs = tmp_path / "designs.jsonl"
+    designs.write_text("\n".join(lines) + "\n")
+    result = run_cli("evaluate", *COMMON, "--batch", "8", "--designs", str(designs), "--json")
+    assert result.code == 0, result.stderr
+    docs = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [d["line"] for d in docs] == [1, 2, 4, 5, 6, 7]
+    assert [d["feasible"] for d in docs] == [True, True, False, False, False, True]
+    assert "warp_drive" in docs[2]["reason"]
+    assert "malformed JSON" in docs[3]["reason"]
+    assert "GiB" in docs[4]["reason"]
+    assert docs[1]["tbt_ms"] < docs[0]["tbt_ms"]  # twice the DRAM bandwidth
+    assert set(docs[0]) >= EVALUATE_FIELDS
+
+
+def test_compare_json_contract() -> None:
+    result = run_cli(
+        "compare",
+        "--model",
+        "llama-3-8b",
+        "--hardware",
+        "a100,llmcompass-l,llmcompass-t,ador-paper",
+        "--batch",
+        "16,150",
+        "--input-len",
+        "256",
+        "--output-len",
+        "64",
+        "--json",
+    )
+    assert result.code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["baseline"] == "a100"
+    rows = doc["rows"]
+    assert [(r["batch"], r["hardware"]) for r in rows] == [
+        (b, h) for b in (16, 150) for h in ("a100", "llmcompass-l", "llmcompass-t", "ador-paper")
+    ]
+    for row in rows:
+        assert {
+            "ttft_ms",
+            "tbt_ms",
+            "throughput_tokens_per_s",
+            "throughput_per_mm2",
+            "ttft_area_eff_per_s_mm2",
+            "tbt_area_eff_per_s_mm2",
+            "vs_baseline",
+        } <= set(row)
+        if row["hardware"] == "a100":
+            assert all(v == pytest.approx(1.0) for v in row["vs_baseline"].values())
+        ratio = rows[0 if row["batch"] == 16 else 4]["tbt_ms"] / row["tbt_ms"]
+        assert row["vs_baseline"]["tbt_speedup"] == pytest.approx(ratio)
+
+
+def test_validate_json_contract() -> None:
+    result = run_cli("validate", str(CASES_CSV), "--json")
+    assert result.code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert {"cases", "mape_pct", "median_ape_pct", "by_scenario"} <= set(doc)
+    for case in doc["cases"]:
+        assert {
+            "case_id",
+            "scenario",
+            "metric",
+            "measured",
+            "predicted",
+            "error_pct",
+            "supported",
+        } <= set(case)
+    assert doc["mape_pct"] <= 10.0
+    assert doc["supported_count"] + doc["unsupported_count"] == 50
+
+
+def test_validate_human_table() -> None:
+    result = run_cli("validate", str(CASES_CSV))
+    assert result.code == 0
+    assert result.stdout == ""
+    assert "MAPE" in result.stderr and "V110" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("evaluate", *COMMON, "--hardware", "a100", "--batch", "0"), ["batch"]),
+        (
+            (
+                "evaluate",
+                "--model",
+                "gpt-9",
+                "--hardware",
+                "a100",
+                "--batch",
+                "1",
+                "--input-len",
+                "8",
+                "--output-len",
+                "8",
+            ),
+            ["gpt-9"],
+        ),
+        (("evaluate", *COMMON, "--hardware", "warp-core", "--batch", "1"), ["warp-core"]),
+        (
+            ("evaluate", *COMMON, "--hardware", "a100", "--batch", "1", "--precision", "int3"),
+            ["precision"],
+        ),
+        (("evaluate", *COMMON, "--batch", "1"), ["--hardware"]),
+        (
+            ("evaluate", *COMMON, "--batch", "1", "--designs", "/nonexistent/d.jsonl"),
+            ["not found"],
+        ),
+        (
+            (
+                "evaluate",
+                "--model",
+                "llama-3-70b",
+                "--hardware",
+                "a100",
+                "--batch",
+                "1",
+                "--input-len",
+                "8",
+                "--output-len",
+                "8",
+            ),
+            ["GiB"],
+        ),
+        (("evaluate", *COMMON, "--hardware", "a100", "--batch", "1", "--tp", "3"), ["tp"]),
+        (
+            ("compare", "--model", "llama-3-8b", "--hardware", "a100", "--batch", "16,x"),
+            ["--batch"],
+        ),
+        (("compare", "--model", "llama-3-8b", "--hardware", "a100", "--batch", "-4"), ["--batch"]),
+        (("validate", "/nonexistent/cases.csv"), ["not found"]),
+    ],
+)
+def test_bad_input_exit_2(args: tuple[str, ...], needles: list[str]) -> None:
+    assert_input_error(run_cli(*args), *needles)
+
+
+def test_validate_unknown_scenario_exit_2(tmp_path: Path) -> None:
+    text = CASES_CSV.read_text().splitlines()
+    header, row = text[0], text[-1].replace("allreduce", "broadcast")
+    path = tmp_path / "cases.csv"
+    path.write_text(f"{header}\n{row}\n")
+    assert_input_error(run_cli("validate", str(path), "--json"), "broadcast", "scenario")
