@@ -6,6 +6,7 @@ import os
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from ador_opt.cli._common import emit_json, err_console
@@ -48,8 +49,12 @@ def _render_pareto(view: Any, title: str) -> None:
             *(f"{v:.4g}" for v in t.values),
             *(_fmt(t.params.get(p, "")) for p in params),
         )
-    # Wide enough for the objective and parameter columns even when stderr is not a terminal.
-    err_console.print(table, width=max(err_console.width, 40 + 16 * len(table.columns)))
+    # Wide enough for the objective and parameter columns even when stderr is not a terminal
+    # (rich then assumes 80 columns and would squeeze the headers).
+    console = err_console
+    if not console.is_terminal:
+        console = Console(stderr=True, width=max(console.width, 16 * len(table.columns)))
+    console.print(table)
     if not view.trials:
         err_console.print("no feasible design yet")
 

@@ -103,7 +103,7 @@ def open_storage(ref: StoreRef, *, create: bool) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
-            return RDBStorage(
+            storage = RDBStorage(
                 ref.url,
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=HEARTBEAT_INTERVAL_S,
@@ -117,6 +117,26 @@ def open_storage(ref: StoreRef, *, create: bool) -> Any:
         except Exception as exc:  # bad URL, unreachable server, not a database file
             msg = " ".join(str(exc).split())[:200]
             raise InputError(f"storage {ref.display}: cannot open ({msg})") from None
+    if ref.kind == "sqlite":
+        _sqlite_wal(storage.engine)
+    return storage
+
+
+def _sqlite_wal(engine: Any) -> None:
+    """Write-ahead log + `synchronous=NORMAL`: a commit no longer waits for an fsync (≈ 7 ms
+    each on our test machine, ~20 commits per trial), and readers do not block the writer.
+    A crash of the *process* loses nothing; a power cut may lose the last commits, which
+    `resume` then re-runs. Connections opened before this (schema creation) are dropped."""
+    import sqlalchemy
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    sqlalchemy.event.listen(engine, "connect", on_connect)
+    engine.dispose()
 
 
 # --- locks -------------------------------------------------------------------------------------
