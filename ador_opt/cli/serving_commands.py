@@ -1,0 +1,341 @@
+"""`ador-opt simulate` and `ador-opt capacity`: thin wrappers over `ador_opt.serving`.
+
+JSON contract (DESIGN §9): `simulate --json` prints `ttft_ms`, `tbt_ms`, `e2e_ms` (each with
+`mean`, `p50`, `p90`, `p99`), `throughput` and `utilisation` (plus everything else in the
+report); `capacity --json` adds `max_rate` (req/s). Human output and progress go to stderr.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ador_opt.cli._common import emit_json, err_console
+from ador_opt.errors import InputError
+from ador_opt.hardware import load_hardware
+from ador_opt.hardware.presets import Hardware
+from ador_opt.models import load_model
+from ador_opt.models.spec import ModelSpec
+from ador_opt.serving.arrivals import ArrivalProcess, GammaArrivals, PoissonArrivals
+from ador_opt.serving.capacity import DEFAULT_REL_TOL, Probe, find_capacity
+from ador_opt.serving.metrics import ServingReport
+from ador_opt.serving.scheduler import SchedulerConfig
+from ador_opt.serving.simulator import simulate
+from ador_opt.serving.slo import Slo, default_slo
+from ador_opt.serving.traces import load_trace_csv
+from ador_opt.serving.workload import Workload, parse_workload
+
+# Runs with at least this many requests show a progress bar (unless --json).
+PROGRESS_MIN_REQUESTS = 2000
+
+ModelOpt = Annotated[str, typer.Option("--model", help="Model preset or config.json path.")]
+HardwareOpt = Annotated[
+    str, typer.Option("--hardware", help="Hardware preset or TOML/JSON design file.")
+]
+WorkloadOpt = Annotated[
+    str,
+    typer.Option(
+        "--workload",
+        help="Preset (chat, arxiv-4k, bwb-4k, azure-conv-2023, azure-code-2023), "
+        "fixed:IN:OUT or uniform:LO-HI:LO-HI.",
+    ),
+]
+NumOpt = Annotated[
+    int | None,
+    typer.Option("--num-requests", help="Requests to simulate (default 1000, or the trace)."),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (lengths and arrivals).")]
+TpOpt = Annotated[int, typer.Option("--tp", help="Tensor-parallel devices per replica.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp16 or fp8.")]
+SchedulerOpt = Annotated[
+    str, typer.Option("--scheduler", help="sarathi (chunked prefill), vllm or hybrid.")
+]
+ChunkOpt = Annotated[
+    int | None, typer.Option("--chunk-size", help="Token budget per step (default 512).")
+]
+MaxBatchOpt = Annotated[
+    int | None, typer.Option("--max-batch", help="Most running requests per replica (256).")
+]
+TraceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--trace",
+        help="CSV trace input_len,output_len[,arrival_s] (replaces "
+        "--workload; its timestamps are used unless --rate is given).",
+    ),
+]
+ReplicasOpt = Annotated[int, typer.Option("--replicas", help="Replicas behind the router.")]
+RouterOpt = Annotated[str, typer.Option("--router", help="round-robin or least-loaded.")]
+BurstOpt = Annotated[
+    float | None,
+    typer.Option("--burstiness", help="Gamma arrivals with this CV of gaps (1 = Poisson)."),
+]
+KvOpt = Annotated[
+    int | None,
+    typer.Option("--kv-tokens", help="KV capacity per replica in tokens (default: DRAM left)."),
+]
+TtftOpt = Annotated[
+    float | None,
+    typer.Option("--slo-ttft-p90-ms", help="P90 TTFT limit, ms (default: none, Sarathi-Serve)."),
+]
+TbtOpt = Annotated[
+    float | None,
+    typer.Option("--slo-tbt-p99-ms", help="P99 TBT limit, ms (default: Sarathi-Serve rule)."),
+]
+QueueOpt = Annotated[
+    float | None,
+    typer.Option("--slo-queue-p50-ms", help="Median scheduling delay limit, ms (2000)."),
+]
+StrictOpt = Annotated[
+    str, typer.Option("--slo-level", help="Default TBT SLO: strict (5×) or relaxed (25×).")
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def _scheduler(
+    policy: str,
+    chunk: int | None,
+    max_batch: int | None,
+    replicas: int,
+    router: str,
+    kv_tokens: int | None,
+) -> SchedulerConfig:
+    base = SchedulerConfig()
+    return SchedulerConfig(
+        policy=policy,  # type: ignore[arg-type]  # validated (InputError) by SchedulerConfig
+        chunk_size=base.chunk_size if chunk is None else chunk,
+        max_batch=base.max_batch if max_batch is None else max_batch,
+        replicas=replicas,
+        router=_router(router),
+        kv_tokens=kv_tokens,
+    )
+
+
+def _router(name: str) -> str:
+    if name not in {"round-robin", "least-loaded"}:
+        raise InputError(f"unknown router {name!r}; known: least-loaded, round-robin")
+    return name
+
+
+def _load(model: str, hardware: str, precision: str) -> tuple[ModelSpec, Hardware]:
+    if precision not in {"fp16", "fp8"}:
+        raise InputError(f"unknown precision {precision!r}; use fp16 or fp8")
+    return load_model(model).with_precision(precision), load_hardware(hardware)
+
+
+def _workload(spec: str, trace: str | None) -> Workload:
+    return load_trace_csv(trace) if trace else parse_workload(spec)
+
+
+def _slo(
+    model: ModelSpec,
+    tp: int,
+    level: str,
+    ttft: float | None,
+    tbt: float | None,
+    queue: float | None,
+) -> Slo:
+    base = default_slo(model, tp, level)
+    return Slo(
+        math.inf if ttft is None else ttft,
+        base.tbt_p99_ms if tbt is None else tbt,
+        base.queue_p50_ms if queue is None else queue,
+    )
+
+
+@contextmanager
+def _progress_bar(
+    enabled: bool, total: int, label: str
+) -> Iterator[Callable[[int, int], None] | None]:
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+
+        def update(done: int, _total: int) -> None:
+            bar.update(task, completed=done)
+
+        yield update
+
+
+def _summary_table(title: str, report: ServingReport) -> Table:
+    table = Table(title=title)
+    for col in ("metric", "mean", "p50", "p90", "p99"):
+        table.add_column(col, justify="right")
+    for name in ("ttft_ms", "tbt_ms", "e2e_ms", "queue_ms", "tpot_ms"):
+        s = getattr(report, name)
+        table.add_row(name, *(f"{v:.1f}" for v in (s.mean, s.p50, s.p90, s.p99)))
+    return table
+
+
+def _print_report(report: ServingReport, header: str) -> None:
+    err_console.print(_summary_table(header, report))
+    err_console.print(
+        f"throughput: {report.requests_per_s:.2f} req/s, {report.output_tokens_per_s:.0f} "
+        f"output tok/s, {report.input_tokens_per_s:.0f} input tok/s; goodput "
+        f"{report.goodput_requests_per_s:.2f} req/s; {report.preemptions} preemptions"
+    )
+    util = ", ".join(f"{k} {v:.0%}" for k, v in report.utilisation.items())
+    err_console.print(f"utilisation: {util}")
+    err_console.print(
+        f"{report.completed} requests in {report.duration_s:.1f} s simulated, "
+        f"{report.steps} steps, mean decode batch {report.mean_decode_batch:.1f}, "
+        f"KV {report.kv_capacity_tokens} tokens/replica; wall {report.sim_wall_s:.2f} s"
+    )
+
+
+def _context(
+    model: ModelSpec,
+    hw: Hardware,
+    workload: Workload,
+    tp: int,
+    cfg: SchedulerConfig,
+    seed: int,
+    num: int,
+) -> dict[str, Any]:
+    return {
+        "model": model.name,
+        "hardware": hw.name,
+        "tp": tp,
+        "precision": "fp8" if model.bytes_per_weight == 1 else "fp16",
+        "workload": workload.describe(),
+        "scheduler": cfg.to_dict(),
+        "seed": seed,
+        "num_requests": num,
+    }
+
+
+def _num_requests(num: int | None, workload: Workload) -> int:
+    if num is not None:
+        return num
+    if workload.arrival_s is not None or workload.source.startswith("trace"):
+        return len(workload.input_len.values)  # type: ignore[attr-defined]
+    return 1000
+
+
+def simulate_cmd(
+    model: ModelOpt,
+    hardware: HardwareOpt,
+    workload: WorkloadOpt = "chat",
+    rate: Annotated[
+        float | None, typer.Option("--rate", help="Arrival rate, requests/s (all replicas).")
+    ] = None,
+    num_requests: NumOpt = None,
+    seed: SeedOpt = 0,
+    tp: TpOpt = 1,
+    precision: PrecisionOpt = "fp16",
+    scheduler: SchedulerOpt = "sarathi",
+    chunk_size: ChunkOpt = None,
+    max_batch: MaxBatchOpt = None,
+    trace: TraceOpt = None,
+    replicas: ReplicasOpt = 1,
+    router: RouterOpt = "round-robin",
+    burstiness: BurstOpt = None,
+    kv_tokens: KvOpt = None,
+    slo_ttft_p90_ms: TtftOpt = None,
+    slo_tbt_p99_ms: TbtOpt = None,
+    slo_queue_p50_ms: QueueOpt = None,
+    slo_level: StrictOpt = "strict",
+    json_out: JsonFlag = False,
+) -> None:
+    """Simulate serving a workload at an arrival rate; report TTFT/TBT/E2E, throughput and
+    utilisation."""
+    spec, hw = _load(model, hardware, precision)
+    wl = _workload(workload, trace)
+    cfg = _scheduler(scheduler, chunk_size, max_batch, replicas, router, kv_tokens)
+    num = _num_requests(num_requests, wl)
+    slo = _slo(spec, tp, slo_level, slo_ttft_p90_ms, slo_tbt_p99_ms, slo_queue_p50_ms)
+    arrivals: ArrivalProcess | None = None
+    if rate is None and wl.arrival_s is None:
+        raise InputError("--rate is required (the workload has no trace timestamps)")
+    if burstiness is not None:
+        if rate is None:
+            raise InputError("--burstiness needs --rate")
+        arrivals = GammaArrivals(rate, burstiness)
+    elif rate is not None:
+        arrivals = PoissonArrivals(rate)
+    with _progress_bar(not json_out and num >= PROGRESS_MIN_REQUESTS, num, "simulating") as bar:
+        report = simulate(hw, spec, wl, rate, num, seed, tp, cfg, bar, arrivals=arrivals, slo=slo)
+    doc = {
+        **_context(spec, hw, wl, tp, cfg, seed, num),
+        "rate_per_s": rate,
+        "arrivals": arrivals.describe() if arrivals is not None else {"kind": "trace"},
+        **report.to_dict(),
+    }
+    if json_out:
+        emit_json(doc)
+        return
+    _print_report(report, f"{spec.name} on {hw.name}, {wl.name}, {rate or 'trace'} req/s")
+
+
+def capacity_cmd(
+    model: ModelOpt,
+    hardware: HardwareOpt,
+    workload: WorkloadOpt = "chat",
+    num_requests: NumOpt = None,
+    seed: SeedOpt = 0,
+    tp: TpOpt = 1,
+    precision: PrecisionOpt = "fp16",
+    scheduler: SchedulerOpt = "sarathi",
+    chunk_size: ChunkOpt = None,
+    max_batch: MaxBatchOpt = None,
+    trace: TraceOpt = None,
+    replicas: ReplicasOpt = 1,
+    router: RouterOpt = "round-robin",
+    kv_tokens: KvOpt = None,
+    slo_ttft_p90_ms: TtftOpt = None,
+    slo_tbt_p99_ms: TbtOpt = None,
+    slo_queue_p50_ms: QueueOpt = None,
+    slo_level: StrictOpt = "strict",
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Relative width of the final rate bracket.")
+    ] = DEFAULT_REL_TOL,
+    json_out: JsonFlag = False,
+) -> None:
+    """Find the highest Poisson arrival rate meeting the SLOs (bracketing + bisection)."""
+    spec, hw = _load(model, hardware, precision)
+    wl = _workload(workload, trace)
+    cfg = _scheduler(scheduler, chunk_size, max_batch, replicas, router, kv_tokens)
+    num = _num_requests(num_requests, wl)
+    slo = _slo(spec, tp, slo_level, slo_ttft_p90_ms, slo_tbt_p99_ms, slo_queue_p50_ms)
+
+    def show(probe: Probe) -> None:
+        if not json_out:
+            verdict = "[green]meets[/green]" if probe.feasible else "[red]violates[/red]"
+            err_console.print(
+                f"  {probe.rate_per_s:8.3f} req/s {verdict} SLO: TTFT p90 "
+                f"{probe.ttft_p90_ms:.0f} ms, TBT p99 {probe.tbt_p99_ms:.1f} ms, "
+                f"queue p50 {probe.queue_p50_ms:.0f} ms ({probe.wall_s:.2f} s)"
+            )
+
+    result = find_capacity(hw, spec, wl, slo, num, seed, tp, cfg, rel_tol=tolerance, progress=show)
+    doc = {**_context(spec, hw, wl, tp, cfg, seed, num), **result.to_dict()}
+    if json_out:
+        emit_json(doc)
+        return
+    err_console.print(
+        f"[bold]capacity {result.max_rate_per_s:.2f} req/s[/bold] — {spec.name} on {hw.name}, "
+        f"{wl.name}; SLO: TTFT p90 ≤ {slo.ttft_p90_ms:.0f} ms, TBT p99 ≤ "
+        f"{slo.tbt_p99_ms:.1f} ms, median scheduling delay ≤ {slo.queue_p50_ms:.0f} ms"
+    )
+    if result.report is not None:
+        _print_report(result.report, f"at {result.max_rate_per_s:.2f} req/s")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate_cmd)
+    app.command("capacity")(capacity_cmd)

@@ -1,0 +1,22 @@
+"""Serving simulation: workloads, arrivals, continuous batching, metrics, capacity search."""
+
+from ador_opt.serving.metrics import LatencySummary, ServingReport
+from ador_opt.serving.scheduler import Policy, SchedulerConfig
+from ador_opt.serving.simulator import simulate, simulate_run
+from ador_opt.serving.slo import Slo, default_slo
+from ador_opt.serving.workload import WORKLOAD_PRESETS, Workload, parse_workload, workload_preset
+
+__all__ = [
+    "WORKLOAD_PRESETS",
+    "LatencySummary",
+    "Policy",
+    "SchedulerConfig",
+    "ServingReport",
+    "Slo",
+    "Workload",
+    "default_slo",
+    "parse_workload",
+    "simulate",
+    "simulate_run",
+    "workload_preset",
+]

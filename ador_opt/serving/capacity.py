@@ -1,0 +1,161 @@
+"""Capacity: the highest Poisson arrival rate whose simulation meets the SLO.
+
+Method (Sarathi-Serve §5.1, whose SLOs the ADOR paper uses for its 23.3 req/s result): a rate
+is feasible when the run's P90 TTFT, P99 TBT and P50 scheduling delay are within the `Slo`.
+The search brackets the boundary starting from half the saturation estimate below (×2 up while
+feasible, ÷2 down while not), then bisects geometrically until the bracket is within
+`rel_tol`. Every probe uses the same seed, so lengths are identical and arrival times are the
+same sample path scaled by 1/rate (common random numbers): the feasibility of nearby rates is
+compared on equal footing. The result is the highest feasible rate probed (a lower bound within
+`rel_tol` of the boundary of this seed's sample path).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ador_opt.errors import InputError
+from ador_opt.hardware.presets import Hardware
+from ador_opt.models.ops import BatchComposition, PrefillChunk
+from ador_opt.models.spec import ModelSpec
+from ador_opt.perf.step import step_time
+from ador_opt.serving.metrics import ServingReport
+from ador_opt.serving.scheduler import SchedulerConfig
+from ador_opt.serving.simulator import kv_capacity_tokens, rng_streams, simulate
+from ador_opt.serving.slo import Slo
+from ador_opt.serving.workload import Workload
+
+DEFAULT_REL_TOL = 0.02
+MIN_RATE_PER_S = 1e-3  # below this the design is reported as serving nothing
+MAX_PROBES = 40
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One simulated rate of the search (latencies in ms)."""
+
+    rate_per_s: float
+    feasible: bool
+    ttft_p90_ms: float
+    tbt_p99_ms: float
+    queue_p50_ms: float
+    wall_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityResult:
+    """`max_rate_per_s` (0 when even MIN_RATE_PER_S fails) and the report at that rate."""
+
+    max_rate_per_s: float
+    report: ServingReport | None
+    slo: Slo
+    probes: tuple[Probe, ...]
+    saturation_estimate_per_s: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "max_rate": self.max_rate_per_s,
+            "max_rate_per_s": self.max_rate_per_s,
+            "slo": self.slo.to_dict(),
+            "saturation_estimate_per_s": self.saturation_estimate_per_s,
+            "probes": [asdict(p) for p in self.probes],
+            "report": None if self.report is None else self.report.to_dict(),
+        }
+
+
+def slo_violations(report: ServingReport, slo: Slo) -> dict[str, float]:
+    """Measured − limit for each violated SLO term (empty when the report meets the SLO)."""
+    terms = {
+        "ttft_p90_ms": (report.ttft_ms.p90, slo.ttft_p90_ms),
+        "tbt_p99_ms": (report.tbt_ms.p99, slo.tbt_p99_ms),
+        "queue_p50_ms": (report.queue_ms.p50, slo.queue_p50_ms),
+    }
+    return {k: got - limit for k, (got, limit) in terms.items() if not got <= limit}
+
+
+def saturation_estimate(
+    hw: Hardware, model: ModelSpec, workload: Workload, tp: int, cfg: SchedulerConfig, seed: int
+) -> float:
+    """Requests/s if prefill ran in full token-budget chunks and decode in batches as large as
+    the batch limit and the KV cache allow (an optimistic throughput bound; starts the search)."""
+    rng, _ = rng_streams(seed)
+    inputs, outputs = workload.sample(512, rng, model.max_context)
+    mean_in, mean_out = float(np.mean(inputs)), float(np.mean(outputs))
+    chunk = max(1, min(cfg.chunk_size, int(mean_in)))
+    prefill = step_time(hw, model, BatchComposition((PrefillChunk(chunk, 0, True),)), tp)
+    ctx = max(1, int(mean_in + mean_out / 2))
+    kv = kv_capacity_tokens(hw, model, tp, cfg)
+    batch = max(1, min(cfg.max_batch, kv // max(1, int(mean_in + mean_out))))
+    decode = step_time(hw, model, BatchComposition.decode_only(batch, ctx), tp)
+    per_request_s = mean_in * prefill.seconds / chunk + mean_out * decode.seconds / batch
+    return cfg.replicas / per_request_s
+
+
+def find_capacity(
+    hw: Hardware,
+    model: ModelSpec,
+    workload: Workload,
+    slo: Slo,
+    num_requests: int,
+    seed: int,
+    tp: int = 1,
+    scheduler: SchedulerConfig | None = None,
+    *,
+    rel_tol: float = DEFAULT_REL_TOL,
+    progress: Callable[[Probe], None] | None = None,
+) -> CapacityResult:
+    """Highest feasible arrival rate (req/s over all replicas) under `slo`; see module doc."""
+    if not isinstance(slo, Slo):
+        raise InputError("find_capacity needs an Slo")
+    if not 0 < rel_tol < 1:
+        raise InputError(f"rel_tol must be in (0, 1), got {rel_tol}")
+    cfg = scheduler or SchedulerConfig()
+    estimate = saturation_estimate(hw, model, workload, tp, cfg, seed)
+    probes: list[Probe] = []
+    reports: dict[float, ServingReport] = {}
+
+    def feasible(rate: float) -> bool:
+        wall = time.perf_counter()
+        report = simulate(hw, model, workload, rate, num_requests, seed, tp, cfg, slo=slo)
+        ok = not slo_violations(report, slo)
+        probe = Probe(
+            rate,
+            ok,
+            report.ttft_ms.p90,
+            report.tbt_ms.p99,
+            report.queue_ms.p50,
+            time.perf_counter() - wall,
+        )
+        probes.append(probe)
+        if progress is not None:
+            progress(probe)
+        if ok:
+            reports[rate] = report
+        return ok
+
+    lo: float | None = None
+    hi: float | None = None
+    rate = estimate / 2
+    while (lo is None or hi is None) and len(probes) < MAX_PROBES:
+        if feasible(rate):
+            lo = rate
+            rate *= 2
+        else:
+            hi = rate
+            if rate / 2 < MIN_RATE_PER_S:
+                break
+            rate /= 2
+    if lo is None:
+        return CapacityResult(0.0, None, slo, tuple(probes), estimate)
+    while hi is not None and hi / lo > 1 + rel_tol and len(probes) < MAX_PROBES:
+        mid = math.sqrt(lo * hi)
+        if feasible(mid):
+            lo = mid
+        else:
+            hi = mid
+    return CapacityResult(lo, reports[lo], slo, tuple(probes), estimate)

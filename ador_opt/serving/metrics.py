@@ -1,0 +1,240 @@
+"""Serving metrics (definitions in docs/metrics.md): TTFT, TBT, E2E, queueing delay, TPOT,
+throughput, goodput, utilisation.
+
+Percentiles are nearest-rank: the p-th percentile is the smallest sample x such that at least
+p % of the samples (or of the sample weight) are ≤ x. TBT samples are weighted by the number of
+tokens that saw that gap, so the TBT percentiles are over every generated token after the first.
+All times in the report are milliseconds unless the name says `_s`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ador_opt.perf.result import StepTime
+from ador_opt.serving.request import Request
+
+PERCENTILES = (50, 90, 99)
+UTILISATION_WINDOWS = 50
+
+
+class RunLog:
+    """Raw records of one run, appended by the replicas. `steps` holds one tuple per step:
+    (replica, start_s, StepTime, decode tokens, prefill tokens)."""
+
+    __slots__ = ("finished", "preemptions", "steps", "tbt_values", "tbt_weights")
+
+    def __init__(self) -> None:
+        self.tbt_values: list[float] = []
+        self.tbt_weights: list[int] = []
+        self.steps: list[tuple[int, float, StepTime, int, int]] = []
+        self.finished: list[Request] = []
+        self.preemptions = 0
+
+    def add_tbt(self, value_s: float, tokens: int) -> None:
+        self.tbt_values.append(value_s)
+        self.tbt_weights.append(tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySummary:
+    """Milliseconds: mean and nearest-rank percentiles."""
+
+    mean: float
+    p50: float
+    p90: float
+    p99: float
+
+    @classmethod
+    def of(
+        cls,
+        values_s: Sequence[float] | np.ndarray,
+        weights: Sequence[int] | np.ndarray | None = None,
+    ) -> LatencySummary:
+        v = np.asarray(values_s, dtype=float) * 1e3
+        if v.size == 0:
+            return cls(math.nan, math.nan, math.nan, math.nan)
+        w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=float)
+        order = np.argsort(v, kind="stable")
+        v, w = v[order], w[order]
+        cum = np.cumsum(w)
+        total = cum[-1]
+        pct = [
+            float(v[min(v.size - 1, np.searchsorted(cum, p / 100 * total - 1e-9 * total))])
+            for p in PERCENTILES
+        ]
+        return cls(float(np.dot(v, w) / total), *pct)
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def nearest_rank(values: Sequence[float] | np.ndarray, p: float) -> float:
+    """Nearest-rank p-th percentile (0 < p ≤ 100) of unweighted samples."""
+    v = np.sort(np.asarray(values, dtype=float))
+    if v.size == 0:
+        return math.nan
+    return float(v[max(0, math.ceil(p / 100 * v.size) - 1)])
+
+
+@dataclass(frozen=True, slots=True)
+class ServingReport:
+    """Result of one serving simulation. Latencies in ms; rates per second of simulated time.
+
+    `duration_s` runs from the first arrival to the last completion. Throughputs and goodput
+    divide by it. `utilisation` is busy time / (duration × replicas) per unit (from the perf
+    stage's `StepTime.busy_s`, per device of a TP group); `utilisation_over_time` splits the run
+    into equal windows (steps assigned to the window holding their start).
+    """
+
+    num_requests: int
+    completed: int
+    duration_s: float
+    ttft_ms: LatencySummary
+    tbt_ms: LatencySummary
+    e2e_ms: LatencySummary
+    queue_ms: LatencySummary
+    tpot_ms: LatencySummary
+    requests_per_s: float
+    output_tokens_per_s: float
+    input_tokens_per_s: float
+    output_tokens: int
+    input_tokens: int
+    goodput_requests_per_s: float
+    utilisation: dict[str, float]
+    utilisation_over_time: dict[str, object]
+    mean_decode_batch: float
+    mean_prefill_tokens_per_step: float
+    mean_queue_len: float
+    mean_queue_wait_s: float
+    offered_rate_per_s: float
+    preemptions: int
+    steps: int
+    distinct_step_shapes: int
+    perf_evaluations: int
+    kv_capacity_tokens: int
+    replicas: int
+    sim_wall_s: float = 0.0
+    slo: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            out[name] = value.to_dict() if isinstance(value, LatencySummary) else value
+        out["throughput"] = {
+            "requests_per_s": self.requests_per_s,
+            "output_tokens_per_s": self.output_tokens_per_s,
+            "input_tokens_per_s": self.input_tokens_per_s,
+            "total_tokens_per_s": self.output_tokens_per_s + self.input_tokens_per_s,
+        }
+        return out
+
+
+def _utilisation(
+    log: RunLog, duration_s: float, replicas: int
+) -> tuple[dict[str, float], dict[str, object]]:
+    index: dict[int, int] = {}
+    shapes: list[StepTime] = []
+    step_index = []
+    for _, _, st, _, _ in log.steps:
+        i = index.get(id(st))
+        if i is None:
+            i = index[id(st)] = len(shapes)
+            shapes.append(st)
+        step_index.append(i)
+    units = sorted({u for st in shapes for u in st.busy_s})
+    if not shapes or duration_s <= 0:
+        return {u: 0.0 for u in units}, {"window_s": 0.0, "start_s": [], "units": {}}
+    busy = np.array(
+        [[min(st.busy_s.get(u, 0.0), st.seconds) for u in units] for st in shapes]
+    ).reshape(len(shapes), len(units))
+    per_step = busy[np.asarray(step_index)]
+    total = per_step.sum(axis=0)
+    mean = {u: float(total[i] / (duration_s * replicas)) for i, u in enumerate(units)}
+    window = duration_s / UTILISATION_WINDOWS
+    starts = np.array([step[1] for step in log.steps])
+    bins = np.minimum((starts / window).astype(int), UTILISATION_WINDOWS - 1)
+    series = {
+        u: [
+            float(x)
+            for x in np.bincount(bins, per_step[:, i], UTILISATION_WINDOWS) / (window * replicas)
+        ]
+        for i, u in enumerate(units)
+    }
+    return mean, {
+        "window_s": window,
+        "start_s": [i * window for i in range(UTILISATION_WINDOWS)],
+        "units": series,
+    }
+
+
+def build_report(
+    log: RunLog,
+    requests: Sequence[Request],
+    *,
+    queue_area: float,
+    kv_capacity_tokens: int,
+    replicas: int,
+    distinct_shapes: int,
+    perf_evaluations: int,
+    slo_ttft_ms: float = math.inf,
+    slo_tpot_ms: float = math.inf,
+    slo: dict[str, float] | None = None,
+) -> ServingReport:
+    done = [r for r in requests if r.finish_s >= 0]
+    arrival = np.array([r.arrival_s for r in done])
+    first = np.array([r.first_token_s for r in done])
+    finish = np.array([r.finish_s for r in done])
+    out_len = np.array([r.output_len for r in done])
+    in_len = np.array([r.input_len for r in done])
+    start = min(r.arrival_s for r in requests)
+    duration = float(finish.max() - start) if done else 0.0
+    ttft = first - arrival
+    multi = out_len > 1
+    tpot = (finish[multi] - first[multi]) / (out_len[multi] - 1)
+    first_wait = np.array([r.first_scheduled_s - r.arrival_s for r in done])
+    tpot_all = np.zeros(len(done))
+    tpot_all[multi] = tpot
+    good = int(np.sum((ttft * 1e3 <= slo_ttft_ms) & (tpot_all * 1e3 <= slo_tpot_ms)))
+    util, over_time = _utilisation(log, duration, replicas)
+    steps = len(log.steps)
+    decode_tokens = np.array([step[3] for step in log.steps], dtype=float)
+    prefill_tokens = np.array([step[4] for step in log.steps], dtype=float)
+    last_arrival = max(r.arrival_s for r in requests)
+    offered = (len(requests) - 1) / (last_arrival - start) if last_arrival > start else math.inf
+    per_s = 1.0 / duration if duration > 0 else math.nan
+    return ServingReport(
+        num_requests=len(requests),
+        completed=len(done),
+        duration_s=duration,
+        ttft_ms=LatencySummary.of(ttft),
+        tbt_ms=LatencySummary.of(log.tbt_values, log.tbt_weights),
+        e2e_ms=LatencySummary.of(finish - arrival),
+        queue_ms=LatencySummary.of(first_wait),
+        tpot_ms=LatencySummary.of(tpot),
+        requests_per_s=len(done) * per_s,
+        output_tokens_per_s=float(out_len.sum()) * per_s,
+        input_tokens_per_s=float(in_len.sum()) * per_s,
+        output_tokens=int(out_len.sum()),
+        input_tokens=int(in_len.sum()),
+        goodput_requests_per_s=good * per_s,
+        utilisation=util,
+        utilisation_over_time=over_time,
+        mean_decode_batch=float(decode_tokens.mean()) if steps else 0.0,
+        mean_prefill_tokens_per_step=float(prefill_tokens.mean()) if steps else 0.0,
+        mean_queue_len=queue_area / duration if duration > 0 else 0.0,
+        mean_queue_wait_s=float(np.mean([r.queued_s for r in done])) if done else 0.0,
+        offered_rate_per_s=offered,
+        preemptions=log.preemptions,
+        steps=steps,
+        distinct_step_shapes=distinct_shapes,
+        perf_evaluations=perf_evaluations,
+        kv_capacity_tokens=kv_capacity_tokens,
+        replicas=replicas,
+        slo=dict(slo or {}),
+    )
