@@ -115,9 +115,12 @@ def gemm_time(
     mt_part = mt_gemm(arch, m, k, n_mt, k * n_mt * bytes_per_weight) if n_mt else None
     mt_s = mt_part.compute_s if mt_part else 0.0
     mt_bytes = mt_part.dram_bytes if mt_part else 0.0
-    for plan in sa_gemm_plans(
-        arch, m, k, n_sa, k * n_sa * bytes_per_weight, bytes_per_act, cycles_fn
-    ):
+    plans = (
+        sa_gemm_plans(arch, m, k, n_sa, k * n_sa * bytes_per_weight, bytes_per_act, cycles_fn)
+        if n_sa
+        else ()
+    )
+    for plan in plans:
         sa_s = plan.cycles / f
         dram_bytes = plan.weight_bytes + mt_bytes + spill
         dram_s = dram_stream_s(arch, dram_bytes)

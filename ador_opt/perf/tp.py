@@ -9,7 +9,8 @@ per-ring-step latency. X·m below is m tokens × X elements × bytes per activat
   all-gathered — attention output (q_size), O output (hidden), MLP activation (ffn·top-k) and
   MLP output (hidden): 4 gathers per layer whose per-device volume (p−1)/p·X stays almost
   constant in p (Fig. 7-(c)). Final sums leave the device tile by tile while the producing op
-  still runs, so each gather is pipelined with its producer (noc.pipelined_exposed_s rule).
+  still runs, so each gather's bandwidth time is pipelined with its producer
+  (noc.pipelined_exposed_s rule); the last slice's p − 1 hop latencies are always exposed.
 * all-reduce: every GEMM is row-parallel (K split) and its *partial* sums are ring-all-reduced
   — QKV, O, gate/up and down outputs (4 per layer, 2(p−1)/p·X each: "more data transfer").
 * megatron (Shoeybi et al. 2019): column-parallel QKV and gate/up, row-parallel O and down;
@@ -79,9 +80,10 @@ def tp_sync_cost(
         )
         busy = exposed = 0.0
         for width, producer_s in gathers:
-            t = allgather_s(tokens * width * ab, tp, bw, lat)
-            busy += t
-            exposed += pipelined_exposed_s(t, producer_s)
+            t = allgather_s(tokens * width * ab, tp, bw)
+            hops_s = (tp - 1) * lat  # the last slice still crosses p − 1 hops
+            busy += t + hops_s
+            exposed += pipelined_exposed_s(t, producer_s) + hops_s
         return TpCost(exposed, busy)
     if arch.tp_sync is TpSync.ALL_REDUCE:
         qkv = model.q_size + 2 * model.kv_size
