@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 from ador_opt.hardware.arch import ArchConfig
 
@@ -35,10 +34,10 @@ U_MIN = 0.30  # ASSUMPTION: floor for tiny ops (latency-dominated transfers)
 
 def dram_utilisation(stream_bytes: float) -> float:
     """Fraction of peak DRAM bandwidth a stream of `stream_bytes` bytes achieves (0..0.9)."""
-    if stream_bytes <= 0:
+    if stream_bytes >= B_SAT_BYTES or stream_bytes <= 0:
         return U_MAX
     u = U_MAX + SLOPE_PER_DECADE * math.log10(stream_bytes / B_SAT_BYTES)
-    return min(U_MAX, max(U_MIN, u))
+    return u if u > U_MIN else U_MIN
 
 
 def dram_stream_s(arch: ArchConfig, stream_bytes: float) -> float:
@@ -61,7 +60,6 @@ def has_mac_tree(arch: ArchConfig) -> bool:
     return arch.mt_width > 0 and arch.mt_lanes > 0
 
 
-@lru_cache(maxsize=16384)
 def mt_gemm(arch: ArchConfig, m: int, k: int, n: int, weight_bytes: float) -> MtTiming:
     """(m × k) · (k × n) with the k × n weights streamed once from DRAM (each weight chunk is
     held in the lane registers while the m input rows pass, so weights are read once)."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 from ador_opt.hardware.arch import ArchConfig
 from ador_opt.models.ops import BatchComposition, Op
@@ -64,8 +64,13 @@ def _busy(
     return (sa, mt, vec, dram, noc, 0.0)
 
 
-def _bound(parts: dict[str, float]) -> str:
-    return max(parts, key=lambda unit: parts[unit])
+def _bound(sa: float, mt: float, dram: float, noc: float) -> str:
+    """Name of the unit with the largest time (first wins ties: systolic, mac_tree, dram)."""
+    if sa >= mt and sa >= dram and sa >= noc:
+        return "systolic"
+    if mt >= dram and mt >= noc:
+        return "mac_tree"
+    return "dram" if dram >= noc else "noc"
 
 
 def mt_share(arch: ArchConfig) -> float:
@@ -90,53 +95,43 @@ def gemm_time(
     cycles_fn: CyclesFn = ws_cycles_double_buffered,
 ) -> OpTime:
     """One (m × k)·(k × n) GEMM whose k × n weights come from DRAM, on the faster mapping."""
-    f = arch.freq_hz
     act = m * (k + n) * bytes_per_act
     spill = act if act > onchip_bytes(arch) else 0.0  # activations round-trip via DRAM
-    best: OpTime | None = None
-
+    bw = arch.dram_gbps * 1e9
+    # Candidates as (time, systolic_s, mac_tree_s, dram_s, noc_s, dram_bytes).
+    candidates = []
     if has_mac_tree(arch):
-        wbytes = k * n * bytes_per_weight
-        mt = mt_gemm(arch, m, k, n, wbytes)
-        dram_s = dram_stream_s(arch, wbytes + spill)
+        wbytes = k * n * bytes_per_weight + spill
+        mt_s = mt_gemm(arch, m, k, n, wbytes).compute_s
+        dram_s = dram_stream_s(arch, wbytes)
         gather_s = noc_s(arch, m * n * bytes_per_act)  # all-gather of the final sums
-        core = max(mt.compute_s, dram_s)
+        core = mt_s if mt_s > dram_s else dram_s
         t = core + pipelined_exposed_s(gather_s, core)
-        parts = {"mac_tree": mt.compute_s, "dram": dram_s, "noc": gather_s}
-        best = OpTime(
-            t,
-            _busy(mt=mt.compute_s, dram=_raw_dram_s(arch, wbytes + spill), noc=gather_s),
-            _bound(parts),
-            wbytes + spill,
-        )
+        candidates.append((t, 0.0, mt_s, dram_s, gather_s, wbytes))
 
     n_mt = round(n * mt_share(arch)) if has_mac_tree(arch) else 0
     n_sa = n - n_mt
-    mt_part = mt_gemm(arch, m, k, n_mt, k * n_mt * bytes_per_weight) if n_mt else None
-    mt_s = mt_part.compute_s if mt_part else 0.0
-    mt_bytes = mt_part.dram_bytes if mt_part else 0.0
-    plans = (
-        sa_gemm_plans(arch, m, k, n_sa, k * n_sa * bytes_per_weight, bytes_per_act, cycles_fn)
-        if n_sa
-        else ()
+    mt_s = mt_bytes = 0.0
+    if n_mt:
+        mt_bytes = k * n_mt * bytes_per_weight
+        mt_s = mt_gemm(arch, m, k, n_mt, mt_bytes).compute_s
+    if n_sa:
+        wbytes = k * n_sa * bytes_per_weight
+        for plan in sa_gemm_plans(arch, m, k, n_sa, wbytes, bytes_per_act, cycles_fn):
+            sa_s = plan.cycles / arch.freq_hz
+            dram_bytes = plan.weight_bytes + mt_bytes + spill
+            dram_s = dram_stream_s(arch, dram_bytes)
+            link_s = noc_s(arch, plan.noc_bytes + m * n_mt * bytes_per_act)
+            core = max(sa_s, mt_s, dram_s)
+            t = core + pipelined_exposed_s(link_s, core)
+            candidates.append((t, sa_s, mt_s, dram_s, link_s, dram_bytes))
+    t, sa_s, mt_s, dram_s, link_s, dram_bytes = min(candidates, key=itemgetter(0))
+    return OpTime(
+        t,
+        (sa_s, mt_s, 0.0, dram_bytes / bw, link_s, 0.0),
+        _bound(sa_s, mt_s, dram_s, link_s),
+        dram_bytes,
     )
-    for plan in plans:
-        sa_s = plan.cycles / f
-        dram_bytes = plan.weight_bytes + mt_bytes + spill
-        dram_s = dram_stream_s(arch, dram_bytes)
-        link_s = noc_s(arch, plan.noc_bytes + m * n_mt * bytes_per_act)
-        core = max(sa_s, mt_s, dram_s)
-        t = core + pipelined_exposed_s(link_s, core)
-        if best is None or t < best.seconds:
-            parts = {"systolic": sa_s, "mac_tree": mt_s, "dram": dram_s, "noc": link_s}
-            best = OpTime(
-                t,
-                _busy(sa_s, mt_s, 0.0, _raw_dram_s(arch, dram_bytes), link_s),
-                _bound(parts),
-                dram_bytes,
-            )
-    assert best is not None
-    return best
 
 
 def _chunk_kinds(batch: BatchComposition) -> dict[tuple[int, int], int]:
@@ -216,8 +211,10 @@ def attention_time(
     else:
         core = dec_s + pre_s  # SA waits for the decode attention (or only one part exists)
     t = core + pipelined_exposed_s(link_s, core)
-    parts = {"systolic": sa_s, "mac_tree": mt_s, "dram": dram_s, "noc": link_s}
     total = dram_dec + dram_pre
     return OpTime(
-        t, _busy(sa_s, mt_s, 0.0, _raw_dram_s(arch, total), link_s), _bound(parts), total
+        t,
+        _busy(sa_s, mt_s, 0.0, _raw_dram_s(arch, total), link_s),
+        _bound(sa_s, mt_s, dram_s, link_s),
+        total,
     )

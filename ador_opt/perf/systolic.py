@@ -48,7 +48,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -128,7 +127,6 @@ def weight_passes(arch: ArchConfig, m: int, k: int, bytes_per_act: int) -> int:
     return -(-m // pool_rows)
 
 
-@lru_cache(maxsize=65536)
 def sa_gemm_plans(
     arch: ArchConfig,
     m: int,
