@@ -14,7 +14,7 @@ from ador_opt.hardware.presets import HARDWARE_PRESETS
 from ador_opt.models import load_model
 from ador_opt.models.ops import BatchComposition, PrefillChunk, step_ops
 from ador_opt.models.spec import ModelSpec
-from ador_opt.perf import hda, schedule, systolic
+from ador_opt.perf import hda, schedule
 from ador_opt.perf.hda import hda_step_time
 from ador_opt.perf.mactree import U_MAX, dram_utilisation
 from ador_opt.perf.result import UNITS
@@ -34,7 +34,7 @@ def _decode(b: int, ctx: int) -> BatchComposition:
 
 
 def _clear_caches() -> None:
-    for fn in (hda._step, hda._gemm_block, schedule.gemm_time, systolic.sa_gemm_plans):
+    for fn in (hda._step, hda._gemm_block, schedule.gemm_time):
         fn.cache_clear()
 
 
