@@ -175,7 +175,7 @@ def compare(
         "1/TBT/mm² ×",
         "TBT ×",
     ):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", overflow="fold")
     for row in doc["rows"]:
         if not row["feasible"]:
             table.add_row(
@@ -226,7 +226,9 @@ def validate(
         "error %",
     ):
         table.add_column(
-            col, justify="right" if col in ("measured", "predicted", "error %") else "left"
+            col,
+            justify="right" if col in ("measured", "predicted", "error %") else "left",
+            overflow="fold",
         )
     for row in report["cases"]:
         table.add_row(
