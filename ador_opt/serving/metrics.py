@@ -115,10 +115,10 @@ class ServingReport:
     preemptions: int
     steps: int
     distinct_step_shapes: int
-    perf_evaluations: int
+    perf_evaluations: int = field(compare=False)  # perf-model calls (0 when cached)
     kv_capacity_tokens: int
     replicas: int
-    sim_wall_s: float = 0.0
+    sim_wall_s: float = field(default=0.0, compare=False)
     slo: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:

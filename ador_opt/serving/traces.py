@@ -127,7 +127,9 @@ def _conversations_from_dataset_dir(path: Path, split: str) -> Iterable[Any]:
 
 
 def _resolve_tokenizer(tokenizer: Tokenizer | str | Path) -> Tokenizer:
-    if hasattr(tokenizer, "encode"):
+    if not isinstance(tokenizer, str | Path):
+        if not callable(getattr(tokenizer, "encode", None)):
+            raise InputError("a tokenizer needs an encode(text) method")
         return tokenizer
     try:
         import transformers
