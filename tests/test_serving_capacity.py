@@ -94,7 +94,7 @@ def test_capacity_rejects_bad_arguments() -> None:
         find_capacity(GPU, MODEL, CHAT, Slo(1.0, 1.0), 10, 0, rel_tol=0.0)
 
 
-# --- scenarios ---------------------------------------------------------------------------------------
+# --- scenarios ---
 def test_offline_request_counts_follow_trtllm_perf_overview() -> None:
     assert offline_request_count(128, 128) == 30000
     assert offline_request_count(128, 2048) == 3000

@@ -30,7 +30,7 @@ from ador_opt.serving.workload import (
 )
 
 
-# --- presets and fits -------------------------------------------------------------------------
+# --- presets and fits ---
 @pytest.mark.parametrize("name", ["chat", "arxiv-4k", "bwb-4k"])
 @pytest.mark.parametrize("side", ["input", "output"])
 def test_preset_parameters_are_the_fit_of_the_published_statistics(name: str, side: str) -> None:
@@ -148,7 +148,7 @@ def test_length_distributions_validate() -> None:
         LogNormalLengths(1.0, 0.0)
 
 
-# --- CSV traces ---------------------------------------------------------------------------------
+# --- CSV traces ---
 def _write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text)
@@ -202,7 +202,7 @@ def test_missing_and_binary_traces(tmp_path: Path) -> None:
         load_trace_csv(binary)
 
 
-# --- Hugging Face conversations -------------------------------------------------------------------
+# --- Hugging Face conversations ---
 class WhitespaceTokenizer:
     def encode(self, text: str) -> list[str]:
         return text.split()
@@ -293,7 +293,7 @@ def test_missing_optional_packages_give_clear_errors(
         load_conversations(_conversations(tmp_path), str(tmp_path / "tok"))
 
 
-# --- arrivals ---------------------------------------------------------------------------------------
+# --- arrivals ---
 def test_poisson_arrivals_have_the_requested_rate() -> None:
     t = PoissonArrivals(4.0).times(50000, np.random.default_rng(1))
     gaps = np.diff(t)

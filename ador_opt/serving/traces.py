@@ -84,7 +84,7 @@ def _arrival_cell(row: dict[str, str], path: Path, line: int, before: list[float
     return value
 
 
-# --- Hugging Face conversations ---------------------------------------------------------------
+# --- Hugging Face conversations ---
 
 
 class Tokenizer(Protocol):
