@@ -101,14 +101,16 @@ def test_evaluate_designs_one_line_per_design(tmp_path: Path) -> None:
         "{not json",
         '{"base": "ador-paper", "dram_gib": 8}',
         '"a100"',
+        '{"name": "custom-a", "core_count": 16, "dram_gbps": 3000}',
     ]
     designs = tmp_path / "designs.jsonl"
     designs.write_text("\n".join(lines) + "\n")
     result = run_cli("evaluate", *COMMON, "--batch", "8", "--designs", str(designs), "--json")
     assert result.code == 0, result.stderr
     docs = [json.loads(line) for line in result.stdout.strip().splitlines()]
-    assert [d["line"] for d in docs] == [1, 2, 4, 5, 6, 7]
-    assert [d["feasible"] for d in docs] == [True, True, False, False, False, True]
+    assert [d["line"] for d in docs] == [1, 2, 4, 5, 6, 7, 8]
+    assert [d["feasible"] for d in docs] == [True, True, False, False, False, True, True]
+    assert docs[6]["hardware"] == "custom-a" and docs[6]["performance_model"] == "hda"
     assert "warp_drive" in docs[2]["reason"]
     assert "malformed JSON" in docs[3]["reason"]
     assert "GiB" in docs[4]["reason"]

@@ -25,7 +25,7 @@ from ador_opt.perf.step import step_time
 
 # Decode-step time is smooth (piecewise linear) in the context length, so a long decode phase is
 # integrated from a few sampled steps instead of one evaluation per token. Above this many
-# steps we sample; the sampling error is tested against the exact sum (tests/test_static.py).
+# steps we sample; the sampling error is tested against the exact sum (tests/test_gpu.py).
 EXACT_DECODE_STEPS = 16
 DECODE_SAMPLES = 9
 
