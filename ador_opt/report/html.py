@@ -18,6 +18,8 @@ table { border-collapse: collapse; font-size: 0.88em; margin: 8px 0; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 thead th { background: #f2f2f2; } tr.baseline td { color: #2d6a3e; }
+.scroll { overflow-x: auto; } td { white-space: nowrap; }
+#metric-table td:nth-child(2) { text-align: left; }
 .warn { background: #fff3cd; border: 1px solid #e0c36a; padding: 10px 14px; margin: 12px 0; }
 .meta td { text-align: left; border: none; padding: 2px 10px 2px 0; }
 .small { font-size: 0.85em; color: #555; } figure { margin: 0; }
@@ -45,14 +47,14 @@ def table_html(
 ) -> str:
     ident = f' id="{esc(table_id)}"' if table_id else ""
     out = [
-        f"<table{ident}><thead><tr>"
+        f'<div class="scroll"><table{ident}><thead><tr>'
         + "".join(f"<th>{esc(h)}</th>" for h in header)
         + "</tr></thead><tbody>"
     ]
     for k, row in enumerate(rows):
         cls = f' class="{esc(row_classes[k])}"' if k < len(row_classes) and row_classes[k] else ""
         out.append(f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 

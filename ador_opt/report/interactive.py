@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -12,7 +13,7 @@ from ador_opt.report.tables import DesignEntry
 
 LAYOUT = {
     "template": "plotly_white",
-    "height": 480,
+    "height": 520,
     "margin": {"l": 70, "r": 20, "t": 60, "b": 60},
 }
 
@@ -102,9 +103,10 @@ def pareto_figure(pair: fg.PairData, title: str) -> go.Figure:
             )
         )
     for k, (label, x, y) in enumerate(pair.chosen):
+        # Plotly places annotations on a log axis in log10 units.
         fig.add_annotation(
-            x=x,
-            y=y,
+            x=math.log10(x) if pair.x.log else x,
+            y=math.log10(y) if pair.y.log else y,
             text=label,
             showarrow=True,
             arrowhead=0,
@@ -114,7 +116,7 @@ def pareto_figure(pair: fg.PairData, title: str) -> go.Figure:
         )
     hint_x = " (higher is better →)" if pair.x.maximise else " (← lower is better)"
     hint_y = " (higher is better)" if pair.y.maximise else " (lower is better)"
-    fig.update_layout(title=title, **LAYOUT)
+    fig.update_layout(title=title, legend={"orientation": "h", "y": -0.22}, **LAYOUT)
     fig.update_xaxes(title=pair.x.label + hint_x, type="log" if pair.x.log else "linear")
     fig.update_yaxes(title=pair.y.label + hint_y, type="log" if pair.y.log else "linear")
     return fig

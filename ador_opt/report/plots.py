@@ -21,7 +21,7 @@ DPI = 110
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
@@ -31,7 +31,7 @@ def _direction_hint(axis: fg.Axis) -> str:
 
 
 def pareto_png(pair: fg.PairData, title: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(7.0, 5.2))
+    fig, ax = plt.subplots(figsize=(7.0, 6.0), layout="constrained")
     n_inf = len(pair.infeasible_xy)
     if n_inf:
         est = pair.infeasible_estimated.any(axis=1)
@@ -134,12 +134,13 @@ def pareto_png(pair: fg.PairData, title: str, path: Path) -> Path:
     ax.grid(True, alpha=0.3)
     if pair.baselines:
         ax.scatter([], [], marker="D", c=fg.COLOR_BASELINE, label="preset baselines")
-    ax.legend(fontsize=7, loc="best", framealpha=0.85)
+    # Below the axes: never hides points, and no costly "best" placement over many points.
+    fig.legend(fontsize=7, loc="outside lower center", ncols=3, frameon=False)
     return _save(fig, path)
 
 
 def hypervolume_png(history: HypervolumeHistory | None, title: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(7.0, 4.0))
+    fig, ax = plt.subplots(figsize=(7.0, 4.0), layout="constrained")
     if history is None or not history.trial_numbers:
         ax.text(
             0.5,
@@ -177,7 +178,7 @@ def hypervolume_png(history: HypervolumeHistory | None, title: str, path: Path) 
 
 def area_png(entries: Sequence[DesignEntry], title: str, path: Path) -> Path:
     labels, stack = fg.area_stack(entries)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(labels) + 3), 4.8))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(labels) + 3), 4.8), layout="constrained")
     if not labels:
         ax.text(0.5, 0.5, "no area breakdown stored", transform=ax.transAxes, ha="center")
     else:
@@ -193,7 +194,7 @@ def area_png(entries: Sequence[DesignEntry], title: str, path: Path) -> Path:
         for xi, total in zip(x, bottom, strict=True):
             ax.text(float(xi), float(total), f"{total:.0f}", ha="center", va="bottom", fontsize=8)
         ax.set_xticks(x, labels, rotation=20, ha="right")
-        ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+        fig.legend(fontsize=7, loc="outside right upper")
     ax.set_ylabel("die area (mm², 7 nm)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
