@@ -9,14 +9,15 @@
 
 RDB storages run a heartbeat: a RUNNING trial whose process died is failed after
 `GRACE_PERIOD_S` by the next worker that starts a trial, and a copy of it is queued (WAITING)
-by `RetryHeartbeatStaleTrialCallback`. Local files (SQLite, journal) also get an *alive lock*:
-every process running trials holds a shared `flock` on `<file>.alive`; the kernel drops it when
-the process dies, so `resume` can tell at once that nobody is running and fail every RUNNING
-trial without waiting for the grace period.
+by `RetryHeartbeatStaleTrialCallback`. Local files (SQLite, journal) also get an *alive
+lock*: every process running trials holds a shared `flock` on `<file>.ador-alive`; the kernel
+drops it when the process dies, so `resume` can tell at once that nobody is running and fail
+every RUNNING trial without waiting for the grace period.
 
-The *ask lock* serialises "count trials, then ask for a new one" across processes (a `flock` on
-`<file>.lock` for local files, a PostgreSQL advisory lock for PostgreSQL), which is what makes a
-study end with exactly `n_trials` COMPLETE trials however many workers share it.
+The *ask lock* serialises "count trials, then ask for a new one" across processes (a `flock`
+on `<file>.ador-ask` for local files — not `<file>.lock`, which Optuna's journal backend
+uses — and a PostgreSQL advisory lock for PostgreSQL). That is what makes a study end with
+exactly `n_trials` COMPLETE trials however many workers share it.
 """
 
 from __future__ import annotations
@@ -66,11 +67,26 @@ def _redact(url: str) -> str:
     return url
 
 
+def _pg_driver(url: str) -> str:
+    """SQLAlchemy ≥ 2.1 maps `postgresql://` to psycopg 3; use psycopg2 (the project's test
+    dependency) when only that driver is installed."""
+    import importlib.util
+
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec(
+                "psycopg2"
+            ):
+                return "postgresql+psycopg2://" + url[len(prefix) :]
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
 def resolve_store(store: str) -> StoreRef:
     if "://" in store:
         if store.startswith("sqlite:///"):
             return StoreRef(store, Path(store[len("sqlite:///") :]).resolve())
-        return StoreRef(store, None)
+        return StoreRef(_pg_driver(store), None)
     path = Path(store).expanduser().resolve()
     if path.suffix == ".journal":
         return StoreRef(f"journal:{path}", path)
@@ -234,7 +250,7 @@ AskLock = FileLock | PgAdvisoryLock | ThreadLock
 
 def ask_lock(ref: StoreRef, study_name: str) -> AskLock:
     if ref.path is not None:
-        return FileLock(ref.path.with_name(ref.path.name + ".lock"))
+        return FileLock(ref.path.with_name(ref.path.name + ".ador-ask"))
     if ref.kind.startswith("postgres"):
         return PgAdvisoryLock(ref.url, study_name)
     return ThreadLock()
@@ -243,7 +259,7 @@ def ask_lock(ref: StoreRef, study_name: str) -> AskLock:
 def alive_lock(ref: StoreRef) -> FileLock | None:
     if ref.path is None:
         return None
-    return FileLock(ref.path.with_name(ref.path.name + ".alive"), shared=True)
+    return FileLock(ref.path.with_name(ref.path.name + ".ador-alive"), shared=True)
 
 
 def recover_stale_trials(study: Any, ref: StoreRef) -> list[int]:
@@ -265,7 +281,7 @@ def recover_stale_trials(study: Any, ref: StoreRef) -> list[int]:
             for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
             if t.number not in before
         ]
-        probe = FileLock(ref.path.with_name(ref.path.name + ".alive")) if ref.path else None
+        probe = FileLock(ref.path.with_name(ref.path.name + ".ador-alive")) if ref.path else None
         if probe is not None and probe.acquire(blocking=False):
             try:
                 retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
