@@ -206,10 +206,12 @@ def attention_time(
         noc_bytes += prefill.m * prefill.heads * prefill.k * bytes_per_act
     link_s = noc_s(arch, noc_bytes)
     dram_s = dram_stream_s(arch, dram_dec) + dram_stream_s(arch, dram_pre)
-    if prefill is not None and decode is not None and on_chip:
+    if prefill is not None and decode is not None and on_chip and has_mac_tree(arch):
         core = max(dec_s, pre_s, dram_s)  # Fig. 8: MT on DRAM KV, SA on SRAM KV, together
     else:
-        core = dec_s + pre_s  # SA waits for the decode attention (or only one part exists)
+        # The arrays wait for the decode attention (KV in DRAM, or both parts on the arrays
+        # when there is no MAC tree), or only one part exists.
+        core = dec_s + pre_s
     t = core + pipelined_exposed_s(link_s, core)
     total = dram_dec + dram_pre
     return OpTime(
