@@ -18,7 +18,7 @@ from ador_opt.serving import SchedulerConfig, simulate, simulate_run, workload_p
 from ador_opt.serving.lengths import FixedLengths
 from ador_opt.serving.request import State
 from ador_opt.serving.simulator import SimulationRun, simulate_closed_loop
-from ador_opt.serving.stepcache import bucket_up
+from ador_opt.serving.stepcache import StepGrid, bucket_up, canonical_key, composition_of
 from ador_opt.serving.workload import Workload, parse_workload
 
 HW = load_hardware("ador-paper")
@@ -168,6 +168,35 @@ def test_bucketing_bounds() -> None:
 def test_bucketing_is_monotone(a: int, b: int, bits: int) -> None:
     lo, hi = sorted((a, b))
     assert bucket_up(lo, bits) <= bucket_up(hi, bits)
+
+
+chunk_lists = st.lists(
+    st.tuples(st.integers(1, 5000), st.integers(0, 8000), st.booleans()), max_size=6
+)
+
+
+@given(chunk_lists, st.integers(0, 300), st.integers(0, 10**6))
+def test_canonical_step_keeps_or_rounds_up_the_work(
+    chunks: list[tuple[int, int, bool]], n_dec: int, ctx_per: int
+) -> None:
+    if not chunks and n_dec == 0:
+        n_dec = 1
+    ctx_sum = n_dec * (1 + ctx_per // max(1, n_dec))
+    grid = StepGrid()
+    key = canonical_key(grid, chunks, n_dec, ctx_sum)
+    batch = composition_of(key)  # a valid composition
+    tokens = sum(t for t, _, _ in chunks) + n_dec
+    assert tokens <= batch.tokens <= tokens * (1 + 2 ** (1 - grid.tokens_bits)) + 1
+    assert batch.decode_count >= n_dec and batch.decode_context_sum >= ctx_sum
+    assert sum(1 for c in batch.prefill if c.last) == sum(1 for c in chunks if c[2])
+
+
+def test_canonical_step_of_a_lone_prompt_is_exact_on_the_grid() -> None:
+    grid = StepGrid()
+    assert canonical_key(grid, [(512, 0, True)], 0, 0) == (((512, 0, True),), 0, 0)
+    # a full 512-token budget stays 512 tokens (GPU GEMM tiles), whatever its split
+    key = canonical_key(grid, [(200, 1000, True), (213, 0, False)], 99, 99 * 700)
+    assert composition_of(key).tokens == 512
 
 
 @given(

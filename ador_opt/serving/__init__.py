@@ -1,5 +1,6 @@
 """Serving simulation: workloads, arrivals, continuous batching, metrics, capacity search."""
 
+from ador_opt.serving.capacity import CapacityResult, find_capacity
 from ador_opt.serving.metrics import LatencySummary, ServingReport
 from ador_opt.serving.scheduler import Policy, SchedulerConfig
 from ador_opt.serving.simulator import simulate, simulate_run
@@ -8,6 +9,7 @@ from ador_opt.serving.workload import WORKLOAD_PRESETS, Workload, parse_workload
 
 __all__ = [
     "WORKLOAD_PRESETS",
+    "CapacityResult",
     "LatencySummary",
     "Policy",
     "SchedulerConfig",
@@ -15,6 +17,7 @@ __all__ = [
     "Slo",
     "Workload",
     "default_slo",
+    "find_capacity",
     "parse_workload",
     "simulate",
     "simulate_run",

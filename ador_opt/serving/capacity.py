@@ -24,9 +24,9 @@ from ador_opt.hardware.presets import Hardware
 from ador_opt.models.ops import BatchComposition, PrefillChunk
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.step import step_time
-from ador_opt.serving.metrics import ServingReport
+from ador_opt.serving.metrics import ServingReport, SloExceeded
 from ador_opt.serving.scheduler import SchedulerConfig
-from ador_opt.serving.simulator import kv_capacity_tokens, rng_streams, simulate
+from ador_opt.serving.simulator import kv_capacity_tokens, rng_streams, simulate_run
 from ador_opt.serving.slo import Slo
 from ador_opt.serving.workload import Workload
 
@@ -41,10 +41,11 @@ class Probe:
 
     rate_per_s: float
     feasible: bool
-    ttft_p90_ms: float
+    ttft_p90_ms: float  # NaN when the probe was aborted early
     tbt_p99_ms: float
     queue_p50_ms: float
     wall_s: float
+    aborted: str = ""  # the SLO term that stopped an infeasible run early
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,17 @@ def find_capacity(
 
     def feasible(rate: float) -> bool:
         wall = time.perf_counter()
-        report = simulate(hw, model, workload, rate, num_requests, seed, tp, cfg, slo=slo)
+        try:
+            report = simulate_run(
+                hw, model, workload, rate, num_requests, seed, tp, cfg, slo=slo, abort_on=slo
+            ).report
+        except SloExceeded as exc:
+            nan = math.nan
+            probe = Probe(rate, False, nan, nan, nan, time.perf_counter() - wall, str(exc))
+            probes.append(probe)
+            if progress is not None:
+                progress(probe)
+            return False
         ok = not slo_violations(report, slo)
         probe = Probe(
             rate,

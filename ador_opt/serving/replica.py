@@ -83,6 +83,8 @@ class Replica:
         req.queued_s += now - req.enqueued_s
         if req.first_scheduled_s < 0:
             req.first_scheduled_s = now
+            if self.log.watch is not None:
+                self.log.watch.queue(now - req.arrival_s)
         self.kv.take(self.kv.blocks_for(req.prompt_len))
         req.state = State.PREFILLING
         req.prefilled = 0
@@ -124,6 +126,8 @@ class Replica:
         req.generated += 1
         if req.first_token_s < 0:
             req.first_token_s = now
+            if self.log.watch is not None:
+                self.log.watch.ttft(now - req.arrival_s)
         else:  # recomputed after a preemption: the gap since its previous token
             self.log.add_tbt(now - req.last_emit_s, 1)
         if req.generated >= req.output_len:

@@ -19,7 +19,7 @@ admission; a decode step that lacks blocks preempts the most recently admitted r
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 
 from ador_opt.errors import InputError
@@ -27,7 +27,7 @@ from ador_opt.registry import Registry
 from ador_opt.serving.kv import DEFAULT_BLOCK_TOKENS, DEFAULT_WATERMARK
 from ador_opt.serving.replica import Replica
 from ador_opt.serving.request import Request
-from ador_opt.serving.stepcache import DEFAULT_BUCKET_BITS
+from ador_opt.serving.stepcache import StepGrid
 
 # Sarathi-Serve evaluation: token budget 512 under strict SLOs, 2048 under relaxed ones (§5.1).
 SARATHI_STRICT_BUDGET = 512
@@ -74,9 +74,9 @@ class SchedulerConfig:
     )
     replicas: int = field(default=1, metadata={"help": "replicas (TP groups) behind the router"})
     router: str = field(default="round-robin", metadata={"help": "round-robin | least-loaded"})
-    bucket_bits: int = field(
-        default=DEFAULT_BUCKET_BITS,
-        metadata={"help": "significant bits kept when memoising step shapes (6: ≤ 3.2 %)"},
+    step_grid: StepGrid = field(
+        default_factory=StepGrid,
+        metadata={"help": "resolution of the memoised step shapes (stepcache.StepGrid)"},
     )
 
     def __post_init__(self) -> None:
@@ -85,7 +85,7 @@ class SchedulerConfig:
         except ValueError:
             known = ", ".join(p.value for p in Policy)
             raise InputError(f"unknown scheduler {self.policy!r}; known: {known}") from None
-        for name in ("chunk_size", "max_batch", "block_tokens", "replicas", "bucket_bits"):
+        for name in ("chunk_size", "max_batch", "block_tokens", "replicas"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise InputError(f"scheduler: {name} must be a positive integer, got {value!r}")
@@ -100,7 +100,9 @@ class SchedulerConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, object]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["step_grid"] = asdict(self.step_grid)
+        return out
 
 
 # A policy fills the replica's next step: returns (prefill chunks, decode?) or None when idle.

@@ -28,7 +28,7 @@ from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.memory import max_kv_tokens
 from ador_opt.serving.arrivals import ArrivalProcess, PoissonArrivals, TraceArrivals
 from ador_opt.serving.kv import KvBlocks
-from ador_opt.serving.metrics import RunLog, ServingReport, build_report
+from ador_opt.serving.metrics import RunLog, ServingReport, SloWatch, build_report
 from ador_opt.serving.replica import Replica
 from ador_opt.serving.request import Request
 from ador_opt.serving.router import ROUTERS
@@ -257,6 +257,7 @@ def _run(
     cfg: SchedulerConfig,
     make_source: Callable[[], OpenLoopSource],
     slo: Slo | None,
+    abort_on: Slo | None = None,
 ) -> SimulationRun:
     wall = time.perf_counter()
     source = make_source()
@@ -269,8 +270,14 @@ def _run(
             f"the KV cache of {hw.name} holds {kv_tokens} tokens per replica; a request of "
             f"{longest} tokens does not fit"
         )
-    timer = StepTimer(hw, model, tp, cfg.bucket_bits)
-    log = RunLog()
+    timer = StepTimer(hw, model, tp, cfg.step_grid)
+    watch = None
+    if abort_on is not None:
+        gaps = sum(r.output_len - 1 for r in requests)
+        watch = SloWatch(
+            abort_on.ttft_p90_ms, abort_on.tbt_p99_ms, abort_on.queue_p50_ms, len(requests), gaps
+        )
+    log = RunLog(watch)
     replicas = [
         Replica(i, kv_tokens, cfg.block_tokens, cfg.watermark, timer, log)
         for i in range(cfg.replicas)
@@ -321,8 +328,10 @@ def simulate_run(
     *,
     arrivals: ArrivalProcess | None = None,
     slo: Slo | None = None,
+    abort_on: Slo | None = None,
 ) -> SimulationRun:
-    """`simulate` returning the raw requests and logs as well as the report."""
+    """`simulate` returning the raw requests and logs as well as the report. With `abort_on`,
+    raises `metrics.SloExceeded` as soon as the run can no longer meet that SLO."""
     _check_run_inputs(model, tp, num_requests, seed)
     cfg = scheduler or SchedulerConfig()
     if arrivals is None:
@@ -337,7 +346,15 @@ def simulate_run(
     times = arrivals.times(num_requests, rng_arr)
     if slo is None:
         slo = default_slo(model, tp)
-    return _run(hw, model, tp, cfg, lambda: OpenLoopSource(inputs, outputs, times, progress), slo)
+    return _run(
+        hw,
+        model,
+        tp,
+        cfg,
+        lambda: OpenLoopSource(inputs, outputs, times, progress),
+        slo,
+        abort_on,
+    )
 
 
 def simulate(
