@@ -316,6 +316,8 @@ def test_random_designs_give_sane_steps(
     st_ = hda_step_time(arch, L8, batch, 1)
     assert math.isfinite(st_.seconds) and st_.seconds > 0
     assert st_.seconds * arch.dram_gbps * 1e9 >= st_.dram_bytes * (1 - 1e-12)
+    for unit in ("systolic", "mac_tree", "vector", "dram", "noc"):
+        assert st_.busy_s[unit] <= st_.seconds * (1 + 1e-9), unit
     # Never faster than the device's peak matrix FLOP rate allows.
     from ador_opt.models.ops import OpKind
 
