@@ -270,13 +270,13 @@ TINY_ARCH = ArchConfig(
         BatchComposition((PrefillChunk(20, 10),), 2, 60),
     ],
 )
-def test_scalesim_backend_equals_scalesim_form(tmp_path, monkeypatch, batch) -> None:
+def test_scalesim_backend_equals_closed_form(tmp_path, monkeypatch, batch) -> None:
     monkeypatch.setenv("ADOR_OPT_CACHE_DIR", str(tmp_path))
     via_sim = hda_step_time(TINY_ARCH, TINY, batch, 1, sa_backend="scalesim")
-    closed = hda_step_time(TINY_ARCH, TINY, batch, 1, sa_backend="scalesim-form")
+    closed = hda_step_time(TINY_ARCH, TINY, batch, 1)
     assert via_sim == closed
-    default = hda_step_time(TINY_ARCH, TINY, batch, 1)
-    assert default.seconds <= closed.seconds
+    overlapped = hda_step_time(TINY_ARCH, TINY, batch, 1, sa_backend="double-buffered")
+    assert overlapped.seconds <= closed.seconds
 
 
 def test_bad_input() -> None:

@@ -25,16 +25,17 @@ from ador_opt.perf.systolic import CyclesFn, ws_cycles, ws_cycles_double_buffere
 from ador_opt.perf.tp import LayerProducers, tp_sync_cost
 from ador_opt.perf.vector import vector_s
 
-# closed-form: double-buffered WS arrays (default); scalesim-form: SCALE-Sim's WS timing in
-# closed form (folds not overlapped); scalesim: SCALE-Sim's compute stage itself (slow, cached).
-SA_BACKENDS = ("closed-form", "scalesim-form", "scalesim")
+# closed-form (default): SCALE-Sim's WS timing in closed form; scalesim: SCALE-Sim's compute
+# stage itself (identical numbers; slow, cached on disk); double-buffered: arrays that overlap
+# consecutive folds (an optimistic what-if, systolic.ws_cycles_double_buffered).
+SA_BACKENDS = ("closed-form", "scalesim", "double-buffered")
 
 
 def _cycles_fn(sa_backend: str) -> CyclesFn:
     if sa_backend == "closed-form":
-        return ws_cycles_double_buffered
-    if sa_backend == "scalesim-form":
         return ws_cycles
+    if sa_backend == "double-buffered":
+        return ws_cycles_double_buffered
     if sa_backend == "scalesim":
         from ador_opt.perf.scalesim_backend import scalesim_ws_cycles
 
@@ -53,7 +54,7 @@ def hda_step_time(
 
     `sa_backend` picks the per-array systolic cycle model (SA_BACKENDS): "scalesim" runs
     SCALE-Sim's compute stage for every array pass (slow, cached on disk; for re-scoring a few
-    final designs, never inside trials) and equals "scalesim-form" exactly."""
+    final designs, never inside trials) and equals "closed-form" exactly."""
     return _step(arch, model, batch, tp, _cycles_fn(sa_backend))
 
 

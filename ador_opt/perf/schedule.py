@@ -39,7 +39,7 @@ from ador_opt.perf.systolic import (
     onchip_bytes,
     sa_batched_cycles,
     sa_gemm_plans,
-    ws_cycles_double_buffered,
+    ws_cycles,
 )
 
 # Busy-time slots, in this order everywhere (matches perf/result.py UNITS).
@@ -92,7 +92,7 @@ def gemm_time(
     n: int,
     bytes_per_weight: int,
     bytes_per_act: int,
-    cycles_fn: CyclesFn = ws_cycles_double_buffered,
+    cycles_fn: CyclesFn = ws_cycles,
 ) -> OpTime:
     """One (m × k)·(k × n) GEMM whose k × n weights come from DRAM, on the faster mapping."""
     act = m * (k + n) * bytes_per_act
@@ -177,7 +177,7 @@ def attention_time(
     decode: Op | None,
     batch: BatchComposition,
     bytes_per_act: int,
-    cycles_fn: CyclesFn = ws_cycles_double_buffered,
+    cycles_fn: CyclesFn = ws_cycles,
 ) -> OpTime:
     """One layer's attention: prefill part on the arrays, decode part on the MAC trees."""
     sa_s = mt_s = 0.0

@@ -10,17 +10,19 @@ cycles of skew fill/drain; SCALE-Sim reports the index of the last output cycle,
 `ws_cycles` is that closed form; tests/test_systolic.py checks it against SCALE-Sim itself
 (0 cycles difference) and benchmarks/scalesim_vs_closed_form.py on full-size LLM shapes.
 
-In-array double buffering (the device model's default, `ws_cycles_double_buffered`): the paper's
-WS array "pre-fetches weights" (§IV-A), so fold i+1's R-cycle weight shift-in overlaps fold
-i's input stream and consecutive folds stream back to back; a fold then costs max(M, R) and the
-first weight load plus the last fill/drain are exposed once:
+The device model uses this count per array pass (`sa_backend="closed-form"`, the default, and
+`"scalesim"`, which runs SCALE-Sim itself and gives the same numbers): each fold exposes its
+weight load and its fill/drain. That is SCALE-Sim's timing, which the paper used to model its
+arrays (§V-A), and matches the paper's remark that weight double buffering is not feasible for
+GEMV on systolic arrays (§III-B).
+
+What-if (`sa_backend="double-buffered"`, `ws_cycles_double_buffered`): arrays whose fold i+1
+weight load overlaps fold i's input stream, so folds stream back to back, a fold costs
+max(M, R) and the first load plus the last fill/drain are exposed once:
 
     2R + C + M − 3 + (⌈K/R⌉·⌈N/C⌉ − 1) · max(M, R)
 
-which equals SCALE-Sim's count for a single fold and never exceeds it. With M < R the weight
-load is the bottleneck, as the paper notes for GEMV on systolic arrays (§III-B). The SCALE-Sim
-backend (and `ws_cycles`) keeps SCALE-Sim's un-overlapped folds: that is the conservative
-bound the paper itself used.
+(equal to SCALE-Sim's count for one fold, never larger).
 
 Per device (`sa_gemm_plans`), `core_count` cores × `sa_per_core` arrays share a GEMM in one of
 two ways (paper §IV-C, Fig. 6):
@@ -55,9 +57,9 @@ import numpy.typing as npt
 from ador_opt.errors import InputError
 from ador_opt.hardware.arch import ArchConfig
 
-# A per-array cycle model: (m, k, n, rows, cols) -> cycles. `ws_cycles_double_buffered` (the
-# default), `ws_cycles` (SCALE-Sim's timing, closed form) or SCALE-Sim itself
-# (scalesim_backend.scalesim_ws_cycles).
+# A per-array cycle model: (m, k, n, rows, cols) -> cycles: `ws_cycles` (SCALE-Sim's timing in
+# closed form, the default), SCALE-Sim itself (scalesim_backend.scalesim_ws_cycles) or
+# `ws_cycles_double_buffered` (what-if).
 CyclesFn = Callable[[int, int, int, int, int], int]
 
 # ASSUMPTION: half of the on-chip SRAM holds a GEMM's input rows; the other half holds the
@@ -86,8 +88,8 @@ def ws_cycles_np(
 
 
 def ws_cycles_double_buffered(m: int, k: int, n: int, rows: int, cols: int) -> int:
-    """WS cycles with in-array weight double buffering: 2R + C + M − 3 + (folds − 1)·max(M, R)
-    (SCALE-Sim's count for one fold, then one fold every max(M, R) cycles)."""
+    """What-if WS cycles with in-array weight double buffering: 2R + C + M − 3 +
+    (folds − 1)·max(M, R) (SCALE-Sim's count for one fold, then one fold every max(M, R))."""
     if min(m, k, n, rows, cols) <= 0:
         raise InputError(f"GEMM and array dimensions must be positive: {(m, k, n, rows, cols)}")
     folds = -(-k // rows) * -(-n // cols)
@@ -134,7 +136,7 @@ def sa_gemm_plans(
     n: int,
     weight_bytes: float,
     bytes_per_act: int,
-    cycles_fn: CyclesFn = ws_cycles_double_buffered,
+    cycles_fn: CyclesFn = ws_cycles,
 ) -> tuple[SaPlan, ...]:
     """The n-split and m-split plans of (m × k)·(k × n) on `arch` (m-split only when every
     core gets at least one row per pass)."""
@@ -175,7 +177,7 @@ def sa_batched_cycles(
     m: int,
     k: int,
     n: int,
-    cycles_fn: CyclesFn = ws_cycles_double_buffered,
+    cycles_fn: CyclesFn = ws_cycles,
 ) -> int:
     """Cycles of the busiest array for `count` independent (m × k)·(k × n) products (e.g. one
     per attention head and request) spread over all arrays; when there are fewer products than
