@@ -15,7 +15,8 @@ Mapping rules (docs/perf-hda.md lists them with their sources):
   when the design has no MAC tree).
 * In a mixed step the decode attention (MAC trees) runs concurrently with the prefill attention
   (systolic arrays), sharing DRAM bandwidth, when the prefill's K/V is all on chip; when the
-  prefill needs K/V from DRAM the arrays wait until the decode attention is done (§IV-E).
+  prefill needs K/V from DRAM the arrays wait until the decode attention is done (§IV-E), and
+  without MAC trees both parts run on the arrays one after the other.
 * Vector work is overlapped (vector.py); the step is at least the vector unit's busy time.
 * Op composition: ops of a layer run in order (each needs the previous one's output); within
   an op, compute, DRAM streaming and NoC transfers overlap (double-buffered weight tiles; the
