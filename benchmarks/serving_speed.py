@@ -1,7 +1,7 @@
 """Serving-simulator speed: simulated requests per second of wall/CPU time on one core.
 
 Workload: the `chat` preset, llama-3-8b on `ador-paper`, 20,000 requests (Poisson), Sarathi
-scheduler defaults. Each rate is run twice in one process:
+scheduler defaults. Each rate runs in a fresh subprocess (no cache of any stage is warm), twice:
 
 * cold — every distinct step shape costs one call of the perf model (`perf.step_time`);
 * warm — the same run again, all step shapes memoised: the cost of the simulator itself.
@@ -20,6 +20,7 @@ import json
 import platform
 import random
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -27,8 +28,7 @@ import numpy as np
 from ador_opt.hardware import load_hardware
 from ador_opt.models import load_model
 from ador_opt.perf import step_time
-from ador_opt.serving import simulate_run, workload_preset
-from ador_opt.serving import stepcache
+from ador_opt.serving import simulate_run, stepcache, workload_preset
 from ador_opt.serving.stepcache import composition_of
 
 
@@ -65,7 +65,33 @@ def main() -> None:
     ap.add_argument("--hardware", default="ador-paper")
     ap.add_argument("--model", default="llama-3-8b")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--one-rate", type=float, help=argparse.SUPPRESS)  # child process mode
     args = ap.parse_args()
+    if args.one_rate is None:
+        rows = [
+            json.loads(
+                subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--one-rate",
+                        rate,
+                        "--requests",
+                        str(args.requests),
+                        "--hardware",
+                        args.hardware,
+                        "--model",
+                        args.model,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+            for rate in args.rates.split(",")
+        ]
+        report(rows, args)
+        return
     hw = load_hardware(args.hardware)
     model = load_model(args.model)
     chat = workload_preset("chat")
@@ -79,8 +105,7 @@ def main() -> None:
         return original_key(self, chunks, n_dec, ctx)
 
     rows = []
-    for rate in (float(r) for r in args.rates.split(",")):
-        stepcache._design_memo.cache_clear()
+    for rate in (args.one_rate,):
         timings = {}
         for phase in ("cold", "warm"):
             if phase == "cold":
@@ -114,7 +139,10 @@ def main() -> None:
                 "bucket_error": bucket_error(hw, model, raw_keys),
             }
         )
-        raw_keys.clear()
+    print(json.dumps(rows[0]))
+
+
+def report(rows: list[dict], args: argparse.Namespace) -> None:  # type: ignore[type-arg]
     doc = {"cpu": cpu_model(), "python": platform.python_version(), "runs": rows}
     if args.json:
         print(json.dumps(doc, indent=1))

@@ -133,3 +133,26 @@ def test_closed_loop_concurrency_raises_throughput_and_latency() -> None:
     many = closed_loop(GPU, MODEL, 1, 32, 512, 128)
     assert many["output_tokens_per_s"] > 4 * one["output_tokens_per_s"]
     assert many["itl_ms"] >= one["itl_ms"]
+
+
+def test_tuning_the_token_budget_keeps_the_best() -> None:
+    slo = Slo(math.inf, 150.0)
+    single = {
+        size: find_capacity(
+            GPU,
+            MODEL,
+            CHAT,
+            slo,
+            120,
+            4,
+            scheduler=SchedulerConfig(chunk_size=size),
+            rel_tol=0.05,
+        ).max_rate_per_s
+        for size in (256, 1024)
+    }
+    tuned = find_capacity(
+        GPU, MODEL, CHAT, slo, 120, 4, rel_tol=0.05, tune_chunk_sizes=(1024, 256)
+    )
+    assert tuned.tuned == single
+    assert tuned.max_rate_per_s == max(single.values())
+    assert tuned.chunk_size == max(single, key=single.__getitem__)

@@ -31,6 +31,9 @@ from ador_opt.serving.slo import Slo, default_slo
 from ador_opt.serving.traces import load_trace_csv
 from ador_opt.serving.workload import Workload, parse_workload
 
+# Token budgets tried by `capacity --tune-chunk-size`: Sarathi-Serve's strict (512) and relaxed
+# (2048) budgets and the powers of two around them.
+TUNED_CHUNK_SIZES = (256, 512, 1024, 2048)
 # Runs with at least this many requests show a progress bar (unless --json).
 PROGRESS_MIN_REQUESTS = 2000
 
@@ -304,6 +307,14 @@ def capacity_cmd(
     tolerance: Annotated[
         float, typer.Option("--tolerance", help="Relative width of the final rate bracket.")
     ] = DEFAULT_REL_TOL,
+    tune_chunk_size: Annotated[
+        bool,
+        typer.Option(
+            "--tune-chunk-size",
+            help="Search every token budget in 256/512/1024/2048 and keep the best "
+            "(Sarathi-Serve picks its budget per deployment).",
+        ),
+    ] = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Find the highest Poisson arrival rate meeting the SLOs (bracketing + bisection)."""
@@ -322,13 +333,29 @@ def capacity_cmd(
                 f"queue p50 {probe.queue_p50_ms:.0f} ms ({probe.wall_s:.2f} s)"
             )
 
-    result = find_capacity(hw, spec, wl, slo, num, seed, tp, cfg, rel_tol=tolerance, progress=show)
+    result = find_capacity(
+        hw,
+        spec,
+        wl,
+        slo,
+        num,
+        seed,
+        tp,
+        cfg,
+        rel_tol=tolerance,
+        progress=show,
+        tune_chunk_sizes=TUNED_CHUNK_SIZES if tune_chunk_size else (),
+    )
     doc = {**_context(spec, hw, wl, tp, cfg, seed, num), **result.to_dict()}
     if json_out:
         emit_json(doc)
         return
+    if result.tuned:
+        tried = ", ".join(f"{k}: {v:.2f}" for k, v in result.tuned.items())
+        err_console.print(f"token budget → capacity (req/s): {tried}")
     err_console.print(
-        f"[bold]capacity {result.max_rate_per_s:.2f} req/s[/bold] — {spec.name} on {hw.name}, "
+        f"[bold]capacity {result.max_rate_per_s:.2f} req/s[/bold] (token budget "
+        f"{result.chunk_size}) — {spec.name} on {hw.name}, "
         f"{wl.name}; SLO: TTFT p90 ≤ {slo.ttft_p90_ms:.0f} ms, TBT p99 ≤ "
         f"{slo.tbt_p99_ms:.1f} ms, median scheduling delay ≤ {slo.queue_p50_ms:.0f} ms"
     )

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -57,11 +57,15 @@ class CapacityResult:
     slo: Slo
     probes: tuple[Probe, ...]
     saturation_estimate_per_s: float
+    chunk_size: int = 0  # the scheduler token budget used (the best one when tuned)
+    tuned: dict[int, float] = field(default_factory=dict)  # budget → capacity, when tuned
 
     def to_dict(self) -> dict[str, object]:
         return {
             "max_rate": self.max_rate_per_s,
             "max_rate_per_s": self.max_rate_per_s,
+            "chunk_size": self.chunk_size,
+            "tuned_chunk_sizes": {str(k): v for k, v in self.tuned.items()},
             "slo": self.slo.to_dict(),
             "saturation_estimate_per_s": self.saturation_estimate_per_s,
             "probes": [asdict(p) for p in self.probes],
@@ -109,13 +113,35 @@ def find_capacity(
     *,
     rel_tol: float = DEFAULT_REL_TOL,
     progress: Callable[[Probe], None] | None = None,
+    tune_chunk_sizes: Sequence[int] = (),
 ) -> CapacityResult:
-    """Highest feasible arrival rate (req/s over all replicas) under `slo`; see module doc."""
+    """Highest feasible arrival rate (req/s over all replicas) under `slo`; see module doc.
+
+    With `tune_chunk_sizes`, the search runs once per token budget and returns the best, as
+    Sarathi-Serve picks its budget per deployment by profiling (§4.3)."""
     if not isinstance(slo, Slo):
         raise InputError("find_capacity needs an Slo")
     if not 0 < rel_tol < 1:
         raise InputError(f"rel_tol must be in (0, 1), got {rel_tol}")
     cfg = scheduler or SchedulerConfig()
+    if tune_chunk_sizes:
+        results = {
+            size: find_capacity(
+                hw,
+                model,
+                workload,
+                slo,
+                num_requests,
+                seed,
+                tp,
+                cfg.replace(chunk_size=size),
+                rel_tol=rel_tol,
+                progress=progress,
+            )
+            for size in sorted(set(tune_chunk_sizes))
+        }
+        best = max(results.values(), key=lambda r: r.max_rate_per_s)
+        return replace(best, tuned={k: r.max_rate_per_s for k, r in results.items()})
     estimate = saturation_estimate(hw, model, workload, tp, cfg, seed)
     probes: list[Probe] = []
     reports: dict[float, ServingReport] = {}
@@ -162,11 +188,11 @@ def find_capacity(
                 break
             rate /= 2
     if lo is None:
-        return CapacityResult(0.0, None, slo, tuple(probes), estimate)
+        return CapacityResult(0.0, None, slo, tuple(probes), estimate, cfg.chunk_size)
     while hi is not None and hi / lo > 1 + rel_tol and len(probes) < MAX_PROBES:
         mid = math.sqrt(lo * hi)
         if feasible(mid):
             lo = mid
         else:
             hi = mid
-    return CapacityResult(lo, reports[lo], slo, tuple(probes), estimate)
+    return CapacityResult(lo, reports[lo], slo, tuple(probes), estimate, cfg.chunk_size)
