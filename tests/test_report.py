@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from matplotlib import image as mpimg
 from ador_opt.errors import InputError
 from ador_opt.report import build_report, load_study_data
 from ador_opt.report.baselines import BASELINE_PRESETS
+from ador_opt.report.build import default_out_dir
 from tests.conftest import assert_input_error, run_cli
 from tests.test_report_fixtures import (
     CONSTRAINTS,
@@ -152,32 +154,34 @@ def test_report_does_not_modify_the_store(store: Path, tmp_path: Path) -> None:
 def test_zero_feasible_study_still_reports(tmp_path: Path) -> None:
     db = tmp_path / "none.db"
     build_study(sqlite_url(db), 25, all_infeasible=True)
-    result = run_cli("report", str(db), "--out", str(tmp_path / "out"), "--json")
-    assert result.code == 0, result.stderr
-    doc = json.loads(result.stdout)
+    doc = build_report(str(db), tmp_path / "out").to_json()
     assert doc["n_feasible"] == 0 and doc["designs"] == [] and doc["hypervolume"] == 0.0
     html = Path(doc["html"]).read_text(encoding="utf-8")
     assert 'id="no-feasible"' in html and "No feasible trial" in html
+    assert "all 25 complete trials violate a constraint" in html
     for p in doc["pngs"]:
         assert Path(p).stat().st_size > 5000
 
 
-def test_ask_tell_study_and_sqlite_url(tmp_path: Path) -> None:
-    db = tmp_path / "at.db"
-    ask_tell_study(sqlite_url(db), 12)
-    data = load_study_data(sqlite_url(db))
+def test_journal_file_written_through_the_live_trial_api(tmp_path: Path) -> None:
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    log = tmp_path / "study.log"
+    ask_tell_study(JournalStorage(JournalFileBackend(str(log))), 12)
+    data = load_study_data(str(log))
     assert data.name == "asktell" and len(data.trials) == 12
     assert all(set(t.constraints) == set(CONSTRAINTS) for t in data.trials)
     assert data.objectives == OBJECTIVES
-    r = build_report(sqlite_url(db), tmp_path / "o", baselines=False)
-    assert r.html.is_file()
+    assert build_report(str(log), tmp_path / "o", baselines=False).html.is_file()
 
 
 def test_default_output_directory_is_next_to_the_store(tmp_path: Path) -> None:
     db = tmp_path / "runs" / "x.db"
     db.parent.mkdir()
     build_study(sqlite_url(db), 10)
-    r = build_report(str(db), None, baselines=False)
+    assert default_out_dir(str(db), "x") == tmp_path / "runs" / "x-report"
+    assert default_out_dir(sqlite_url(db), "x") == tmp_path / "runs" / "x-report"
+    r = build_report(sqlite_url(db), None, baselines=False)
     assert r.html == tmp_path / "runs" / "x-report" / "report.html"
 
 
@@ -187,7 +191,8 @@ def test_default_output_directory_is_next_to_the_store(tmp_path: Path) -> None:
 def test_missing_store(tmp_path: Path) -> None:
     missing = tmp_path / "nope.db"
     assert_input_error(run_cli("report", str(missing)), "not found")
-    assert_input_error(run_cli("report", f"sqlite:///{missing}"), "not found")
+    with pytest.raises(InputError, match="not found"):
+        load_study_data(f"sqlite:///{missing}")
     assert not missing.exists()
 
 
@@ -196,27 +201,28 @@ def test_store_that_is_not_a_study(tmp_path: Path) -> None:
     junk.write_text("hello\n")
     assert_input_error(run_cli("report", str(junk)), "neither a SQLite")
     assert junk.read_text() == "hello\n"
-    import sqlite3
-
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("create table t (x)").connection.commit()
-    assert_input_error(run_cli("report", str(other)), "no Optuna study tables")
+    with pytest.raises(InputError, match="no Optuna study tables"):
+        load_study_data(str(other))
+    empty = tmp_path / "empty.db"
+    optuna.storages.RDBStorage(sqlite_url(empty))  # Optuna tables, no study
+    with pytest.raises(InputError, match="holds no study"):
+        load_study_data(str(empty))
 
 
 def test_several_studies_need_a_name(tmp_path: Path) -> None:
     db = tmp_path / "two.db"
     build_study(sqlite_url(db), 5, name="alpha")
     build_study(sqlite_url(db), 5, name="beta")
-    assert_input_error(run_cli("report", str(db)), "--study", "alpha", "beta")
-    assert_input_error(run_cli("report", str(db), "--study", "gamma"), "gamma")
-    ok = build_report(str(db), tmp_path / "o", "beta", baselines=False)
-    assert ok.analysis.study.name == "beta"
+    with pytest.raises(InputError, match="--study") as err:
+        load_study_data(str(db))
+    assert "alpha" in str(err.value) and "beta" in str(err.value)
+    with pytest.raises(InputError, match="gamma"):
+        load_study_data(str(db), "gamma")
+    assert load_study_data(str(db), "beta").name == "beta"
 
 
 def test_unreachable_storage_url() -> None:
-    assert_input_error(run_cli("report", "postgresql://nobody@127.0.0.1:1/none"), "storage")
-
-
-def test_load_errors_are_input_errors(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="not found"):
-        load_study_data(str(tmp_path / "missing.db"))
+    with pytest.raises(InputError, match="cannot open storage"):
+        load_study_data("postgresql://nobody@127.0.0.1:1/none")

@@ -186,7 +186,13 @@ def build_study(
     return study
 
 
-def ask_tell_study(storage: str, n_trials: int, *, name: str = "asktell", seed: int = 1) -> None:
+def ask_tell_study(
+    storage: str | optuna.storages.BaseStorage,
+    n_trials: int,
+    *,
+    name: str = "asktell",
+    seed: int = 1,
+) -> None:
     """Same schema through the live-trial API (`trial.set_constraint`) the engine uses."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(

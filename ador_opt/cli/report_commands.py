@@ -95,17 +95,14 @@ def dashboard(
     if not prepare_only:
         db.check_port(host, port)
     artifacts = artifact_dir if artifact_dir is not None else _default_artifact_dir(store)
-    info: dict[str, object] = {}
-    if no_prepare:
-        name, study_id = pick_study(open_storage(store), study, store)
-        info.update(study=name, study_id=study_id)
-    else:
+    # Validate the store before anything is printed or written (exit 2, one line).
+    name, study_id = pick_study(open_storage(store), study, store)
+    info: dict[str, object] = {"study": name, "study_id": study_id}
+    if not no_prepare:
         if not json_out:
             err_console.print("[dim]dashboard:[/dim] writing the study note and figures")
-        prep = db.prepare_study(store, study, artifacts)
+        prep = db.prepare_study(store, name, artifacts)
         info.update(
-            study=prep.study_name,
-            study_id=prep.study_id,
             note_chars=prep.note_chars,
             graphs=list(prep.graph_ids),
             artifacts=list(prep.artifacts),

@@ -23,6 +23,7 @@ import json
 import socket
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,7 +267,9 @@ def prepare_study(
     a = analyse(data, baselines=baselines)
     study = optuna.load_study(study_name=name, storage=storage)
     if study.metric_names is None and len(data.objectives) == len(study.directions):
-        study.set_metric_names(list(data.objectives))
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(data.objectives))
     note = markdown_summary(a)
     if get_note(study) != note:
         save_note(study, note)

@@ -31,7 +31,9 @@ def _direction_hint(axis: fg.Axis) -> str:
 
 
 def pareto_png(pair: fg.PairData, title: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(7.0, 6.0), layout="constrained")
+    # Fixed margins instead of constrained layout (which costs ≈ 0.5 s per figure).
+    fig, ax = plt.subplots(figsize=(7.0, 5.6))
+    fig.subplots_adjust(left=0.13, right=0.97, top=0.93, bottom=0.21)
     n_inf = len(pair.infeasible_xy)
     if n_inf:
         est = pair.infeasible_estimated.any(axis=1)
@@ -135,12 +137,13 @@ def pareto_png(pair: fg.PairData, title: str, path: Path) -> Path:
     if pair.baselines:
         ax.scatter([], [], marker="D", c=fg.COLOR_BASELINE, label="preset baselines")
     # Below the axes: never hides points, and no costly "best" placement over many points.
-    fig.legend(fontsize=7, loc="outside lower center", ncols=3, frameon=False)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=3, frameon=False)
     return _save(fig, path)
 
 
 def hypervolume_png(history: HypervolumeHistory | None, title: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(7.0, 4.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.0, 4.0))
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.86, bottom=0.13)
     if history is None or not history.trial_numbers:
         ax.text(
             0.5,
@@ -178,7 +181,9 @@ def hypervolume_png(history: HypervolumeHistory | None, title: str, path: Path) 
 
 def area_png(entries: Sequence[DesignEntry], title: str, path: Path) -> Path:
     labels, stack = fg.area_stack(entries)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(labels) + 3), 4.8), layout="constrained")
+    width = max(6.0, 1.1 * len(labels) + 3)
+    fig, ax = plt.subplots(figsize=(width, 4.8))
+    fig.subplots_adjust(left=0.8 / width, right=1 - 2.3 / width, top=0.92, bottom=0.2)
     if not labels:
         ax.text(0.5, 0.5, "no area breakdown stored", transform=ax.transAxes, ha="center")
     else:
@@ -194,7 +199,7 @@ def area_png(entries: Sequence[DesignEntry], title: str, path: Path) -> Path:
         for xi, total in zip(x, bottom, strict=True):
             ax.text(float(xi), float(total), f"{total:.0f}", ha="center", va="bottom", fontsize=8)
         ax.set_xticks(x, labels, rotation=20, ha="right")
-        fig.legend(fontsize=7, loc="outside right upper")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_ylabel("die area (mm², 7 nm)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)

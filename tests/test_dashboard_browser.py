@@ -1,0 +1,101 @@
+"""optuna-dashboard in headless Chromium: the Pareto-front plot renders and infeasible trials
+are drawn as infeasible (which they are not without the constraint bridge)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ador_opt.report import load_study_data
+from ador_opt.report.pareto import pareto_trials
+from tests.test_dashboard import DashboardProcess, get_json
+from tests.test_report_fixtures import build_study, sqlite_url
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+RENDER_TIMEOUT_S = 120
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+        reason="headless Chromium not installed (apt-get install chromium chromium-driver)",
+    ),
+]
+
+# The traces of the dashboard's Pareto-front plot (plotly data of #graph-pareto-front).
+TRACES_JS = """
+const el = document.getElementById('graph-pareto-front');  // the plotly graph div itself
+if (!el || !el.data) { return null; }
+return el.data.map(t => ({hover: t.hovertemplate || '', n: (t.x || []).length,
+                          color: t.marker ? t.marker.color : null}));
+"""
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[Any]:
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1800",
+    ):
+        opts.add_argument(flag)
+    drv = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_pareto_front_renders_with_infeasible_trials(tmp_path: Path, driver: Any) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    db = tmp_path / "study.db"
+    build_study(sqlite_url(db), 40)  # only Optuna 5 `constraints:<name>` keys
+    data = load_study_data(str(db))
+    n_infeasible = sum(not t.feasible for t in data.trials)
+    front = {t.number for t in pareto_trials(data)}
+    assert 0 < n_infeasible < 40 and front
+
+    server = DashboardProcess(db)  # with the study note and figures
+    try:
+        # The dashboard's JSON: every complete trial carries its constraint list.
+        detail = get_json(f"{server.base}/api/studies/{server.info['study_id']}")
+        complete = [t for t in detail["trials"] if t["state"] == "Complete"]
+        assert len(complete) == 40 and all(t["constraints"] for t in complete)
+        assert detail["note"]["body"].startswith("# ador-opt: synthetic")
+        assert {g["id"] for g in detail["plotly_graph_objects"]} >= {"ador-hypervolume"}
+
+        driver.get(server.info["url"])
+        traces = WebDriverWait(driver, RENDER_TIMEOUT_S, poll_frequency=0.5).until(
+            lambda d: (t := d.execute_script(TRACES_JS)) and sum(x["n"] for x in t) >= 40 and t
+        )
+        by_kind = {x["hover"].split("<extra>")[-1].split("</extra>")[0]: x for x in traces}
+        assert by_kind["Infeasible Trial"]["n"] == n_infeasible
+        assert set(by_kind["Best Trial"]["color"]) == front  # marker colour = trial number
+        assert by_kind["Feasible Trial"]["n"] + by_kind["Best Trial"]["n"] == 40 - n_infeasible
+        time.sleep(1.0)  # let plotly finish its transitions before the screenshot
+        shot = tmp_path / "dashboard.png"
+        assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 20_000
+    finally:
+        server.stop()
