@@ -10,7 +10,8 @@ from typing import Any
 from rich.console import Console
 
 # Human-readable output goes to stderr so that stdout carries only the JSON document.
-err_console = Console(stderr=True)
+# When stderr is not a terminal (logs, CI) rich would wrap tables at 80 columns; use 140.
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 
 def _clean(value: Any) -> Any:
