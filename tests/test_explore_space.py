@@ -102,3 +102,30 @@ def test_sanity_rejection_keeps_a_config_and_lower_bound_area() -> None:
 
 def test_evaluation_is_deterministic() -> None:
     assert evaluate_point(CTX, GOOD).values == evaluate_point(CTX, dict(GOOD)).values
+
+
+def test_serving_scenario_metrics_and_swappable_capacity_stage() -> None:
+    data = spec_dict()
+    data["scenarios"] = [{"kind": "serving", "workload": "chat", "num_requests": 60}]
+    data["slo"] = {"ttft_p90_ms": 2000.0, "tbt_p99_ms": 200.0}
+    data["objectives"] = [{"name": "capacity_per_mm2"}, {"name": "tbt_p99_ms"}]
+    spec = validate_spec(data)
+    assert spec.constraints[-1] == "slo_capacity"
+    calls = []
+
+    def fake(hw, model, sc, ttft_ms, tbt_ms, tp):
+        calls.append((ttft_ms, tbt_ms, tp, sc.num_requests))
+        return {"capacity_rps": 12.0, "ttft_p90_ms": 900.0, "tbt_p99_ms": 30.0}
+
+    r = evaluate_point(EvalContext(spec, capacity_fn=fake), GOOD)
+    assert calls == [(2000.0, 200.0, 1, 60)]
+    assert r.rejected_by == ""
+    assert math.isclose(r.metrics["capacity_per_mm2"], 12.0 / r.area_mm2)
+    assert r.values == (r.metrics["capacity_per_mm2"], 30.0)
+    zero = evaluate_point(EvalContext(spec, capacity_fn=lambda *a: {"capacity_rps": 0.0}), GOOD)
+    assert zero.rejected_by == "serving_slo" and zero.constraints["slo_capacity"] > 0
+    # The real simulator (small run): a positive capacity and the percentiles at that rate.
+    real = evaluate_point(EvalContext(spec), GOOD)
+    assert real.metrics["capacity_rps"] > 0
+    assert 0 < real.metrics["tbt_p99_ms"] <= 200.0
+    assert 0 < real.metrics["ttft_p90_ms"] <= 2000.0
