@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ador_opt.report.load import StudyData
-from ador_opt.report.pareto import front_2d, pareto_mask
+from ador_opt.report.pareto import front_2d, pareto_trials
 from ador_opt.report.tables import DesignEntry
 
 # At most this many objective pairs get a scatter (all pairs of up to 4 objectives).
@@ -148,11 +148,7 @@ def pair_data(
 
 
 def front_numbers(study: StudyData) -> set[int]:
-    feas = study.feasible
-    if not feas:
-        return set()
-    mask = pareto_mask(np.array([t.values for t in feas], dtype=float), study.maximise)
-    return {t.number for t, m in zip(feas, mask, strict=True) if m}
+    return {t.number for t in pareto_trials(study)}
 
 
 # Area components of the stacked bar: (label, function of an AreaBreakdown dict → mm² per die).

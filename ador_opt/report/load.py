@@ -63,6 +63,7 @@ class TrialRecord:
     rejected_by: str
     feasible: bool
     cache_hit: bool
+    cache_key: str = ""  # the engine's result-cache key (same design + scenario ⇒ same key)
 
     def metric(self, name: str) -> float | None:
         """A metric by name, including the top-level ones (area, cost, peak TFLOPS)."""
@@ -236,6 +237,7 @@ def _record(trial: FrozenTrial, objectives: Sequence[str]) -> TrialRecord:
         rejected_by=rejected,
         feasible=feasible,
         cache_hit=bool(ua.get("cache_hit", False)),
+        cache_key=str(ua.get("cache_key", "") or ""),
     )
 
 

@@ -36,8 +36,12 @@ def pareto_mask(values: np.ndarray, maximise: Sequence[bool]) -> np.ndarray:
 
 
 def pareto_trials(study: StudyData) -> tuple[TrialRecord, ...]:
-    """Feasible Pareto-optimal trials, in trial order."""
-    feasible = study.feasible
+    """Feasible Pareto-optimal trials, in trial order. A design evaluated again (a cache hit,
+    same `cache_key`) counts once, as its first trial — the same rule as `ador-opt pareto`."""
+    first: dict[str, TrialRecord] = {}
+    for t in sorted(study.feasible, key=lambda r: r.number):
+        first.setdefault(t.cache_key or f"#{t.number}", t)
+    feasible = tuple(first.values())
     if not feasible:
         return ()
     values = np.array([t.values for t in feasible], dtype=float)

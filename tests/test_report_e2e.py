@@ -1,0 +1,68 @@
+"""End to end on a study made by the engine: `ador-opt optimize` → `report` → `pareto`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+from ador_opt.report.dashboard import constraint_order, legacy_constraints
+from tests.conftest import ROOT, run_cli
+
+QUICKSTART = ROOT / "studies" / "quickstart.toml"
+N_TRIALS = 12
+
+
+@pytest.fixture(scope="module")
+def engine_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not QUICKSTART.exists():
+        pytest.skip("studies/quickstart.toml not present")
+    db = tmp_path_factory.mktemp("e2e") / "quick.db"
+    result = run_cli(
+        "optimize",
+        str(QUICKSTART),
+        "--storage",
+        f"sqlite:///{db}",
+        "--n-trials",
+        str(N_TRIALS),
+        "--json",
+        cwd=db.parent,
+    )
+    assert result.code == 0, result.stderr
+    return db
+
+
+def test_report_agrees_with_the_engines_pareto(engine_store: Path, tmp_path: Path) -> None:
+    rep = run_cli("report", str(engine_store), "--out", str(tmp_path / "r"), "--json")
+    assert rep.code == 0, rep.stderr
+    doc = json.loads(rep.stdout)
+    par = run_cli("pareto", str(engine_store), "--json")
+    assert par.code == 0, par.stderr
+    front = json.loads(par.stdout)
+    assert doc["objectives"] == front["objectives"]
+    assert doc["directions"] == front["directions"]
+    assert doc["n_complete"] == N_TRIALS
+    assert doc["n_pareto"] == len(front["designs"])
+    front_numbers = {d["number"] for d in front["designs"]}
+    assert {d["number"] for d in doc["designs"]} <= front_numbers
+    # The quickstart is a static-batch study: the presets get the same static metrics.
+    for b in doc["baselines"]:
+        assert not b["notes"], b
+        for key in front["objectives"]:
+            assert key in b["metrics"], (b["name"], key)
+    html = Path(doc["html"]).read_text(encoding="utf-8")
+    assert "llama-3-8b" in html and 'id="spec-table"' in html
+
+
+def test_bridge_order_matches_the_engines_own_list(engine_store: Path) -> None:
+    """The engine writes the old `constraints` list itself; the bridge, rebuilding it from the
+    `constraints:<name>` keys in the spec's order, must produce exactly the same list."""
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{engine_store}")
+    order = constraint_order(study.user_attrs["ador_spec"])
+    assert order
+    for t in study.trials:
+        attrs = dict(t.system_attrs)
+        own = attrs.pop("constraints")
+        assert legacy_constraints(attrs, order) == own
