@@ -84,7 +84,6 @@ def offline_throughput(
     return run.report.output_tokens_per_s
 
 
-@lru_cache(maxsize=512)
 def closed_loop(
     hw: Hardware,
     model: ModelSpec,
@@ -100,6 +99,13 @@ def closed_loop(
     `ttft_ms`: mean time to first token; `itl_ms`: mean over requests of (E2E − TTFT) /
     (output_len − 1), the inter-token latency of genai-perf / NIM benchmarks;
     `output_tokens_per_s`: total output tokens / run time over the TP group."""
+    return dict(_closed_loop(hw, model, tp, concurrency, input_len, output_len))
+
+
+@lru_cache(maxsize=512)
+def _closed_loop(
+    hw: Hardware, model: ModelSpec, tp: int, concurrency: int, input_len: int, output_len: int
+) -> tuple[tuple[str, float], ...]:
     _check_lengths(input_len, output_len, model)
     n = concurrency * CLOSED_LOOP_ROUNDS
     run = simulate_closed_loop(
@@ -109,9 +115,9 @@ def closed_loop(
     ttft = np.array([r.first_token_s - r.arrival_s for r in reqs])
     e2e = np.array([r.finish_s - r.arrival_s for r in reqs])
     itl = (e2e - ttft) / (output_len - 1) if output_len > 1 else np.zeros_like(ttft)
-    return {
-        "ttft_ms": float(ttft.mean() * 1e3),
-        "itl_ms": float(itl.mean() * 1e3),
-        "output_tokens_per_s": run.report.output_tokens_per_s,
-        "e2e_ms": float(e2e.mean() * 1e3),
-    }
+    return (
+        ("ttft_ms", float(ttft.mean() * 1e3)),
+        ("itl_ms", float(itl.mean() * 1e3)),
+        ("output_tokens_per_s", run.report.output_tokens_per_s),
+        ("e2e_ms", float(e2e.mean() * 1e3)),
+    )
