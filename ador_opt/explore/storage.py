@@ -26,6 +26,7 @@ import fcntl
 import hashlib
 import os
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,7 @@ def open_storage(ref: StoreRef, *, create: bool) -> Any:
     """An Optuna storage for `ref`. With `create=False` a missing local file is an input error
     (reading commands must not create empty databases)."""
     import optuna
-    from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
     if ref.path is not None and not ref.path.exists():
@@ -118,8 +119,21 @@ def open_storage(ref: StoreRef, *, create: bool) -> Any:
         engine_kwargs["pool_pre_ping"] = True
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = _rdb_storage(ref, engine_kwargs)
+    if ref.kind == "sqlite":
+        _sqlite_wal(storage.engine)
+    return storage
+
+
+def _rdb_storage(ref: StoreRef, engine_kwargs: dict[str, Any]) -> Any:
+    """`RDBStorage` with a heartbeat. Two processes opening a brand-new SQLite file at once
+    both try to create the schema; the loser fails ("table … already exists", a UNIQUE
+    violation on alembic_version) and simply retries against the finished schema."""
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    for attempt in range(4):
         try:
-            storage = RDBStorage(
+            return RDBStorage(
                 ref.url,
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=HEARTBEAT_INTERVAL_S,
@@ -131,11 +145,13 @@ def open_storage(ref: StoreRef, *, create: bool) -> Any:
         except ImportError as exc:
             raise InputError(f"storage {ref.display}: driver missing ({exc})") from None
         except Exception as exc:  # bad URL, unreachable server, not a database file
+            racing = ("already exists", "UNIQUE constraint", "database is locked")
+            if ref.kind == "sqlite" and any(r in str(exc) for r in racing) and attempt < 3:
+                time.sleep(0.2 * (attempt + 1))
+                continue
             msg = " ".join(str(exc).split())[:200]
             raise InputError(f"storage {ref.display}: cannot open ({msg})") from None
-    if ref.kind == "sqlite":
-        _sqlite_wal(storage.engine)
-    return storage
+    raise AssertionError("unreachable")
 
 
 def _sqlite_wal(engine: Any) -> None:
