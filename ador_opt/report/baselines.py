@@ -174,7 +174,12 @@ def evaluate_hardware(hw: Hardware, sc: StudyScenario) -> DesignMetrics:
                 capacity_per_usd=cap / (devices * cost),
             )
             if "throughput_tokens_per_s" in m:
-                m["throughput_tokens_per_s"] *= replicas
+                tput = m["throughput_tokens_per_s"] * replicas
+                m.update(
+                    throughput_tokens_per_s=tput,
+                    throughput_per_mm2=tput / (devices * area),
+                    throughput_per_usd=tput / (devices * cost),
+                )
             per_pair.append(m)
     metrics: dict[str, float] = {}
     if per_pair and not unfit:
