@@ -186,7 +186,8 @@ def test_canonical_step_keeps_or_rounds_up_the_work(
     key = canonical_key(grid, chunks, n_dec, ctx_sum)
     batch = composition_of(key)  # a valid composition
     tokens = sum(t for t, _, _ in chunks) + n_dec
-    assert tokens <= batch.tokens <= tokens * (1 + 2 ** (1 - grid.tokens_bits)) + 1
+    step = 2 ** (1 - (grid.tokens_bits if chunks else grid.decode_bits))
+    assert tokens <= batch.tokens <= tokens * (1 + step) + 1
     assert batch.decode_count >= n_dec and batch.decode_context_sum >= ctx_sum
     assert sum(1 for c in batch.prefill if c.last) == sum(1 for c in chunks if c[2])
 
