@@ -145,10 +145,18 @@ def test_baselines_evaluated_on_the_study_scenario(report_json: dict) -> None:
         )
 
 
-def test_report_does_not_modify_the_store(store: Path, tmp_path: Path) -> None:
-    before = hashlib.sha256(store.read_bytes()).hexdigest()
-    build_report(str(store), tmp_path / "r", baselines=False)
-    assert hashlib.sha256(store.read_bytes()).hexdigest() == before
+def test_report_does_not_modify_the_store_and_defaults_next_to_it(
+    store: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "runs" / "x.db"
+    copy.parent.mkdir()
+    copy.write_bytes(store.read_bytes())
+    before = hashlib.sha256(copy.read_bytes()).hexdigest()
+    r = build_report(sqlite_url(copy), None, baselines=False)  # default --out
+    assert r.html == tmp_path / "runs" / "x-report" / "report.html"
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == before
+    assert default_out_dir(str(copy), "s") == tmp_path / "runs" / "x-report"
+    assert default_out_dir("postgresql://h/db", "s") == Path.cwd() / "s-report"
 
 
 def test_zero_feasible_study_still_reports(tmp_path: Path) -> None:
@@ -173,16 +181,6 @@ def test_journal_file_written_through_the_live_trial_api(tmp_path: Path) -> None
     assert all(set(t.constraints) == set(CONSTRAINTS) for t in data.trials)
     assert data.objectives == OBJECTIVES
     assert build_report(str(log), tmp_path / "o", baselines=False).html.is_file()
-
-
-def test_default_output_directory_is_next_to_the_store(tmp_path: Path) -> None:
-    db = tmp_path / "runs" / "x.db"
-    db.parent.mkdir()
-    build_study(sqlite_url(db), 10)
-    assert default_out_dir(str(db), "x") == tmp_path / "runs" / "x-report"
-    assert default_out_dir(sqlite_url(db), "x") == tmp_path / "runs" / "x-report"
-    r = build_report(sqlite_url(db), None, baselines=False)
-    assert r.html == tmp_path / "runs" / "x-report" / "report.html"
 
 
 # --- bad input: exit 2, one line, no traceback, nothing written -------------------------------

@@ -235,10 +235,10 @@ def sqlite_url(path: Path) -> str:
 
 def test_builder_writes_the_schema(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "s.db")
-    build_study(url, 30)
+    build_study(url, 20)
     study = optuna.load_study(study_name="synthetic", storage=url)
     trials = study.get_trials()
-    assert len(trials) == 30
+    assert len(trials) == 20
     for key in ("ador_spec", "ador_objectives", "ador_objective_units", "ador_reference_point"):
         assert key in study.user_attrs
     rejected = {t.user_attrs["rejected_by"] for t in trials}
