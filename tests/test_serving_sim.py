@@ -16,6 +16,7 @@ from ador_opt.models.ops import BatchComposition
 from ador_opt.perf import step_time
 from ador_opt.serving import SchedulerConfig, simulate, simulate_run, workload_preset
 from ador_opt.serving.lengths import FixedLengths
+from ador_opt.serving.replica import Replica
 from ador_opt.serving.request import State
 from ador_opt.serving.simulator import SimulationRun, simulate_closed_loop
 from ador_opt.serving.stepcache import StepGrid, bucket_up, canonical_key, composition_of
@@ -274,3 +275,22 @@ def test_kv_too_small_for_a_request_is_an_input_error() -> None:
 def test_model_that_does_not_fit_is_an_input_error() -> None:
     with pytest.raises(InputError, match="do not fit"):
         simulate(HW, load_model("llama-3-70b"), CHAT, 1.0, 5, 0)
+
+
+@pytest.mark.parametrize("policy", ["sarathi", "vllm"])
+def test_inline_decode_rounds_match_the_event_by_event_run(
+    policy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wl = parse_workload("uniform:50-800:20-600")
+    cfg = SchedulerConfig(policy=policy, kv_tokens=3000, max_batch=48)  # forces preemptions
+    fast = simulate_run(GPU, MODEL, wl, 6.0, 150, seed=9, scheduler=cfg)
+    monkeypatch.setattr(Replica, "run_decode_rounds", lambda self, now, horizon: (now, True))
+    slow = simulate_run(GPU, MODEL, wl, 6.0, 150, seed=9, scheduler=cfg)
+    assert fast.report.steps == slow.report.steps
+    assert fast.report.preemptions == slow.report.preemptions > 0
+    for a, b in zip(fast.requests, slow.requests, strict=True):
+        assert a.first_token_s == pytest.approx(b.first_token_s, rel=1e-9)
+        assert a.finish_s == pytest.approx(b.finish_s, rel=1e-9)
+    assert fast.report.tbt_ms.p99 == pytest.approx(slow.report.tbt_ms.p99, rel=1e-9)
+    for unit, value in slow.report.utilisation.items():
+        assert fast.report.utilisation[unit] == pytest.approx(value, rel=1e-9)

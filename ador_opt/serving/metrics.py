@@ -62,16 +62,17 @@ class SloWatch:
 
 
 class RunLog:
-    """Raw records of one run, appended by the replicas. `steps` holds one tuple per step:
-    (replica, start_s, StepTime, decode tokens, prefill tokens). `watch`, when set, aborts the
-    run as soon as the SLO is certainly missed."""
+    """Raw records of one run, appended by the replicas. `steps` holds one tuple per step, or
+    per run of identical back-to-back decode rounds: (replica, start_s, StepTime, decode
+    tokens, prefill tokens, count). `watch`, when set, aborts the run as soon as the SLO is
+    certainly missed."""
 
     __slots__ = ("finished", "preemptions", "steps", "tbt_values", "tbt_weights", "watch")
 
     def __init__(self, watch: SloWatch | None = None) -> None:
         self.tbt_values: list[float] = []
         self.tbt_weights: list[int] = []
-        self.steps: list[tuple[int, float, StepTime, int, int]] = []
+        self.steps: list[tuple[int, float, StepTime, int, int, int]] = []
         self.finished: list[Request] = []
         self.preemptions = 0
         self.watch = watch
@@ -189,7 +190,7 @@ def _utilisation(
     index: dict[int, int] = {}
     shapes: list[StepTime] = []
     step_index = []
-    for _, _, st, _, _ in log.steps:
+    for _, _, st, _, _, _ in log.steps:
         i = index.get(id(st))
         if i is None:
             i = index[id(st)] = len(shapes)
@@ -201,7 +202,8 @@ def _utilisation(
     busy = np.array(
         [[min(st.busy_s.get(u, 0.0), st.seconds) for u in units] for st in shapes]
     ).reshape(len(shapes), len(units))
-    per_step = busy[np.asarray(step_index)]
+    counts = np.array([step[5] for step in log.steps], dtype=float)
+    per_step = busy[np.asarray(step_index)] * counts[:, None]
     total = per_step.sum(axis=0)
     mean = {u: float(total[i] / (duration_s * replicas)) for i, u in enumerate(units)}
     window = duration_s / UTILISATION_WINDOWS
@@ -250,9 +252,10 @@ def build_report(
     tpot_all[multi] = tpot
     good = int(np.sum((ttft * 1e3 <= slo_ttft_ms) & (tpot_all * 1e3 <= slo_tpot_ms)))
     util, over_time = _utilisation(log, duration, replicas)
-    steps = len(log.steps)
-    decode_tokens = np.array([step[3] for step in log.steps], dtype=float)
-    prefill_tokens = np.array([step[4] for step in log.steps], dtype=float)
+    counts = np.array([step[5] for step in log.steps], dtype=float)
+    steps = int(counts.sum())
+    decode_tokens = np.array([step[3] for step in log.steps], dtype=float) * counts
+    prefill_tokens = np.array([step[4] for step in log.steps], dtype=float) * counts
     last_arrival = max(r.arrival_s for r in requests)
     offered = (len(requests) - 1) / (last_arrival - start) if last_arrival > start else math.inf
     per_s = 1.0 / duration if duration > 0 else math.nan
@@ -273,8 +276,8 @@ def build_report(
         goodput_requests_per_s=good * per_s,
         utilisation=util,
         utilisation_over_time=over_time,
-        mean_decode_batch=float(decode_tokens.mean()) if steps else 0.0,
-        mean_prefill_tokens_per_step=float(prefill_tokens.mean()) if steps else 0.0,
+        mean_decode_batch=float(decode_tokens.sum() / steps) if steps else 0.0,
+        mean_prefill_tokens_per_step=float(prefill_tokens.sum() / steps) if steps else 0.0,
         mean_queue_len=queue_area / duration if duration > 0 else 0.0,
         mean_queue_wait_s=float(np.mean([r.queued_s for r in done])) if done else 0.0,
         offered_rate_per_s=offered,

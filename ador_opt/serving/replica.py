@@ -20,6 +20,7 @@ requests that start, finish or are preempted in it, not O(batch):
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 
 from ador_opt.serving.kv import KvBlocks
@@ -184,9 +185,9 @@ class Replica:
             st = self.timer.time(shape, n_dec, ctx)
             prefill = sum(t for _, t in chunks)
         else:
-            st = self.timer.decode(n_dec, ctx)
+            st = self.timer.decode(n_dec, ctx)[0]
             prefill = 0
-        self.log.steps.append((self.index, now, st, n_dec, prefill))
+        self.log.steps.append((self.index, now, st, n_dec, prefill, 1))
         self.busy = True
         return st.seconds
 
@@ -194,25 +195,73 @@ class Replica:
         """Fast path for back-to-back decode-only rounds (the policy chose a decode-only step
         and reserved its blocks). Rounds that end before `horizon` (the next event anywhere)
         and finish no request change nothing another event could observe, so they run inline
-        without the event queue. Returns (time reached, ready): ready means the next round's
-        blocks are reserved and it must be scheduled as an event; not ready means its blocks
-        could not be reserved without preemption (the caller re-runs the policy)."""
+        without the event queue — and while the memoised step shape stays the same (the
+        decode context sum stays inside one bucket), a whole run of them is applied at once.
+        Returns (time reached, ready): ready means the next round's blocks are reserved and it
+        must be scheduled as an event; not ready means its blocks could not be reserved
+        without preemption (the caller re-runs the policy)."""
         timer = self.timer
         heap = self.finish_heap
         kv = self.kv
+        log = self.log
         while True:
             n = self.n_dec
-            st = timer.decode(n, self.dec_base + n * (self.rounds + 1))
-            end = now + st.seconds
-            if end >= horizon or heap[0][0] <= self.rounds + 1:
+            ctx = self.dec_base + n * (self.rounds + 1)
+            st, ctx_max = timer.decode(n, ctx)
+            d = st.seconds
+            if not d > 0:
+                raise RuntimeError(f"perf model returned a step time of {d} s")
+            # rounds j = 0..k-1 of this shape: same memo entry, end before the horizon, no
+            # request finishes in them (a finishing round goes through the event queue)
+            k = min((ctx_max - ctx) // n + 1, heap[0][0] - self.rounds - 1)
+            if horizon != math.inf:
+                k = min(k, int((horizon - now) / d) + 1)
+                while k > 0 and now + k * d >= horizon:
+                    k -= 1
+            if k <= 0:
                 return now, True
-            self.log.steps.append((self.index, now, st, n, 0))
-            self._end_round(end)
-            now = end
+            # rounds 1..k-1 must also get their KV blocks without preemption
+            k = 1 + self._affordable_rounds(self.rounds + 1, k - 1)
+            log.steps.append((self.index, now, st, n, 0, k))
+            self._macro_round(now, d, k)
+            now += k * d
             need = self.residue[-self.rounds % self.block]
             if need > kv.free:
                 return now, False
             kv.free -= need
+
+    def _affordable_rounds(self, first: int, limit: int) -> int:
+        """The most rounds (≤ limit) from round `first` on whose new KV blocks fit in the free
+        pool; takes those blocks. Each decoder needs one block per `block` rounds."""
+        block, n, res = self.block, self.n_dec, self.residue
+        free = self.kv.free
+        cycles = min(limit // block, free // n)
+        m = cycles * block
+        free -= cycles * n
+        while m < limit:
+            need = res[-(first + m) % block]
+            if need > free:
+                break
+            free -= need
+            m += 1
+        self.kv.free = free
+        return m
+
+    def _macro_round(self, start: float, d: float, k: int) -> None:
+        """`k` decode rounds of `d` seconds each starting at `start`, finishing nobody."""
+        n = self.n_dec
+        joined = sum(self.joined.values())
+        end = start + d
+        if n - joined:
+            self.log.add_tbt(end - self.last_round_s, n - joined)
+        for t_join, count in self.joined.items():
+            if count:
+                self.log.add_tbt(end - t_join, count)
+        if k > 1:
+            self.log.add_tbt(d, n * (k - 1))
+        self.joined.clear()
+        self.rounds += k
+        self.last_round_s = start + k * d
 
     def end_step(self, now: float) -> None:
         if self.step_decode:

@@ -147,10 +147,12 @@ class StepTimer:
     def time(self, chunks: list[ChunkKey], n_dec: int, ctx_sum: int) -> StepTime:
         return self.lookup(self.key(chunks, n_dec, ctx_sum))
 
-    def decode(self, n_dec: int, ctx_sum: int) -> StepTime:
-        """A decode-only step (the fast path of `Replica.run_decode_rounds`)."""
+    def decode(self, n_dec: int, ctx_sum: int) -> tuple[StepTime, int]:
+        """A decode-only step (the fast path of `Replica.run_decode_rounds`), and the largest
+        decode context sum that maps to the same memo entry."""
         d_b = bucket_up(n_dec, self.grid.decode_bits)
-        return self.lookup(((), d_b, max(bucket_up(ctx_sum, self.grid.kv_bits), d_b)))
+        s_b = max(bucket_up(ctx_sum, self.grid.kv_bits), d_b)
+        return self.lookup(((), d_b, s_b)), s_b
 
     @property
     def distinct(self) -> int:
