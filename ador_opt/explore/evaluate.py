@@ -14,10 +14,10 @@ import importlib
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from ador_opt.explore.constraints import CONSTRAINTS, first_violated_stage, relative_violation
+from ador_opt.explore.constraints import first_violated_stage, relative_violation
 from ador_opt.explore.objectives import aggregate
 from ador_opt.explore.space import SearchSpace, realise
 from ador_opt.explore.spec import ServingScenario, StaticScenario, StudySpec
@@ -26,11 +26,7 @@ from ador_opt.hardware.arch import ArchConfig
 from ador_opt.hardware.presets import Hardware
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf import evaluate_static_batch
-from ador_opt.perf.memory import (
-    check_memory,
-    dram_bytes_per_device,
-    weight_bytes_per_device,
-)
+from ador_opt.perf.memory import check_memory, dram_bytes_per_device
 
 # (hw, model, scenario, slo_ttft_p90_ms, slo_tbt_p99_ms, tp) → metrics of one TP group:
 # capacity_rps, ttft_p90_ms, tbt_p99_ms, throughput_tokens_per_s.
@@ -118,7 +114,6 @@ class PointResult:
     values: tuple[float, ...]
     cache_key: str
     eval_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def feasible(self) -> bool:
@@ -144,19 +139,33 @@ def placeholder_values(spec: StudySpec) -> tuple[float, ...]:
     return tuple(o.reference for o in spec.objectives)
 
 
+def linear_params(model: ModelSpec) -> int:
+    """Weights every token multiplies with: projections of each layer (only the top-k
+    experts of a MoE layer), the router and the LM head. Embedding lookups and norms are not
+    matrix products."""
+    per_layer = (
+        model.attention_params
+        + model.experts_per_token * model.expert_params
+        + model.router_params
+    )
+    return model.num_layers * per_layer + model.vocab_size * model.hidden_size
+
+
 def _lower_bounds_ms(
     arch: ArchConfig, model: ModelSpec, sc: StaticScenario | ServingScenario
 ) -> tuple[float, float]:
     """Roofline lower bounds (TTFT, TBT) in ms on one device of the TP group.
 
-    Every step streams the device's weight shard from DRAM at most at `dram_gbps`; a prefill
-    also performs 2 · active params · prompt tokens / tp FLOPs at most at peak. The serving
-    bound uses a one-token prompt (the workload's lengths are the simulator's business).
+    Every step reads at least the device's shard of `linear_params` weights from DRAM at no
+    more than `dram_gbps`; a prefill also performs 2 · linear_params · prompt tokens / tp FLOPs
+    at no more than peak. The serving bound uses a one-token prompt (the workload's lengths are
+    the simulator's business). Both ignore attention, so they never exceed the model's times.
     """
     tp = arch.tp
-    stream_s = weight_bytes_per_device(model, tp) / (arch.dram_gbps * 1e9)
+    params = linear_params(model)
+    stream_s = params * model.bytes_per_weight / tp / (arch.dram_gbps * 1e9)
     tokens = sc.batch * sc.input_len if isinstance(sc, StaticScenario) else 1
-    compute_s = 2.0 * model.active_param_count * tokens / tp / (arch.peak_tflops * 1e12)
+    compute_s = 2.0 * params * tokens / tp / (arch.peak_tflops * 1e12)
     return max(stream_s, compute_s) * 1e3, stream_s * 1e3
 
 
@@ -378,4 +387,4 @@ def _invalid_area(fields: Mapping[str, Any]) -> tuple[float, float, float, dict[
 
 def constraint_vector(spec: StudySpec, cons: Mapping[str, float]) -> list[float]:
     """Constraint values in the spec's fixed order (the dashboard's `constraints` list)."""
-    return [float(cons[name]) for name in spec.constraints if name in CONSTRAINTS]
+    return [float(cons[name]) for name in spec.constraints]
