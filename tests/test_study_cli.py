@@ -196,3 +196,21 @@ def test_other_samplers_fill_the_schema(tmp_path: Path, sampler: str) -> None:
     trials = study.get_trials()
     assert len(trials) == 6 and all(t.state == TrialState.COMPLETE for t in trials)
     assert all(SCHEMA_TRIAL_ATTRS - {"cache_hit"} <= set(t.user_attrs) for t in trials)
+
+
+def test_grid_stops_when_exhausted_and_timeout(tmp_path: Path) -> None:
+    data = spec_dict(n_trials=8, sampler="grid")
+    data["space"] = {"base": "ador-paper", "sa_dim": {"choices": [32, 64]},
+                     "core_count": {"choices": [16, 32]}, "total_sram_mib": 64,
+                     "local_sram_kib": 256}  # fmt: skip
+    ref = resolve_store(str(tmp_path / "g.db"))
+    study, _ = create_or_open(ref, validate_spec(data))
+    assert run_trials(study, ref, 8, seed=0) == 4
+    assert sorted((t.params["sa_dim"], t.params["core_count"]) for t in study.get_trials()) == [
+        (32, 16), (32, 32), (64, 16), (64, 32)
+    ]  # fmt: skip
+    spec = write_spec(tmp_path, n_trials=50)
+    result = run_cli("optimize", str(spec), "--timeout", "0.001", "--json", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["timed_out"] is True and doc["complete"] < 50

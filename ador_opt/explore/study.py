@@ -351,6 +351,9 @@ def run_trials(
                 counts = count_trials(study)
                 if counts.complete + counts.running >= target:
                     break
+                grid = study.sampler
+                if isinstance(grid, optuna.samplers.GridSampler) and grid.is_exhausted(study):
+                    break  # every grid point is done: more trials would only repeat them
                 study.optimize(
                     objective,
                     n_trials=1,
