@@ -191,3 +191,34 @@ def test_capacity_bad_input(
 
 def test_bad_input_subprocess_has_no_traceback() -> None:
     assert_input_error(run_cli("simulate", *BASE, "--rate", "-1"), "rate")
+
+
+def test_dataset_option_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "conv.jsonl"
+    data.write_text(
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": "hi there"},
+                    {"role": "assistant", "content": "hello"},
+                ]
+            }
+        )
+        + "\n"
+    )
+    result = run_inprocess(capsys, "simulate", *BASE, "--rate", "1", "--dataset", str(data))
+    assert_input_error(result, "--tokenizer")
+    result = run_inprocess(
+        capsys,
+        "simulate",
+        *BASE,
+        "--rate",
+        "1",
+        "--dataset",
+        str(data),
+        "--tokenizer",
+        str(tmp_path / "no-such-tokenizer"),
+    )
+    assert_input_error(result, "tokenizer")
+    result = run_inprocess(capsys, "simulate", *BASE, "--rate", "1", "--tokenizer", "x")
+    assert_input_error(result, "--dataset")

@@ -28,7 +28,7 @@ from ador_opt.serving.metrics import ServingReport
 from ador_opt.serving.scheduler import SchedulerConfig
 from ador_opt.serving.simulator import simulate
 from ador_opt.serving.slo import Slo, default_slo
-from ador_opt.serving.traces import load_trace_csv
+from ador_opt.serving.traces import load_conversations, load_trace_csv
 from ador_opt.serving.workload import Workload, parse_workload
 
 # Token budgets tried by `capacity --tune-chunk-size`: Sarathi-Serve's strict (512) and relaxed
@@ -72,6 +72,18 @@ TraceOpt = Annotated[
         help="CSV trace input_len,output_len[,arrival_s] (replaces "
         "--workload; its timestamps are used unless --rate is given).",
     ),
+]
+DatasetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset",
+        help="Local conversation dataset (ultrachat-style JSON/JSONL, or a saved Hugging Face "
+        "dataset directory) replacing --workload; needs --tokenizer.",
+    ),
+]
+TokenizerOpt = Annotated[
+    str | None,
+    typer.Option("--tokenizer", help="Local Hugging Face tokenizer directory for --dataset."),
 ]
 ReplicasOpt = Annotated[int, typer.Option("--replicas", help="Replicas behind the router.")]
 RouterOpt = Annotated[str, typer.Option("--router", help="round-robin or least-loaded.")]
@@ -132,7 +144,17 @@ def _load(model: str, hardware: str, precision: str) -> tuple[ModelSpec, Hardwar
     return load_model(model).with_precision(precision), load_hardware(hardware)
 
 
-def _workload(spec: str, trace: str | None) -> Workload:
+def _workload(
+    spec: str, trace: str | None, dataset: str | None = None, tokenizer: str | None = None
+) -> Workload:
+    if trace and dataset:
+        raise InputError("give either --trace or --dataset, not both")
+    if dataset:
+        if not tokenizer:
+            raise InputError("--dataset needs --tokenizer (a local tokenizer directory)")
+        return load_conversations(dataset, tokenizer)
+    if tokenizer:
+        raise InputError("--tokenizer is only used with --dataset")
     return load_trace_csv(trace) if trace else parse_workload(spec)
 
 
@@ -225,7 +247,7 @@ def _context(
 def _num_requests(num: int | None, workload: Workload) -> int:
     if num is not None:
         return num
-    if workload.arrival_s is not None or workload.source.startswith("trace"):
+    if workload.arrival_s is not None or workload.source.startswith(("trace", "conversations")):
         return len(workload.input_len.values)  # type: ignore[attr-defined]
     return 1000
 
@@ -245,6 +267,8 @@ def simulate_cmd(
     chunk_size: ChunkOpt = None,
     max_batch: MaxBatchOpt = None,
     trace: TraceOpt = None,
+    dataset: DatasetOpt = None,
+    tokenizer: TokenizerOpt = None,
     replicas: ReplicasOpt = 1,
     router: RouterOpt = "round-robin",
     burstiness: BurstOpt = None,
@@ -258,7 +282,7 @@ def simulate_cmd(
     """Simulate serving a workload at an arrival rate; report TTFT/TBT/E2E, throughput and
     utilisation."""
     spec, hw = _load(model, hardware, precision)
-    wl = _workload(workload, trace)
+    wl = _workload(workload, trace, dataset, tokenizer)
     cfg = _scheduler(scheduler, chunk_size, max_batch, replicas, router, kv_tokens)
     num = _num_requests(num_requests, wl)
     slo = _slo(spec, tp, slo_level, slo_ttft_p90_ms, slo_tbt_p99_ms, slo_queue_p50_ms)
@@ -297,6 +321,8 @@ def capacity_cmd(
     chunk_size: ChunkOpt = None,
     max_batch: MaxBatchOpt = None,
     trace: TraceOpt = None,
+    dataset: DatasetOpt = None,
+    tokenizer: TokenizerOpt = None,
     replicas: ReplicasOpt = 1,
     router: RouterOpt = "round-robin",
     kv_tokens: KvOpt = None,
@@ -319,7 +345,7 @@ def capacity_cmd(
 ) -> None:
     """Find the highest Poisson arrival rate meeting the SLOs (bracketing + bisection)."""
     spec, hw = _load(model, hardware, precision)
-    wl = _workload(workload, trace)
+    wl = _workload(workload, trace, dataset, tokenizer)
     cfg = _scheduler(scheduler, chunk_size, max_batch, replicas, router, kv_tokens)
     num = _num_requests(num_requests, wl)
     slo = _slo(spec, tp, slo_level, slo_ttft_p90_ms, slo_tbt_p99_ms, slo_queue_p50_ms)
