@@ -177,9 +177,9 @@ def test_prepare_writes_note_figures_and_artifacts(tmp_path: Path) -> None:
     metas = [json.loads(v) for k, v in attrs.items() if k.startswith("artifacts:")]
     assert sorted(m["filename"] for m in metas) == sorted(
         [
-            "pareto_0_1.png",
-            "pareto_0_2.png",
-            "pareto_1_2.png",
+            "pareto_capacity_per_mm2__tbt_p99_ms.png",
+            "pareto_capacity_per_mm2__area_mm2.png",
+            "pareto_tbt_p99_ms__area_mm2.png",
             "hypervolume.png",
             "area_breakdown.png",
         ]

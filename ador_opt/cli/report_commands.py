@@ -95,6 +95,8 @@ def dashboard(
     if not prepare_only:
         db.check_port(host, port)
     artifacts = artifact_dir if artifact_dir is not None else _default_artifact_dir(store)
+    if artifacts is not None:
+        artifacts = artifacts.resolve()
     # Validate the store before anything is printed or written (exit 2, one line).
     name, study_id = pick_study(open_storage(store), study, store)
     info: dict[str, object] = {"study": name, "study_id": study_id}

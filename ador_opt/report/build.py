@@ -109,6 +109,11 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:40] or "objective"
 
 
+def pareto_png_name(study: StudyData, i: int, j: int) -> str:
+    """File name of the scatter of objectives i and j (report and dashboard artifacts)."""
+    return f"pareto_{_slug(study.objectives[i])}__{_slug(study.objectives[j])}.png"
+
+
 def _summary(a: Analysis, store: str) -> dict[str, str]:
     s = a.study
     rejected = Counter(t.rejected_by or "constraint" for t in s.trials if not t.feasible)
@@ -192,7 +197,7 @@ def build_report(
     for i, j in fg.objective_pairs(len(study.objectives)):
         pair = fg.pair_data(study, i, j, front_set, a.chosen, a.baselines)
         title = f"{study.name}: {study.objectives[j]} vs {study.objectives[i]}"
-        name = f"pareto_{_slug(study.objectives[i])}__{_slug(study.objectives[j])}"
+        name = pareto_png_name(study, i, j).removesuffix(".png")
         pngs.append(plots.pareto_png(pair, title, out_dir / f"{name}.png"))
         pair_figs.append(ht.figure_html(interactive.pareto_figure(pair, title), name))
     hv_title = f"{study.name}: hypervolume history"

@@ -39,7 +39,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ador_opt.errors import InputError
 from ador_opt.report import figures as fg
 from ador_opt.report import interactive, plots
-from ador_opt.report.build import Analysis, analyse, markdown_summary
+from ador_opt.report.build import Analysis, analyse, markdown_summary, pareto_png_name
 from ador_opt.report.load import load_from_storage, open_storage, pick_study
 
 LEGACY_KEY = "constraints"  # optuna_dashboard._serializer.CONSTRAINTS_KEY
@@ -309,7 +309,7 @@ def prepare_study(
                     plots.pareto_png(
                         pair,
                         f"{name}: {data.objectives[j]} vs {data.objectives[i]}",
-                        out / f"pareto_{i}_{j}.png",
+                        out / pareto_png_name(data, i, j),
                     )
                 )
             files.append(
