@@ -66,6 +66,11 @@ class Replica:
         self.queue_area += len(self.waiting) * (now - self.queue_t)
         self.queue_t = now
 
+    def settle_queue(self, now: float) -> float:
+        """Close the queue-length integral at `now`; returns ∫ len(waiting) dt so far."""
+        self._tick(now)
+        return self.queue_area
+
     @property
     def outstanding(self) -> int:
         return len(self.waiting) + len(self.running)

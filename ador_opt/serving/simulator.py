@@ -288,10 +288,7 @@ def _run(
     if len(log.finished) != len(requests):  # a scheduler bug, never bad input
         raise RuntimeError(f"{len(requests) - len(log.finished)} requests never completed")
     end = max(r.finish_s for r in requests)
-    queue_area = 0.0
-    for rep in replicas:
-        rep._tick(end)
-        queue_area += rep.queue_area
+    queue_area = sum(rep.settle_queue(end) for rep in replicas)
     report = build_report(
         log,
         requests,
