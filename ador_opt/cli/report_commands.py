@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ador_opt.cli._common import emit_json, err_console
+from ador_opt.errors import InputError
 
 StoreArg = Annotated[
     str, typer.Argument(help="SQLite file of the study (or any Optuna storage URL).")
@@ -103,13 +104,26 @@ def dashboard(
     if not no_prepare:
         if not json_out:
             err_console.print("[dim]dashboard:[/dim] writing the study note and figures")
-        prep = db.prepare_study(store, name, artifacts)
-        info.update(
-            note_chars=prep.note_chars,
-            graphs=list(prep.graph_ids),
-            artifacts=list(prep.artifacts),
-            artifact_dir=str(artifacts) if artifacts is not None else None,
-        )
+        try:
+            prep = db.prepare_study(store, name, artifacts)
+        except InputError:
+            raise
+        except Exception as exc:
+            if prepare_only:
+                raise
+            # E.g. SQLite busy while `optimize` writes: the trials can still be served.
+            err_console.print(
+                f"[yellow]warning[/yellow]: could not write the note and figures "
+                f"({exc.__class__.__name__}: {exc}); serving the trials without them"
+            )
+            info["prepare_error"] = f"{exc.__class__.__name__}: {exc}"
+        else:
+            info.update(
+                note_chars=prep.note_chars,
+                graphs=list(prep.graph_ids),
+                artifacts=list(prep.artifacts),
+                artifact_dir=str(artifacts) if artifacts is not None else None,
+            )
     if prepare_only:
         if json_out:
             emit_json(info)
