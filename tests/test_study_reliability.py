@@ -187,3 +187,31 @@ def test_two_postgres_workers_reach_exactly_n_trials(tmp_path: Path, pg_database
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 30
     assert sorted(t.number for t in trials) == list(range(30))
     storage.engine.dispose()
+
+
+def test_trials_of_dead_local_workers_are_requeued(tmp_path: Path) -> None:
+    from ador_opt.explore import create_or_open, resolve_store, validate_spec
+    from ador_opt.explore.storage import WORKER_ATTR, fail_dead_local_trials, worker_id
+    from tests.explore_fixtures import spec_dict
+
+    ref = resolve_store(str(tmp_path / "d.db"))
+    study, _ = create_or_open(ref, validate_spec(spec_dict()))
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    host = worker_id().rpartition(":")[0]
+    orphan, alive = study.ask(), study.ask()
+    orphan.suggest_int("sa_dim", 32, 128, step=32)
+    study._storage.set_trial_system_attr(orphan._trial_id, WORKER_ATTR, f"{host}:{dead}")
+    study._storage.set_trial_system_attr(alive._trial_id, WORKER_ATTR, worker_id())
+    assert fail_dead_local_trials(study) == [orphan.number]
+    states = {t.number: t for t in study.get_trials()}
+    assert states[orphan.number].state == TrialState.FAIL
+    assert states[alive.number].state == TrialState.RUNNING
+    (copy,) = [t for t in states.values() if t.state == TrialState.WAITING]
+    assert copy.params == states[orphan.number].params
+    assert WORKER_ATTR not in copy.system_attrs
+    assert copy.system_attrs["failed_trial"] == orphan.number

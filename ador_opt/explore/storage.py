@@ -34,6 +34,7 @@ from typing import Any
 
 from ador_opt.errors import InputError
 
+WORKER_ATTR = "ador_worker"  # trial system attr: "<host>:<pid>" of the process running it
 HEARTBEAT_INTERVAL_S = 5  # assumption: trials last ≪ 5 s, so one beat per trial in practice
 GRACE_PERIOD_S = 30  # a trial without a beat for 30 s belongs to a dead process
 MAX_RETRY = 3  # a trial that keeps killing its workers is retried at most 3 times
@@ -129,7 +130,7 @@ def _rdb_storage(ref: StoreRef, engine_kwargs: dict[str, Any]) -> Any:
     """`RDBStorage` with a heartbeat. Two processes opening a brand-new SQLite file at once
     both try to create the schema; the loser fails ("table … already exists", a UNIQUE
     violation on alembic_version) and simply retries against the finished schema."""
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages import RDBStorage
 
     for attempt in range(4):
         try:
@@ -138,9 +139,7 @@ def _rdb_storage(ref: StoreRef, engine_kwargs: dict[str, Any]) -> Any:
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=HEARTBEAT_INTERVAL_S,
                 grace_period=GRACE_PERIOD_S,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                    max_retry=MAX_RETRY
-                ),
+                heartbeat_stale_trial_callback=retry_callback(),
             )
         except ImportError as exc:
             raise InputError(f"storage {ref.display}: driver missing ({exc})") from None
@@ -169,6 +168,23 @@ def _sqlite_wal(engine: Any) -> None:
 
     sqlalchemy.event.listen(engine, "connect", on_connect)
     engine.dispose()
+
+
+def retry_callback() -> Any:
+    """Optuna's `RetryHeartbeatStaleTrialCallback` (queue a WAITING copy with the same
+    params, at most `MAX_RETRY` times) that drops the dead worker's `WORKER_ATTR`, so the copy
+    is never mistaken for a trial of a dead process once another worker picks it up."""
+    import copy
+
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    class _Retry(RetryHeartbeatStaleTrialCallback):
+        def __call__(self, study: Any, trial: Any) -> None:
+            trial = copy.deepcopy(trial)
+            trial.system_attrs.pop(WORKER_ATTR, None)
+            super().__call__(study, trial)
+
+    return _Retry(max_retry=MAX_RETRY)
 
 
 # --- locks -------------------------------------------------------------------------------------
@@ -285,22 +301,24 @@ def recover_stale_trials(study: Any, ref: StoreRef) -> list[int]:
     alive lock, every RUNNING trial (its process is dead). Returns the failed trial numbers.
     """
     import optuna
-    from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
+    from optuna.storages import fail_stale_trials
     from optuna.trial import TrialState
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
         fail_stale_trials(study)
+        dead = fail_dead_local_trials(study)
         failed = [
             t.number
             for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-            if t.number not in before
+            if t.number not in before and t.number not in dead
         ]
+        failed += dead
         probe = FileLock(ref.path.with_name(ref.path.name + ".ador-alive")) if ref.path else None
         if probe is not None and probe.acquire(blocking=False):
             try:
-                retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+                retry = retry_callback()
                 for t in study.get_trials(deepcopy=True, states=(TrialState.RUNNING,)):
                     try:
                         study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
@@ -310,4 +328,50 @@ def recover_stale_trials(study: Any, ref: StoreRef) -> list[int]:
                     failed.append(t.number)
             finally:
                 probe.release()
+    return sorted(failed)
+
+
+def worker_id() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_dead_local_trials(study: Any) -> list[int]:
+    """Fail (and re-queue) RUNNING trials whose worker process on *this* host is gone.
+
+    Covers storages without a heartbeat (journal files) and spares the heartbeat's grace
+    period on the others; trials of other hosts are left to the heartbeat.
+    """
+    import socket
+
+    import optuna
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    failed: list[int] = []
+    retry = retry_callback()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = str(t.system_attrs.get(WORKER_ATTR, ""))
+        owner_host, _, pid = owner.rpartition(":")
+        if owner_host != host or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        try:
+            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry(study, study._storage.get_trial(t._trial_id))
+        failed.append(t.number)
     return failed

@@ -26,11 +26,14 @@ from ador_opt.explore.evaluate import EvalContext, cache_key, constraint_vector,
 from ador_opt.explore.space import realise
 from ador_opt.explore.spec import StudySpec, spec_differences, spec_hash, validate_spec
 from ador_opt.explore.storage import (
+    WORKER_ATTR,
     AskLock,
     StoreRef,
     alive_lock,
     ask_lock,
+    fail_dead_local_trials,
     open_storage,
+    worker_id,
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -179,10 +182,13 @@ class TrialObjective:
         self.ctx = ctx
         self.cache = cache
         self.on_start = on_start
+        self.worker = worker_id()
 
     def __call__(self, trial: optuna.Trial) -> list[float]:
         if self.on_start is not None:
             self.on_start()  # the trial exists now: let other workers ask
+        # Who runs this trial: lets a worker on the same host fail it at once if we die.
+        trial.storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, self.worker)
         t0 = time.perf_counter()
         params = self.ctx.space.suggest(trial)
         real = realise(self.ctx.space, params)
@@ -318,6 +324,16 @@ def count_trials(study: optuna.Study) -> Counts:
     )
 
 
+WAIT_FOR_OTHERS_S = 0.5
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Optuna's heartbeat check (no-op for storages without a heartbeat)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
 def run_trials(
     study: optuna.Study,
     ref: StoreRef,
@@ -330,7 +346,9 @@ def run_trials(
     on_trial: Callable[[optuna.Study, Any], None] | None = None,
     capacity_fn: Any = None,
 ) -> int:
-    """Run trials until the study has `target` COMPLETE trials. Returns trials run here."""
+    """Run trials until the study has `target` COMPLETE trials (waiting for the other
+    workers' last RUNNING trials, and taking over any that go stale). Returns trials run
+    here."""
     spec = validate_spec(study.user_attrs["ador_spec"], where=f"study {study.study_name!r}")
     study.sampler = make_sampler(spec, seed, parallel)
     lock: AskLock = ask_lock(ref, study.study_name)
@@ -349,19 +367,33 @@ def run_trials(
             lock.acquire()
             try:
                 counts = count_trials(study)
-                if counts.complete + counts.running >= target:
+                if counts.complete >= target:
                     break
+                if counts.complete + counts.running >= target:
+                    # Other workers hold the last trials. Wait for them rather than exit: if
+                    # one of them died, its trial turns stale (heartbeat), is failed and
+                    # re-queued, and this worker runs it.
+                    lock.release()
+                    time.sleep(WAIT_FOR_OTHERS_S)
+                    fail_stale_trials(study)
+                    fail_dead_local_trials(study)
+                    continue
                 grid = study.sampler
                 if isinstance(grid, optuna.samplers.GridSampler) and grid.is_exhausted(study):
                     break  # every grid point is done: more trials would only repeat them
-                study.optimize(
-                    objective,
-                    n_trials=1,
-                    gc_after_trial=False,
-                    show_progress_bar=False,
-                    callbacks=callbacks,
-                )
-                ran += 1
+                try:
+                    study.optimize(
+                        objective,
+                        n_trials=1,
+                        gc_after_trial=False,
+                        show_progress_bar=False,
+                        callbacks=callbacks,
+                    )
+                    ran += 1
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    # Another worker judged this trial dead (heartbeat missed under heavy
+                    # load) and re-queued it; the copy will be run, so just go on.
+                    continue
             finally:
                 lock.release()
     finally:
