@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sqlite3
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ from ador_opt.errors import InputError
 from ador_opt.report import build_report, load_study_data
 from ador_opt.report.baselines import BASELINE_PRESETS
 from ador_opt.report.build import default_out_dir
-from tests.conftest import assert_input_error, run_cli
+from tests.conftest import ROOT, assert_input_error, run_cli
 from tests.test_report_fixtures import (
     CONSTRAINTS,
     OBJECTIVES,
@@ -224,3 +226,45 @@ def test_several_studies_need_a_name(tmp_path: Path) -> None:
 def test_unreachable_storage_url() -> None:
     with pytest.raises(InputError, match="cannot open storage"):
         load_study_data("postgresql://nobody@127.0.0.1:1/none")
+
+
+# --- any Optuna storage URL: PostgreSQL (skipped without a server) ----------------------------
+
+
+def _pg_url() -> str | None:
+    url = os.environ.get("ADOR_TEST_PG_URL")
+    if url:
+        return url
+    path = ROOT / ".ci" / "pg_url"
+    return path.read_text().strip() if path.exists() else None
+
+
+@pytest.mark.postgres
+def test_report_and_bridge_on_postgresql(tmp_path: Path) -> None:
+    url = _pg_url()
+    if url is None:
+        pytest.skip("no PostgreSQL: set ADOR_TEST_PG_URL or run .ci/start_postgres.sh")
+    import sqlalchemy
+
+    from ador_opt.report.dashboard import ConstraintBridgeStorage
+    from ador_opt.report.load import _driver_url
+
+    url = _driver_url(url)
+    admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    name = f"ador_report_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    db_url = url.rsplit("/", 1)[0] + "/" + name
+    try:
+        build_study(db_url, 15)
+        doc = build_report(db_url, tmp_path / "pg", baselines=False).to_json()
+        assert doc["n_complete"] == 15 and Path(doc["html"]).is_file()
+        storage = optuna.storages.RDBStorage(db_url)
+        bridge = ConstraintBridgeStorage(storage)
+        study_id = storage.get_study_id_from_name("synthetic")
+        assert all(t.system_attrs["constraints"] for t in bridge.get_all_trials(study_id))
+        storage.engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
