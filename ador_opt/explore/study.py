@@ -189,8 +189,8 @@ class TrialObjective:
             self.on_start()  # the trial exists now: let other workers ask
         # Who runs this trial: lets a worker on the same host fail it at once if we die.
         trial.storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, self.worker)
-        t0 = time.perf_counter()
         params = self.ctx.space.suggest(trial)
+        t0 = time.perf_counter()  # eval_s: cache lookup + evaluation, not Optuna's sampling
         real = realise(self.ctx.space, params)
         key = cache_key(self.ctx, real.arch, real.fields)
         record = self.cache.get(key, trial.study)
