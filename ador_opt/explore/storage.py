@@ -184,7 +184,11 @@ def retry_callback() -> Any:
             trial.system_attrs.pop(WORKER_ATTR, None)
             super().__call__(study, trial)
 
-    return _Retry(max_retry=MAX_RETRY)
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _Retry(max_retry=MAX_RETRY)
 
 
 # --- locks -------------------------------------------------------------------------------------
