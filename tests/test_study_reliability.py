@@ -189,6 +189,7 @@ def test_two_postgres_workers_reach_exactly_n_trials(tmp_path: Path, pg_database
     storage.engine.dispose()
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_trials_of_dead_local_workers_are_requeued(tmp_path: Path) -> None:
     from ador_opt.explore import create_or_open, resolve_store, validate_spec
     from ador_opt.explore.storage import WORKER_ATTR, fail_dead_local_trials, worker_id
