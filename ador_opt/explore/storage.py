@@ -47,6 +47,7 @@ class StoreRef:
 
     url: str  # Optuna URL, or "journal:<abs path>" for journal files
     path: Path | None  # the local file (SQLite or journal), None for servers
+    given: str = ""  # the URL as the user wrote it (before choosing a driver)
 
     @property
     def kind(self) -> str:
@@ -56,7 +57,7 @@ class StoreRef:
 
     @property
     def display(self) -> str:
-        return str(self.path) if self.path is not None else _redact(self.url)
+        return str(self.path) if self.path is not None else _redact(self.given or self.url)
 
 
 def _redact(url: str) -> str:
@@ -88,7 +89,7 @@ def resolve_store(store: str) -> StoreRef:
     if "://" in store:
         if store.startswith("sqlite:///"):
             return StoreRef(store, Path(store[len("sqlite:///") :]).resolve())
-        return StoreRef(_pg_driver(store), None)
+        return StoreRef(_pg_driver(store), None, store)
     path = Path(store).expanduser().resolve()
     if path.suffix == ".journal":
         return StoreRef(f"journal:{path}", path)
