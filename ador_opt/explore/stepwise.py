@@ -34,12 +34,15 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial, TrialState
 
-from ador_opt.explore.space import Param, SearchSpace, realise
+from ador_opt.errors import InputError
+from ador_opt.explore.space import MIN_GLOBAL_SRAM_MIB, Param, SearchSpace, realise
 from ador_opt.explore.spec import StudySpec
 from ador_opt.hardware import area_breakdown, cost_breakdown
+from ador_opt.hardware.arch import ArchConfig
 from ador_opt.perf.memory import local_sram_need_kib, weight_bytes_per_device
 
 PAPER_P2P_GBPS = 32.0  # ADOR §V-C: ≈ 32 GB/s (PCIe 4.0 ×16) hides TP communication
+MT_WIDTH_DEFAULT = 16  # ADOR design: 16-input MAC-tree lanes (§VI table), when none is given
 
 
 def _key(params: dict[str, Any]) -> tuple[Any, ...]:
@@ -85,26 +88,44 @@ class StepwisePlanner:
         f = real.fields
         return float(f["core_count"] * f["sa_rows"] * f["sa_cols"] * f["sa_per_core"])
 
-    def refit_sa(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Give the systolic arrays the most MACs that fit the budget (others fixed)."""
+    def refit_sa(self, params: dict[str, Any], size_mt: bool = False) -> dict[str, Any]:
+        """Give the systolic arrays the most MACs that fit the budget. Each candidate (array
+        size, core count) gets its own local SRAM (`fit_sram`) and, with `size_mt`, its own
+        MAC-tree lanes (`size_mac_tree`); otherwise the lanes stay as given."""
         names = self._sa_names()
         if not names:
-            return params
+            return self.fit_sram(self.size_mac_tree(params) if size_mt else params)
         best: tuple[float, float, dict[str, Any]] | None = None
         combos: list[dict[str, Any]] = [{}]
         for n in names:
             combos = [{**c, n: v} for c in combos for v in self.sampled[n].values]
         for combo in combos:
             cand = {**params, **combo}
+            if size_mt:
+                cand = self.size_mac_tree(cand)
+            cand = self.fit_sram(cand)
             if not self.fits_budget(cand):
                 continue
-            macs = self._sa_macs(cand)
-            # Tie-break: fewer cores (larger arrays fill better per §V-A's tiling argument is
-            # workload dependent; fewer cores need less NoC).
-            score = (macs, -float(self._value(cand, "core_count")))
+            # Tie-break: fewer cores (less NoC traffic for the same MACs).
+            score = (self._sa_macs(cand), -float(self._value(cand, "core_count")))
             if best is None or score > best[:2]:
                 best = (*score, cand)
         return best[2] if best is not None else params
+
+    def size_mac_tree(self, params: dict[str, Any]) -> dict[str, Any]:
+        """MAC tree first (§V-A): enough MACs to consume one cycle of DRAM weights, times the
+        GQA/MQA reuse of each fetched KV element; lanes rounded up to an allowed value."""
+        if "mt_lanes" not in self.sampled:
+            return params
+        freq_hz = float(self._value(params, "freq_mhz")) * 1e6
+        dram_gbps = float(self._value(params, "dram_gbps"))
+        need = max(
+            dram_gbps * 1e9 / freq_hz / m.bytes_per_weight * (m.num_heads / m.num_kv_heads)
+            for m in self.spec.models
+        )
+        cores = float(self._value(params, "core_count"))
+        width = float(self._value(params, "mt_width") or MT_WIDTH_DEFAULT)
+        return {**params, "mt_lanes": _snap_up(self.sampled["mt_lanes"], need / (cores * width))}
 
     # --- step 1 + 2 ---------------------------------------------------------------------------
     def initial(self) -> dict[str, Any]:
@@ -131,34 +152,24 @@ class StepwisePlanner:
                 params["tp_sync"] = want
         if "p2p_gbps" in self.sampled and tp > 1:
             params["p2p_gbps"] = _snap_up(self.sampled["p2p_gbps"], PAPER_P2P_GBPS)
-        # MAC tree: enough MACs to consume a cycle's worth of DRAM weights (with GQA reuse).
-        if "mt_lanes" in self.sampled:
-            freq_hz = float(self._value(params, "freq_mhz")) * 1e6
-            dram_gbps = float(self._value(params, "dram_gbps"))
-            need = max(
-                dram_gbps * 1e9 / freq_hz / m.bytes_per_weight * (m.num_heads / m.num_kv_heads)
-                for m in models
-            )
-            cores = float(self._value(params, "core_count"))
-            width = float(self._value(params, "mt_width") or 16)
-            params["mt_lanes"] = _snap_up(self.sampled["mt_lanes"], need / (cores * width))
         # NoC ≥ DRAM bandwidth.
         if "noc_gbps" in self.sampled:
             params["noc_gbps"] = _snap_up(
                 self.sampled["noc_gbps"], float(self._value(params, "dram_gbps"))
             )
-        params = self.refit_sa(self.fit_sram(params))
-        return self.fit_sram(params)
+        # MAC tree, then the rest to the systolic arrays, SRAM fitted per candidate.
+        return self.refit_sa(params, size_mt=True)
 
     def fit_sram(self, params: dict[str, Any]) -> dict[str, Any]:
         """Local SRAM = the smallest allowed value holding one token's activations."""
         if "local_sram_kib" not in self.sampled:
             return params
-        real = realise(
-            self.space, {**params, "local_sram_kib": max(self.sampled["local_sram_kib"].values)}
-        )
-        arch = real.arch
-        if arch is None:
+        values = self.sampled["local_sram_kib"].values
+        probe = {**params, "local_sram_kib": max(values)}
+        fields = realise(self.space, probe).fields
+        try:
+            arch = ArchConfig(**{**fields, "global_sram_mib": MIN_GLOBAL_SRAM_MIB})
+        except InputError:
             return params
         need = max(local_sram_need_kib(arch, m, arch.tp) for m in self.spec.models)
         return {**params, "local_sram_kib": _snap_up(self.sampled["local_sram_kib"], need)}
@@ -172,7 +183,7 @@ class StepwisePlanner:
         j = i + 1 if towards_mt else i - 1
         if not 0 <= j < len(values):
             return []
-        return [self.fit_sram(self.refit_sa({**params, "mt_lanes": values[j]}))]
+        return [self.refit_sa({**params, "mt_lanes": values[j]})]
 
     def neighbours(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         out = []
