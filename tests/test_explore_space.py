@@ -132,3 +132,20 @@ def test_serving_scenario_metrics_and_swappable_capacity_stage() -> None:
     assert real.metrics["capacity_rps"] > 0
     assert 0 < real.metrics["tbt_p99_ms"] <= 200.0
     assert 0 < real.metrics["ttft_p90_ms"] <= 2000.0
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.tuples(*(st.integers(0, 6) for _ in range(3))), min_size=1, max_size=30),
+    st.lists(st.sampled_from(["minimize", "maximize"]), min_size=3, max_size=3),
+)
+def test_pareto_mask_matches_moocore(rows: list[tuple[int, ...]], directions: list[str]) -> None:
+    import moocore
+    import numpy as np
+
+    from ador_opt.explore.pareto import nondominated_mask
+
+    values = np.array(rows, dtype=float)
+    signs = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
+    expected = moocore.is_nondominated(values * signs, keep_weakly=True)
+    assert (nondominated_mask(values, directions) == expected).all()
