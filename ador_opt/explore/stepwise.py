@@ -7,7 +7,8 @@ Step 1 (compute and on-chip memory, §V-A/B):
     from our copy; this is our reading of its text ("enough compute units to process weights
     fetched from memory bandwidth each cycle", adjusted for GQA/MQA/MoE reuse).
   * The rest of the area budget to systolic arrays: the (array size, core count) pair with the
-    most SA MACs that fits the budget, arrays in multiples of 32.
+    most SA MACs that fits the budget, arrays in multiples of 32 — each candidate pair with
+    its own MAC-tree lanes (the MACs above are per device, lanes per core) and local SRAM.
   * Local SRAM: the smallest allowed value holding one token's activations; the rest of the
     SRAM budget becomes global SRAM (derived by the space).
 Step 2 (§V-C): the smallest NoC bandwidth ≥ the DRAM bandwidth (weights stream through the NoC
