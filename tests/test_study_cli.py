@@ -214,3 +214,16 @@ def test_grid_stops_when_exhausted_and_timeout(tmp_path: Path) -> None:
     assert result.code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["timed_out"] is True and doc["complete"] < 50
+
+
+@pytest.mark.slow
+def test_quickstart_finishes_with_a_feasible_front(tmp_path: Path) -> None:
+    """The README's main job (`studies/quickstart.toml`, 300 trials): ≈ 30 s on 2 cores."""
+    from tests.conftest import ROOT
+
+    result = run_cli("optimize", str(ROOT / "studies" / "quickstart.toml"), cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert "Pareto-optimal feasible designs of quickstart" in result.stderr
+    assert "300/300 trials complete" in result.stderr
+    doc = json.loads(run_cli("pareto", "runs/quickstart.db", "--json", cwd=tmp_path).stdout)
+    assert doc["designs"]
