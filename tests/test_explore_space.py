@@ -149,3 +149,12 @@ def test_pareto_mask_matches_moocore(rows: list[tuple[int, ...]], directions: li
     signs = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
     expected = moocore.is_nondominated(values * signs, keep_weakly=True)
     assert (nondominated_mask(values, directions) == expected).all()
+
+
+def test_tp_that_does_not_divide_the_heads_is_insane() -> None:
+    data = spec_dict()
+    data["model"]["names"] = ["llama-3-8b"]  # 32 heads
+    data["space"].update(devices=3, tp=3)
+    r = evaluate_point(EvalContext(validate_spec(data)), GOOD)
+    assert r.rejected_by == "sanity" and "tp=3" in r.reason
+    assert r.area_mm2 > 0 and r.config["tp"] == 3

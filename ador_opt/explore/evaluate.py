@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ador_opt.errors import InputError
 from ador_opt.explore.constraints import first_violated_stage, relative_violation
 from ador_opt.explore.objectives import aggregate
 from ador_opt.explore.space import SearchSpace, realise
@@ -251,6 +252,12 @@ def evaluate_point(ctx: EvalContext, params: Mapping[str, Any]) -> PointResult:
     area = area_breakdown(arch).total_mm2
     cost = cost_breakdown(arch).total_usd
     metrics = _design_metrics(arch, area, cost)
+    # Tensor parallelism splits attention heads across the group (models/ops.py).
+    bad_tp = [m.name for m in spec.models if m.num_heads % arch.tp]
+    if bad_tp:
+        cons["sanity"] = 1.0
+        return done(arch, metrics, placeholders, f"tp={arch.tp} does not divide the heads of "
+                    f"{', '.join(bad_tp)}")  # fmt: skip
     budget = spec.file.budget
 
     # Stage 2: area / cost budget (per device).
@@ -295,7 +302,11 @@ def evaluate_point(ctx: EvalContext, params: Mapping[str, Any]) -> PointResult:
     found = {}
     for model in spec.models:
         for sc in spec.file.scenarios:
-            m = _full_metrics(ctx, hw, arch, model, sc, area, cost)
+            try:
+                m = _full_metrics(ctx, hw, arch, model, sc, area, cost)
+            except InputError as exc:  # a combination the performance models refuse
+                cons["sanity"] = 1.0
+                return done(arch, metrics, placeholders, f"{model.name}: {exc}")
             per_pair.append(m)
             for name, v in _full_constraints(spec, sc, m).items():
                 found.setdefault(name, []).append(v)
