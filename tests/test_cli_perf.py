@@ -265,3 +265,22 @@ def test_validate_unknown_scenario_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "cases.csv"
     path.write_text(f"{header}\n{row}\n")
     assert_input_error(run_cli("validate", str(path), "--json"), "broadcast", "scenario")
+
+
+def test_unknown_sa_backend_exits_2() -> None:
+    result = run_cli(
+        "evaluate",
+        "--model",
+        "llama-3-8b",
+        "--hardware",
+        "ador-paper",
+        "--batch",
+        "1",
+        "--input-len",
+        "8",
+        "--output-len",
+        "2",
+        "--sa-backend",
+        "magic",
+    )
+    assert_input_error(result, "systolic-array backend")

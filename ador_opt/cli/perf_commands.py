@@ -20,6 +20,7 @@ from ador_opt.perf.evaluate import (
     evaluate_design_lines,
     parse_precision,
 )
+from ador_opt.perf.hda import check_sa_backend
 from ador_opt.validate import load_cases, validate_cases
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
@@ -106,6 +107,15 @@ def evaluate(
         Path | None,
         typer.Option("--designs", help="JSON-lines file: one preset name or design per line."),
     ] = None,
+    sa_backend: Annotated[
+        str,
+        typer.Option(
+            "--sa-backend",
+            help="Systolic-array timing of HDA designs: closed-form (default), scalesim "
+            "(runs SCALE-Sim's compute stage, cached on disk; slow, for re-scoring a few "
+            "designs) or double-buffered (what-if).",
+        ),
+    ] = "closed-form",
     json_out: JsonFlag = False,
 ) -> None:
     """Static batch: prefill of the whole batch, then output_len decode steps."""
@@ -116,9 +126,11 @@ def evaluate(
         ("--tp", tp),
     ):
         _positive(name, value)
+    check_sa_backend(sa_backend)
     spec = _model(model, precision)
     if designs is not None:
-        for doc in evaluate_design_lines(designs, spec, batch, input_len, output_len, tp):
+        lines = evaluate_design_lines(designs, spec, batch, input_len, output_len, tp, sa_backend)
+        for doc in lines:
             if json_out:
                 emit_json(doc)
             else:
@@ -126,7 +138,9 @@ def evaluate(
         return
     if hardware is None:
         raise InputError("give --hardware NAME or --designs FILE.jsonl")
-    doc = evaluate_design(load_hardware(hardware), spec, batch, input_len, output_len, tp)
+    doc = evaluate_design(
+        load_hardware(hardware), spec, batch, input_len, output_len, tp, sa_backend
+    )
     if not doc["feasible"]:
         raise InputError(f"{doc['hardware']} cannot run this batch: {doc['reason']}")
     if json_out:

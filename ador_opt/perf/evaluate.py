@@ -71,6 +71,7 @@ def evaluate_design(
     input_len: int,
     output_len: int,
     tp: int | None = None,
+    sa_backend: str = "closed-form",
 ) -> dict[str, Any]:
     """Static batch on `hw` (DESIGN §9 `evaluate`). `model` carries its precision. A design
     that cannot hold the weights and the batch's KV cache, or whose local SRAM cannot hold a
@@ -86,12 +87,13 @@ def evaluate_design(
         "input_len": input_len,
         "output_len": output_len,
         "tp": tp_used,
+        "sa_backend": sa_backend if hw.gpu is None else None,
         **hardware_facts(hw, precision),
     }
     memory = check_memory(hw, model, tp_used, kv_tokens=batch * (input_len + output_len))
     if not memory.ok:
         return {**doc, "feasible": False, "reason": memory.reason}
-    result = evaluate_static_batch(hw, model, batch, input_len, output_len, tp_used)
+    result = evaluate_static_batch(hw, model, batch, input_len, output_len, tp_used, sa_backend)
     area_total = doc["area_mm2"] * tp_used
     return {
         **doc,
@@ -162,6 +164,7 @@ def evaluate_design_lines(
     input_len: int,
     output_len: int,
     tp: int | None = None,
+    sa_backend: str = "closed-form",
 ) -> Iterator[dict[str, Any]]:
     """One document per design line; a bad or infeasible design yields `feasible: false`."""
     for number, design in iter_design_lines(path):
@@ -171,7 +174,7 @@ def evaluate_design_lines(
         try:
             yield {
                 "line": number,
-                **evaluate_design(design, model, batch, input_len, output_len, tp),
+                **evaluate_design(design, model, batch, input_len, output_len, tp, sa_backend),
             }
         except InputError as exc:
             yield {"line": number, "hardware": design.name, "feasible": False, "reason": str(exc)}

@@ -31,6 +31,14 @@ from ador_opt.perf.vector import vector_s
 SA_BACKENDS = ("closed-form", "scalesim", "double-buffered")
 
 
+def check_sa_backend(sa_backend: str) -> None:
+    """Raise `InputError` unless `sa_backend` is one of SA_BACKENDS."""
+    if sa_backend not in SA_BACKENDS:
+        raise InputError(
+            f"unknown systolic-array backend {sa_backend!r}; use one of {', '.join(SA_BACKENDS)}"
+        )
+
+
 def _cycles_fn(sa_backend: str) -> CyclesFn:
     if sa_backend == "closed-form":
         return ws_cycles

@@ -123,8 +123,11 @@ def evaluate_static_batch(
     input_len: int,
     output_len: int,
     tp: int = 1,
+    sa_backend: str = "closed-form",
 ) -> StaticBatchResult:
     """Static batch of `batch` requests, each `input_len` prompt tokens and `output_len`
-    generated tokens (the first from the prefill step)."""
+    generated tokens (the first from the prefill step). `sa_backend`: see `step_time`."""
     check_static_args(batch, input_len, output_len, tp)
-    return static_batch(lambda b: step_time(hw, model, b, tp), batch, input_len, output_len)
+    return static_batch(
+        lambda b: step_time(hw, model, b, tp, sa_backend), batch, input_len, output_len
+    )

@@ -8,11 +8,19 @@ from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.result import StepTime
 
 
-def step_time(hw: Hardware, model: ModelSpec, batch: BatchComposition, tp: int = 1) -> StepTime:
+def step_time(
+    hw: Hardware,
+    model: ModelSpec,
+    batch: BatchComposition,
+    tp: int = 1,
+    sa_backend: str = "closed-form",
+) -> StepTime:
     """Latency of one step of `batch` on one device of a `tp`-way group of `hw`.
 
     GPUs (and presets that carry a `GpuSpec`, like `a100`) use the calibrated GPU model; HDA
-    templates use the template model. `model` already carries its precision.
+    templates use the template model, whose systolic-array timing `sa_backend` picks
+    ("closed-form", "scalesim" — opt-in re-scoring, cached on disk — or "double-buffered").
+    `model` already carries its precision.
     """
     if hw.gpu is not None:
         from ador_opt.perf.gpu import gpu_step_time
@@ -21,4 +29,4 @@ def step_time(hw: Hardware, model: ModelSpec, batch: BatchComposition, tp: int =
     assert hw.arch is not None
     from ador_opt.perf.hda import hda_step_time
 
-    return hda_step_time(hw.arch, model, batch, tp)
+    return hda_step_time(hw.arch, model, batch, tp, sa_backend)
