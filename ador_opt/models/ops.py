@@ -130,118 +130,237 @@ def _gemm(name: str, m: int, m_decode: int, k: int, n: int, repeat: int, wb: int
     )
 
 
-@lru_cache(maxsize=65536)
-def step_ops(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> tuple[Op, ...]:
-    """The op list of one step on one device of a `tp`-way tensor-parallel group."""
+@dataclass(frozen=True, slots=True, eq=False)
+class StepLayout:
+    """Per-device constants of a step of `model` on one device of a `tp`-way group: element
+    counts, bytes per element and per-token work that do not depend on the batch. Compared and
+    hashed by identity (cheap cache keys); `step_layout` returns one object per (model, tp)."""
+
+    model: ModelSpec
+    tp: int
+    layers: int
+    h: int  # hidden size
+    hd: int  # head dimension
+    wb: int  # bytes per weight
+    kvb: int  # bytes per KV element
+    ab: int  # bytes per activation
+    heads: int  # attention heads on this device
+    kv_heads: int  # KV heads on this device (replicated when fewer than tp)
+    qkv_n: int  # output columns of the QKV projection
+    kv_row: int  # K and V bytes of one token in one layer on this device
+    f: int  # FFN width on this device
+    up_n: int  # output columns of the (gate+)up projection
+    vec_elems_per_token: int  # vector-unit elements per token per layer
+    vec_flops_per_token: int  # vector-unit ops per token per layer (softmax excluded)
+
+
+@lru_cache(maxsize=256)
+def step_layout(model: ModelSpec, tp: int) -> StepLayout:
+    """The batch-independent constants of `model`'s steps under `tp`-way tensor parallelism."""
     if tp <= 0:
         raise InputError(f"tp must be positive, got {tp}")
     if model.num_heads % tp:
         raise InputError(
             f"tp={tp} does not divide the {model.num_heads} attention heads of {model.name}"
         )
-    layers = model.num_layers
     h = model.hidden_size
     hd = model.head_dim
-    wb, kvb, ab = model.bytes_per_weight, model.bytes_per_kv, model.bytes_per_activation
     heads = model.num_heads // tp
     kv_heads = max(1, model.num_kv_heads // tp)
-    m = batch.tokens
-    md = batch.decode_count
-    ops: list[Op] = []
-
-    # --- attention projections ---------------------------------------------------------
-    qkv_n = (heads + 2 * kv_heads) * hd
-    ops.append(_gemm("qkv_proj", m, md, h, qkv_n, layers, wb, ab))
-
-    # --- attention ------------------------------------------------------------------------
-    kv_row = 2 * kv_heads * hd * kvb  # K and V of one token in one layer on this device
-    if batch.prefill:
-        # Causal: a chunk of t tokens after c cached ones attends to c + (t+1)/2 keys on avg.
-        pairs = sum(ch.tokens * (ch.context + (ch.tokens + 1) / 2) for ch in batch.prefill)
-        cached = sum(ch.context for ch in batch.prefill)
-        t = batch.prefill_tokens
-        ops.append(
-            Op(
-                name="attn_prefill",
-                kind=OpKind.ATTN_PREFILL,
-                repeat=layers,
-                m=t,
-                k=hd,
-                n=max(ch.context + ch.tokens for ch in batch.prefill),
-                kv_bytes=cached * kv_row,
-                kv_write_bytes=t * kv_row,
-                act_bytes=2 * t * heads * hd * ab,
-                flops=int(4 * pairs * heads * hd),
-                heads=heads,
-                kv_heads=kv_heads,
-                extra=(("chunks", len(batch.prefill)), ("score_elements", int(pairs * heads))),
-            )
-        )
-    if md:
-        ctx = batch.decode_context_sum
-        ops.append(
-            Op(
-                name="attn_decode",
-                kind=OpKind.ATTN_DECODE,
-                repeat=layers,
-                m=md,
-                k=hd,
-                n=ctx // md if md else 0,
-                m_decode=md,
-                kv_bytes=ctx * kv_row,
-                kv_write_bytes=md * kv_row,
-                act_bytes=2 * md * heads * hd * ab,
-                flops=4 * ctx * heads * hd,
-                heads=heads,
-                kv_heads=kv_heads,
-                extra=(("score_elements", ctx * heads),),
-            )
-        )
-    ops.append(_gemm("o_proj", m, md, heads * hd, h, layers, wb, ab))
-    if tp > 1:
-        ops.append(Op("tp_sync_attn", OpKind.COLLECTIVE, layers, m=m, message_bytes=m * h * ab))
-
-    # --- MLP (dense or mixture of experts) -----------------------------------------------
     f = model.ffn_size // tp
-    up_n = 2 * f if model.gated_mlp else f
+    # Per token per layer: 2 norms (≈ 4 ops/elem on h), rotary on q,k (≈ 6 ops/elem), the
+    # activation and gating (≈ 8 ops/elem on f), 2 residual adds (1 op/elem on h); softmax
+    # (≈ 5 ops per score element) is added per step from the attention ops.
+    return StepLayout(
+        model=model,
+        tp=tp,
+        layers=model.num_layers,
+        h=h,
+        hd=hd,
+        wb=model.bytes_per_weight,
+        kvb=model.bytes_per_kv,
+        ab=model.bytes_per_activation,
+        heads=heads,
+        kv_heads=kv_heads,
+        qkv_n=(heads + 2 * kv_heads) * hd,
+        kv_row=2 * kv_heads * hd * model.bytes_per_kv,
+        f=f,
+        up_n=2 * f if model.gated_mlp else f,
+        vec_elems_per_token=4 * h + (heads + kv_heads) * hd + f,
+        vec_flops_per_token=10 * h + 6 * (heads + kv_heads) * hd + 8 * f,
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GemmGroup:
+    """The ops of a step that depend only on its token counts: every GEMM and the TP syncs.
+    `shapes` lists the GEMMs in op order as (name, m, k, n, repeat); `flops` is the total of
+    all these ops. Compared and hashed by identity; `gemm_group` memoises them."""
+
+    layout: StepLayout
+    before_attention: tuple[Op, ...]
+    after_attention: tuple[Op, ...]
+    lm_head: tuple[Op, ...]
+    shapes: tuple[tuple[str, int, int, int, int], ...]
+    flops: int
+
+
+@lru_cache(maxsize=16384)
+def gemm_group(layout: StepLayout, m: int, md: int, logits_rows: int) -> GemmGroup:
+    """GEMMs and syncs of a step of `m` tokens, `md` of them decode tokens, with
+    `logits_rows` rows through the LM head."""
+    model = layout.model
+    layers, h, hd, wb, ab = layout.layers, layout.h, layout.hd, layout.wb, layout.ab
+    before = (_gemm("qkv_proj", m, md, h, layout.qkv_n, layers, wb, ab),)
+    after = [_gemm("o_proj", m, md, layout.heads * hd, h, layers, wb, ab)]
+    if layout.tp > 1:
+        after.append(Op("tp_sync_attn", OpKind.COLLECTIVE, layers, m=m, message_bytes=m * h * ab))
+    f, up_n = layout.f, layout.up_n
     if model.num_experts > 1:
         routed = m * model.experts_per_token
         active = _expected_active_experts(model.num_experts, model.experts_per_token, m)
         n_active = max(1, math.ceil(active - 1e-9))
         per_expert = max(1, math.ceil(routed / n_active))
         per_expert_d = math.ceil(md * model.experts_per_token / n_active)
-        ops.append(_gemm("router", m, md, h, model.num_experts, layers, wb, ab))
-        ops.append(_gemm("moe_up", per_expert, per_expert_d, h, up_n, layers * n_active, wb, ab))
-        ops.append(_gemm("moe_down", per_expert, per_expert_d, f, h, layers * n_active, wb, ab))
+        after.append(_gemm("router", m, md, h, model.num_experts, layers, wb, ab))
+        after.append(_gemm("moe_up", per_expert, per_expert_d, h, up_n, layers * n_active, wb, ab))
+        after.append(_gemm("moe_down", per_expert, per_expert_d, f, h, layers * n_active, wb, ab))
     else:
-        ops.append(_gemm("mlp_up", m, md, h, up_n, layers, wb, ab))
-        ops.append(_gemm("mlp_down", m, md, f, h, layers, wb, ab))
-    if tp > 1:
-        ops.append(Op("tp_sync_mlp", OpKind.COLLECTIVE, layers, m=m, message_bytes=m * h * ab))
-
-    # --- element-wise work on the vector unit ------------------------------------------------
-    # Per token per layer: 2 norms (≈ 4 ops/elem on h), rotary on q,k (≈ 6 ops/elem), the
-    # activation and gating (≈ 8 ops/elem on f), softmax (≈ 5 ops per score element, counted
-    # from the attention ops), 2 residual adds (1 op/elem on h).
-    score_elements = sum(dict(op.extra).get("score_elements", 0) for op in ops)
-    vec_elems = m * (4 * h + (heads + kv_heads) * hd + f)
-    vec_flops = m * (10 * h + 6 * (heads + kv_heads) * hd + 8 * f) + 5 * score_elements
-    ops.append(
-        Op(
-            name="vector",
-            kind=OpKind.VECTOR,
-            repeat=layers,
-            m=m,
-            act_bytes=2 * vec_elems * ab,
-            flops=vec_flops,
-        )
+        after.append(_gemm("mlp_up", m, md, h, up_n, layers, wb, ab))
+        after.append(_gemm("mlp_down", m, md, f, h, layers, wb, ab))
+    if layout.tp > 1:
+        after.append(Op("tp_sync_mlp", OpKind.COLLECTIVE, layers, m=m, message_bytes=m * h * ab))
+    lm: tuple[Op, ...] = ()
+    if logits_rows:
+        vocab_n = model.vocab_size // layout.tp
+        lm = (_gemm("lm_head", logits_rows, md, h, vocab_n, 1, wb, ab),)
+    ops = (*before, *after, *lm)
+    return GemmGroup(
+        layout=layout,
+        before_attention=before,
+        after_attention=tuple(after),
+        lm_head=lm,
+        shapes=tuple(
+            (op.name, op.m, op.k, op.n, op.repeat) for op in ops if op.kind is OpKind.GEMM
+        ),
+        flops=sum(op.flops * op.repeat for op in ops),
     )
 
-    # --- LM head: only the last token of each finishing prefill and every decode token -------
-    logits_rows = md + sum(1 for ch in batch.prefill if ch.last)
-    if logits_rows:
-        ops.append(_gemm("lm_head", logits_rows, md, h, model.vocab_size // tp, 1, wb, ab))
-    return tuple(ops)
+
+@dataclass(frozen=True, slots=True)
+class StepParts:
+    """A step's ops grouped for the perf models: the token-count-dependent GEMMs and syncs
+    (`gemms`, shared by all steps with the same counts), the attention ops (None when the step
+    has no prefill / no decode part) and the vector work (`vector_flops` per layer)."""
+
+    gemms: GemmGroup
+    attn_prefill: Op | None
+    attn_decode: Op | None
+    tokens: int
+    vector_flops: int
+
+    def vector_op(self) -> Op:
+        lay = self.gemms.layout
+        return Op(
+            name="vector",
+            kind=OpKind.VECTOR,
+            repeat=lay.layers,
+            m=self.tokens,
+            act_bytes=2 * self.tokens * lay.vec_elems_per_token * lay.ab,
+            flops=self.vector_flops,
+        )
+
+    def ops(self) -> tuple[Op, ...]:
+        """The op list in execution order (see `step_ops`)."""
+        g = self.gemms
+        attn = tuple(op for op in (self.attn_prefill, self.attn_decode) if op is not None)
+        return (*g.before_attention, *attn, *g.after_attention, self.vector_op(), *g.lm_head)
+
+    @property
+    def total_flops(self) -> int:
+        """FLOPs of the whole step (all ops × repeats)."""
+        layers = self.gemms.layout.layers
+        attn = sum(op.flops for op in (self.attn_prefill, self.attn_decode) if op is not None)
+        return self.gemms.flops + (attn + self.vector_flops) * layers
+
+
+def step_parts(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> StepParts:
+    """The ops of one step on one device of a `tp`-way group, grouped (see `StepParts`)."""
+    lay = step_layout(model, tp)
+    layers, hd, heads, kv_heads, kv_row, ab = (
+        lay.layers,
+        lay.hd,
+        lay.heads,
+        lay.kv_heads,
+        lay.kv_row,
+        lay.ab,
+    )
+    md = batch.decode_count
+    score_elements = 0
+    prefill_op = decode_op = None
+    t = finishing = 0
+    if batch.prefill:
+        # Causal: a chunk of t tokens after c cached ones attends to c + (t+1)/2 keys on avg.
+        pairs: float = 0
+        cached = longest = 0
+        for ch in batch.prefill:
+            pairs += ch.tokens * (ch.context + (ch.tokens + 1) / 2)
+            cached += ch.context
+            t += ch.tokens
+            longest = max(longest, ch.context + ch.tokens)
+            finishing += ch.last
+        score_elements += int(pairs * heads)
+        prefill_op = Op(
+            name="attn_prefill",
+            kind=OpKind.ATTN_PREFILL,
+            repeat=layers,
+            m=t,
+            k=hd,
+            n=longest,
+            kv_bytes=cached * kv_row,
+            kv_write_bytes=t * kv_row,
+            act_bytes=2 * t * heads * hd * ab,
+            flops=int(4 * pairs * heads * hd),
+            heads=heads,
+            kv_heads=kv_heads,
+            extra=(("chunks", len(batch.prefill)), ("score_elements", int(pairs * heads))),
+        )
+    if md:
+        ctx = batch.decode_context_sum
+        score_elements += ctx * heads
+        decode_op = Op(
+            name="attn_decode",
+            kind=OpKind.ATTN_DECODE,
+            repeat=layers,
+            m=md,
+            k=hd,
+            n=ctx // md,
+            m_decode=md,
+            kv_bytes=ctx * kv_row,
+            kv_write_bytes=md * kv_row,
+            act_bytes=2 * md * heads * hd * ab,
+            flops=4 * ctx * heads * hd,
+            heads=heads,
+            kv_heads=kv_heads,
+            extra=(("score_elements", ctx * heads),),
+        )
+    m = t + md
+    return StepParts(
+        gemms=gemm_group(lay, m, md, md + finishing),
+        attn_prefill=prefill_op,
+        attn_decode=decode_op,
+        tokens=m,
+        vector_flops=m * lay.vec_flops_per_token + 5 * score_elements,
+    )
+
+
+@lru_cache(maxsize=65536)
+def step_ops(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> tuple[Op, ...]:
+    """The op list of one step on one device of a `tp`-way tensor-parallel group: QKV
+    projection, prefill and decode attention, O projection, TP sync, MLP (dense or MoE), TP
+    sync, vector work, LM head (only the last token of each finishing prefill chunk and every
+    decode token)."""
+    return step_parts(model, batch, tp).ops()
 
 
 def total_flops(ops: tuple[Op, ...]) -> int:

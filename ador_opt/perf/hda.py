@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from ador_opt.errors import InputError
 from ador_opt.hardware.arch import ArchConfig
-from ador_opt.models.ops import BatchComposition, OpKind, step_ops
+from ador_opt.models.ops import BatchComposition, GemmGroup, step_parts
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.result import StepTime
 from ador_opt.perf.schedule import P2P, UNIT_NAMES, VEC, attention_time, gemm_time
@@ -79,22 +79,17 @@ class _Block:
 
 
 @lru_cache(maxsize=32768)
-def _gemm_block(
-    arch: ArchConfig,
-    gemms: tuple[tuple[str, int, int, int, int], ...],
-    bytes_per_weight: int,
-    bytes_per_act: int,
-    layers: int,
-    cycles_fn: CyclesFn,
-) -> _Block:
-    """All GEMMs of a step, (name, m, k, n, repeat) each, run one after another. Cached on
-    the shapes, so decode steps that differ only in context length share it."""
+def _gemm_block(arch: ArchConfig, group: GemmGroup, cycles_fn: CyclesFn) -> _Block:
+    """All GEMMs of a step (`group.shapes`: name, m, k, n, repeat) run one after another.
+    Cached per group, so steps that differ only in their attention share it."""
+    layout = group.layout
+    wb, ab, layers = layout.wb, layout.ab, layout.layers
     chain = dram = 0.0
     busy = [0.0] * len(UNIT_NAMES)
     bound_s: dict[str, float] = {}
     per_layer: dict[str, float] = {}
-    for name, m, k, n, repeat in gemms:
-        t = gemm_time(arch, m, k, n, bytes_per_weight, bytes_per_act, cycles_fn)
+    for name, m, k, n, repeat in group.shapes:
+        t = gemm_time(arch, m, k, n, wb, ab, cycles_fn)
         chain += t.seconds * repeat
         dram += t.dram_bytes * repeat
         for i, b in enumerate(t.busy):
@@ -108,47 +103,43 @@ def _gemm_block(
 def _step(
     arch: ArchConfig, model: ModelSpec, batch: BatchComposition, tp: int, cycles_fn: CyclesFn
 ) -> StepTime:
-    ops = step_ops(model, batch, tp)
+    parts = step_parts(model, batch, tp)
     layers = model.num_layers
-    ab = model.bytes_per_activation
-    gemms = tuple((op.name, op.m, op.k, op.n, op.repeat) for op in ops if op.kind is OpKind.GEMM)
-    block = _gemm_block(arch, gemms, model.bytes_per_weight, ab, layers, cycles_fn)
+    block = _gemm_block(arch, parts.gemms, cycles_fn)
     busy = list(block.busy)
     bound_s = dict(block.bound_s)
-    per_layer = dict(block.per_layer)
     chain = block.chain_s
     dram_bytes = block.dram_bytes
 
-    attn = {op.kind: op for op in ops if op.kind in (OpKind.ATTN_PREFILL, OpKind.ATTN_DECODE)}
-    if attn:
+    attention_s = 0.0
+    if parts.attn_prefill is not None or parts.attn_decode is not None:
         t = attention_time(
-            arch, attn.get(OpKind.ATTN_PREFILL), attn.get(OpKind.ATTN_DECODE), batch, ab, cycles_fn
+            arch, parts.attn_prefill, parts.attn_decode, batch, parts.gemms.layout.ab, cycles_fn
         )
         chain += t.seconds * layers
         dram_bytes += t.dram_bytes * layers
         for i, b in enumerate(t.busy):
             busy[i] += b * layers
         bound_s[t.bound] = bound_s.get(t.bound, 0.0) + t.seconds * layers
-        per_layer["attention"] = t.seconds
-    for op in ops:
-        if op.kind is OpKind.VECTOR:
-            busy[VEC] += vector_s(arch, op.flops) * op.repeat
+        attention_s = t.seconds
+    busy[VEC] += vector_s(arch, parts.vector_flops) * layers
 
     if tp > 1:
+        per_layer = dict(block.per_layer)
         producers = LayerProducers(
             qkv_s=per_layer.get("qkv_proj", 0.0),
-            attention_s=per_layer.get("attention", 0.0),
+            attention_s=attention_s,
             o_proj_s=per_layer.get("o_proj", 0.0),
             mlp_up_s=per_layer.get("mlp_up", 0.0) + per_layer.get("moe_up", 0.0),
             mlp_down_s=per_layer.get("mlp_down", 0.0) + per_layer.get("moe_down", 0.0),
         )
-        cost = tp_sync_cost(arch, model, batch.tokens, tp, producers)
+        cost = tp_sync_cost(arch, model, parts.tokens, tp, producers)
         chain += cost.exposed_s * layers
         busy[P2P] += cost.busy_s * layers
         bound_s["p2p"] = bound_s.get("p2p", 0.0) + cost.exposed_s * layers
 
     seconds = chain
-    bound = max(bound_s, key=lambda u: bound_s[u]) if bound_s else "vector"
+    bound = max(bound_s, key=bound_s.__getitem__) if bound_s else "vector"
     if busy[VEC] > chain:
         seconds, bound = busy[VEC], "vector"
     return StepTime(
@@ -156,5 +147,5 @@ def _step(
         bound=bound,
         busy_s=MappingProxyType(dict(zip(UNIT_NAMES, busy, strict=True))),
         dram_bytes=dram_bytes,
-        flops=float(sum(op.total_flops for op in ops)),
+        flops=float(parts.total_flops),
     )

@@ -26,10 +26,9 @@ Mapping rules (docs/perf-hda.md lists them with their sources):
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 
 from ador_opt.hardware.arch import ArchConfig
 from ador_opt.models.ops import BatchComposition, Op
@@ -136,11 +135,15 @@ def gemm_time(
 
 
 def _chunk_kinds(batch: BatchComposition) -> dict[tuple[int, int], int]:
-    """Count of prefill chunks per (tokens, context)."""
+    """Count of prefill chunks per (tokens, context), in order of first appearance."""
     chunks = batch.prefill
-    return Counter(
-        zip(map(attrgetter("tokens"), chunks), map(attrgetter("context"), chunks), strict=True)
-    )
+    if len(chunks) == 1:
+        return {(chunks[0].tokens, chunks[0].context): 1}
+    counts: dict[tuple[int, int], int] = {}
+    for ch in chunks:
+        key = (ch.tokens, ch.context)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def _prefill_attention_sa_s(
