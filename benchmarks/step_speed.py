@@ -9,7 +9,10 @@ mixtral-8x7b (MoE) at tp 1 and 2.
 
 Each case runs in a fresh subprocess, so every call is a first (cold) call of its composition,
 with the per-shape inner caches warming as the case proceeds — the situation of the serving
-simulator, which asks once per distinct step shape. Prints µs per call per case.
+simulator, which asks once per distinct step shape. Two sets per case: "raw" compositions
+(random token counts: almost every GEMM shape is new, the worst case) and "bucketed" ones
+(the same steps mapped to the serving simulator's memo key, `serving/stepcache.py`, so token
+counts repeat as in a serving run). Prints µs per call (CPU time) per case and set.
 
     python benchmarks/step_speed.py --save ref.json.gz     # record results (e.g. before a change)
     python benchmarks/step_speed.py --check ref.json.gz    # compare: ≤ 1e-9 relative, same bound
@@ -35,6 +38,7 @@ from ador_opt.hardware.presets import Hardware
 from ador_opt.models import load_model
 from ador_opt.models.ops import BatchComposition, PrefillChunk
 from ador_opt.perf import step_time
+from ador_opt.serving.stepcache import StepGrid, canonical_key, composition_of
 
 # (label, hardware preset, arch overrides, model, precision, tp, sa_backend, compositions)
 CASES: tuple[tuple[str, str, dict[str, Any], str, str, int, str, int], ...] = (
@@ -99,11 +103,15 @@ CASES: tuple[tuple[str, str, dict[str, Any], str, str, int, str, int], ...] = (
 )
 BACKENDS = {"cf": "closed-form", "db": "double-buffered"}
 REL_TOL = 1e-9
+KINDS = ("us_raw", "us_bucketed")
 
 
-def compositions(seed: int, count: int) -> list[BatchComposition]:
-    """`count` distinct compositions, a third each prefill-only, decode-only and mixed."""
+def compositions(seed: int, count: int, bucketed: bool) -> list[BatchComposition]:
+    """`count` distinct compositions, a third each prefill-only, decode-only and mixed; with
+    `bucketed`, each is first mapped to the serving simulator's memo key (stepcache), so token
+    counts repeat as they do in a serving run."""
     rng = random.Random(seed)
+    grid = StepGrid()
     seen: set[BatchComposition] = set()
     out: list[BatchComposition] = []
     while len(out) < count:
@@ -122,6 +130,9 @@ def compositions(seed: int, count: int) -> list[BatchComposition]:
         n_dec = 0 if kind == 0 else rng.randint(1, 256)
         ctx = n_dec * rng.randint(1, 4096) if n_dec else 0
         batch = BatchComposition(prefill=chunks, decode_count=n_dec, decode_context_sum=ctx)
+        if bucketed:
+            raw = [(c.tokens, c.context, c.last) for c in chunks]
+            batch = composition_of(canonical_key(grid, raw, n_dec, ctx))
         if batch not in seen:
             seen.add(batch)
             out.append(batch)
@@ -136,12 +147,15 @@ def _hardware(preset: str, overrides: dict[str, Any]) -> Hardware:
     return hw
 
 
-def run_case(index: int) -> dict[str, Any]:
-    """Evaluate case `index` from cold caches; results and µs per call."""
+def run_case(index: int, kind: str) -> dict[str, Any]:
+    """Evaluate the `kind` ("raw" or "bucketed") set of case `index`: results, µs per call."""
     label, preset, overrides, model_name, precision, tp, backend, count = CASES[index]
     hw = _hardware(preset, overrides)
     model = load_model(model_name).with_precision(precision)
-    batches = compositions(index, count)
+    import ador_opt.perf.gpu
+    import ador_opt.perf.hda  # noqa: F401  (imported lazily by step_time: not part of a call)
+
+    batches = compositions(index, count, kind == "bucketed")
     results = []
     start = time.process_time()
     for batch in batches:
@@ -151,7 +165,17 @@ def run_case(index: int) -> dict[str, Any]:
             results.append(step_time(hw, model, batch, tp))
     elapsed = time.process_time() - start
     rows = [[r.seconds, r.bound, dict(r.busy_s), r.dram_bytes, r.flops] for r in results]
-    return {"label": label, "us_per_call": 1e6 * elapsed / count, "rows": rows}
+    return {"label": label, f"us_{kind}": 1e6 * elapsed / count, "rows": rows}
+
+
+def _child(index: int, kind: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--case", str(index), "--kind", kind],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(json.loads(out))
 
 
 def _close(a: float, b: float) -> bool:
@@ -177,36 +201,42 @@ def compare(label: str, ref: list[Any], new: list[Any]) -> list[str]:
     return problems
 
 
+def _mean(docs: list[dict[str, Any]], kind: str) -> float:
+    calls = sum(len(d["rows"]) for d in docs)
+    return sum(d[kind] * len(d["rows"]) for d in docs) / calls
+
+
+def _ratio(old: dict[str, Any], new: dict[str, Any], kind: str) -> str:
+    return f"{old[kind]:6.1f} → {new[kind]:5.1f} ({old[kind] / new[kind]:.1f}×)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--save", help="write results to this .json.gz file")
     ap.add_argument("--check", help="compare results with this .json.gz file")
-    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--case", type=int, help=argparse.SUPPRESS)  # child process mode
+    ap.add_argument("--kind", default="raw", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case is not None:
-        print(json.dumps(run_case(args.case)))
+        print(json.dumps(run_case(args.case, args.kind)))
         return
     docs = []
+    print(f"{'case':<42} {'calls':<11} {'µs raw':>8} {'bucketed':>8}  (µs per cold call)")
     for index in range(len(CASES)):
-        runs = [
-            json.loads(
-                subprocess.run(
-                    [sys.executable, __file__, "--case", str(index)],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
-            )
-            for _ in range(args.repeat)
-        ]
-        doc = runs[0]
-        doc["us_per_call"] = min(r["us_per_call"] for r in runs)
+        doc: dict[str, Any] = {"label": CASES[index][0], "rows": []}
+        for kind in ("raw", "bucketed"):
+            runs = [_child(index, kind) for _ in range(args.repeat)]
+            doc[f"us_{kind}"] = min(r[f"us_{kind}"] for r in runs)
+            doc["rows"] += runs[0]["rows"]
         docs.append(doc)
-        print(f"{doc['label']:<42} {len(doc['rows']):>5} calls {doc['us_per_call']:8.1f} µs/call")
-    total_calls = sum(len(d["rows"]) for d in docs)
-    mean = sum(d["us_per_call"] * len(d["rows"]) for d in docs) / total_calls
-    print(f"{'all cases':<42} {total_calls:>5} calls {mean:8.1f} µs/call")
+        calls = len(doc["rows"]) // 2
+        line = f"{doc['label']:<42} {calls:>5}+{calls:<5}"
+        print(f"{line} {doc['us_raw']:8.1f} {doc['us_bucketed']:8.1f}")
+    print(
+        f"{'all cases (call-weighted mean)':<42} {'':11} {_mean(docs, 'us_raw'):8.1f} "
+        f"{_mean(docs, 'us_bucketed'):8.1f}"
+    )
     if args.save:
         with gzip.open(args.save, "wt") as fh:
             json.dump(docs, fh)
@@ -214,12 +244,14 @@ def main() -> None:
         with gzip.open(args.check, "rt") as fh:
             ref = json.load(fh)
         problems = []
+        print(f"{'before → after, µs per cold call':<42} {'raw':>19} {'bucketed':>19}")
         for old, new in zip(ref, docs, strict=True):
-            print(
-                f"{new['label']:<42} before {old['us_per_call']:8.1f} → {new['us_per_call']:8.1f}"
-                f" µs/call ({old['us_per_call'] / new['us_per_call']:.2f}×)"
-            )
+            print(f"{new['label']:<42} " + " ".join(_ratio(old, new, k) for k in KINDS))
             problems += compare(new["label"], old["rows"], new["rows"])
+        all_old = {k: _mean(ref, k) for k in KINDS}
+        all_new = {k: _mean(docs, k) for k in KINDS}
+        label = "all cases (call-weighted mean)"
+        print(f"{label:<42} " + " ".join(_ratio(all_old, all_new, k) for k in KINDS))
         for line in problems[:20]:
             print(line)
         print(f"{len(problems)} differing results (tolerance {REL_TOL:g} relative)")

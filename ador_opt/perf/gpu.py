@@ -34,12 +34,13 @@ shared by all GPUs and fitted on `calibration_cases.csv` by `benchmarks/fit_gpu.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
 
 from ador_opt.hardware.gpu import GpuSpec
-from ador_opt.models.ops import BatchComposition, Op, OpKind, step_ops
+from ador_opt.models.ops import BatchComposition, GemmGroup, Op, OpKind, step_parts
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf import gpu_params
 from ador_opt.perf.collectives import ring_allreduce_s
@@ -252,40 +253,76 @@ def allreduce_kernel_s(
     return allreduce_s(gpu, message_bytes, devices, params) + params.kernel_overhead_s
 
 
-@lru_cache(maxsize=65536)
-def gpu_step_time_with(
-    params: GpuModelParams, gpu: GpuSpec, model: ModelSpec, batch: BatchComposition, tp: int
-) -> StepTime:
-    """`gpu_step_time` under explicit model parameters (used by the fit)."""
-    compute_s = memory_s = overhead_s = p2p_s = 0.0
-    tensor_busy = dram_busy = 0.0
-    flops = dram_bytes = 0.0
-    for op in step_ops(model, batch, tp):
+# Per-step accumulators, in this order: compute, memory, overhead and communication seconds,
+# tensor and DRAM busy seconds, FLOPs, DRAM bytes.
+_Totals = tuple[float, float, float, float, float, float, float, float]
+
+
+def _accumulate(
+    totals: list[float],
+    ops: Iterable[Op],
+    gpu: GpuSpec,
+    model: ModelSpec,
+    tp: int,
+    params: GpuModelParams,
+) -> None:
+    """Add the kernels of `ops` (each × its repeat) to `totals` (see `_Totals`)."""
+    for op in ops:
         if op.kind is OpKind.COLLECTIVE:
             t = allreduce_kernel_s(gpu, op.message_bytes, tp, params)
-            p2p_s += op.repeat * (t - params.kernel_overhead_s)
-            overhead_s += op.repeat * params.kernel_overhead_s
+            totals[3] += op.repeat * (t - params.kernel_overhead_s)
+            totals[2] += op.repeat * params.kernel_overhead_s
             continue
         kt = _op_kernel(gpu, model, op, params)
         # Attribute each kernel's time to the roofline side that set it.
         body = kt.seconds - kt.overhead_s
         if kt.compute_s >= kt.memory_s:
-            compute_s += op.repeat * body
+            totals[0] += op.repeat * body
         else:
-            memory_s += op.repeat * body
-        overhead_s += op.repeat * kt.overhead_s
-        tensor_busy += op.repeat * kt.tensor_busy_s
-        dram_busy += op.repeat * kt.dram_busy_s
-        flops += op.total_flops
-        dram_bytes += op.repeat * kt.dram_busy_s * gpu.hbm_gbps * 1e9
+            totals[1] += op.repeat * body
+        totals[2] += op.repeat * kt.overhead_s
+        totals[4] += op.repeat * kt.tensor_busy_s
+        totals[5] += op.repeat * kt.dram_busy_s
+        totals[6] += op.flops * op.repeat
+        totals[7] += op.repeat * kt.dram_busy_s * gpu.hbm_gbps * 1e9
+
+
+@lru_cache(maxsize=16384)
+def _group_totals(params: GpuModelParams, gpu: GpuSpec, group: GemmGroup) -> _Totals:
+    """Totals of a step's GEMMs and TP syncs; shared by all steps with the same token counts."""
+    totals = [0.0] * 8
+    ops = (*group.before_attention, *group.after_attention, *group.lm_head)
+    _accumulate(totals, ops, gpu, group.layout.model, group.layout.tp, params)
+    return (
+        totals[0],
+        totals[1],
+        totals[2],
+        totals[3],
+        totals[4],
+        totals[5],
+        totals[6],
+        totals[7],
+    )
+
+
+@lru_cache(maxsize=65536)
+def gpu_step_time_with(
+    params: GpuModelParams, gpu: GpuSpec, model: ModelSpec, batch: BatchComposition, tp: int
+) -> StepTime:
+    """`gpu_step_time` under explicit model parameters (used by the fit)."""
+    parts = step_parts(model, batch, tp)
+    totals = list(_group_totals(params, gpu, parts.gemms))
+    attention = (op for op in (parts.attn_prefill, parts.attn_decode) if op is not None)
+    _accumulate(totals, (*attention, parts.vector_op()), gpu, model, tp, params)
+    compute_s, memory_s, overhead_s, p2p_s, tensor_busy, dram_busy, flops, dram_bytes = totals
     seconds = compute_s + memory_s + overhead_s + p2p_s
-    parts = {
+    parts_s = {
         "compute": compute_s,
         "memory": memory_s,
         "communication": p2p_s,
         "overhead": overhead_s,
     }
-    bound = max(parts, key=lambda key: parts[key])
+    bound = max(parts_s, key=parts_s.__getitem__)
     busy = MappingProxyType(
         {"tensor": tensor_busy, "dram": dram_busy, "p2p": p2p_s, "overhead": overhead_s}
     )
