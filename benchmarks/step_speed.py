@@ -17,6 +17,9 @@ counts repeat as in a serving run). Prints µs per call (CPU time) per case and 
     python benchmarks/step_speed.py --save ref.json.gz     # record results (e.g. before a change)
     python benchmarks/step_speed.py --check ref.json.gz    # compare: ≤ 1e-9 relative, same bound
 
+Each result row: seconds, bound, busy seconds per unit, DRAM bytes, FLOPs, and a digest of the
+step's op list (`step_ops`, every field), which must match exactly.
+
 `--check` exits 1 on any difference. `--repeat N` times each case N times (fresh processes) and
 reports the minimum.
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import math
 import random
@@ -36,7 +40,8 @@ from typing import Any
 from ador_opt.hardware import load_hardware
 from ador_opt.hardware.presets import Hardware
 from ador_opt.models import load_model
-from ador_opt.models.ops import BatchComposition, PrefillChunk
+from ador_opt.models.ops import BatchComposition, PrefillChunk, step_ops
+from ador_opt.models.spec import ModelSpec
 from ador_opt.perf import step_time
 from ador_opt.serving.stepcache import StepGrid, canonical_key, composition_of
 
@@ -164,7 +169,10 @@ def run_case(index: int, kind: str) -> dict[str, Any]:
         else:
             results.append(step_time(hw, model, batch, tp))
     elapsed = time.process_time() - start
-    rows = [[r.seconds, r.bound, dict(r.busy_s), r.dram_bytes, r.flops] for r in results]
+    rows = [
+        [r.seconds, r.bound, dict(r.busy_s), r.dram_bytes, r.flops, _ops_digest(model, b, tp)]
+        for r, b in zip(results, batches, strict=True)
+    ]
     return {"label": label, f"us_{kind}": 1e6 * elapsed / count, "rows": rows}
 
 
@@ -178,6 +186,11 @@ def _child(index: int, kind: str) -> dict[str, Any]:
     return dict(json.loads(out))
 
 
+def _ops_digest(model: ModelSpec, batch: BatchComposition, tp: int) -> str:
+    """Digest of the step's op list (`step_ops`), every field of every op."""
+    return hashlib.sha256(repr(step_ops(model, batch, tp)).encode()).hexdigest()[:16]
+
+
 def _close(a: float, b: float) -> bool:
     return a == b or math.isclose(a, b, rel_tol=REL_TOL, abs_tol=1e-300)
 
@@ -186,10 +199,11 @@ def compare(label: str, ref: list[Any], new: list[Any]) -> list[str]:
     """Differences between two result lists of one case (empty when identical)."""
     problems = []
     for i, (a, b) in enumerate(zip(ref, new, strict=True)):
-        sa, bound_a, busy_a, dram_a, fl_a = a
-        sb, bound_b, busy_b, dram_b, fl_b = b
+        sa, bound_a, busy_a, dram_a, fl_a, ops_a = a
+        sb, bound_b, busy_b, dram_b, fl_b, ops_b = b
         bad = (
-            not _close(sa, sb)
+            ops_a != ops_b
+            or not _close(sa, sb)
             or bound_a != bound_b
             or busy_a.keys() != busy_b.keys()
             or any(not _close(busy_a[k], busy_b[k]) for k in busy_a)

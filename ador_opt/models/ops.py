@@ -192,29 +192,34 @@ def step_layout(model: ModelSpec, tp: int) -> StepLayout:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class GemmGroup:
-    """The ops of a step that depend only on its token counts: every GEMM and the TP syncs.
-    `shapes` lists the GEMMs in op order as (name, m, k, n, repeat); `flops` is the total of
-    all these ops. Compared and hashed by identity; `gemm_group` memoises them."""
+class GemmTiming:
+    """What the perf models need from a step's GEMMs and TP syncs, which depends on the token
+    counts only through `m` and the LM-head rows (not on how many tokens are decode tokens):
+    the GEMMs in op order as (name, m, k, n, repeat), the syncs as (message_bytes, repeat), and
+    the FLOPs of all of them. Compared and hashed by identity; `gemm_timing` memoises them."""
 
     layout: StepLayout
-    before_attention: tuple[Op, ...]
-    after_attention: tuple[Op, ...]
-    lm_head: tuple[Op, ...]
     shapes: tuple[tuple[str, int, int, int, int], ...]
+    syncs: tuple[tuple[int, int], ...]
     flops: int
 
 
-@lru_cache(maxsize=16384)
-def gemm_group(layout: StepLayout, m: int, md: int, logits_rows: int) -> GemmGroup:
-    """GEMMs and syncs of a step of `m` tokens, `md` of them decode tokens, with
-    `logits_rows` rows through the LM head."""
+# One GEMM or sync of a step: (name, m, m_decode, k, n, repeat); a sync has k = n = 0 and
+# m = the tokens whose hidden state it carries.
+_Spec = tuple[str, int, int, int, int, int]
+
+
+def _gemm_specs(layout: StepLayout, m: int, md: int, logits_rows: int) -> list[_Spec]:
+    """The GEMMs and TP syncs of a step in op order: QKV | attention goes here | O, sync,
+    MLP (dense or MoE), sync, LM head (only for `logits_rows` > 0)."""
     model = layout.model
-    layers, h, hd, wb, ab = layout.layers, layout.h, layout.hd, layout.wb, layout.ab
-    before = (_gemm("qkv_proj", m, md, h, layout.qkv_n, layers, wb, ab),)
-    after = [_gemm("o_proj", m, md, layout.heads * hd, h, layers, wb, ab)]
+    layers, h, hd = layout.layers, layout.h, layout.hd
+    specs: list[_Spec] = [
+        ("qkv_proj", m, md, h, layout.qkv_n, layers),
+        ("o_proj", m, md, layout.heads * hd, h, layers),
+    ]
     if layout.tp > 1:
-        after.append(Op("tp_sync_attn", OpKind.COLLECTIVE, layers, m=m, message_bytes=m * h * ab))
+        specs.append(("tp_sync_attn", m, 0, 0, 0, layers))
     f, up_n = layout.f, layout.up_n
     if model.num_experts > 1:
         routed = m * model.experts_per_token
@@ -222,45 +227,60 @@ def gemm_group(layout: StepLayout, m: int, md: int, logits_rows: int) -> GemmGro
         n_active = max(1, math.ceil(active - 1e-9))
         per_expert = max(1, math.ceil(routed / n_active))
         per_expert_d = math.ceil(md * model.experts_per_token / n_active)
-        after.append(_gemm("router", m, md, h, model.num_experts, layers, wb, ab))
-        after.append(_gemm("moe_up", per_expert, per_expert_d, h, up_n, layers * n_active, wb, ab))
-        after.append(_gemm("moe_down", per_expert, per_expert_d, f, h, layers * n_active, wb, ab))
+        specs.append(("router", m, md, h, model.num_experts, layers))
+        specs.append(("moe_up", per_expert, per_expert_d, h, up_n, layers * n_active))
+        specs.append(("moe_down", per_expert, per_expert_d, f, h, layers * n_active))
     else:
-        after.append(_gemm("mlp_up", m, md, h, up_n, layers, wb, ab))
-        after.append(_gemm("mlp_down", m, md, f, h, layers, wb, ab))
+        specs.append(("mlp_up", m, md, h, up_n, layers))
+        specs.append(("mlp_down", m, md, f, h, layers))
     if layout.tp > 1:
-        after.append(Op("tp_sync_mlp", OpKind.COLLECTIVE, layers, m=m, message_bytes=m * h * ab))
-    lm: tuple[Op, ...] = ()
+        specs.append(("tp_sync_mlp", m, 0, 0, 0, layers))
     if logits_rows:
-        vocab_n = model.vocab_size // layout.tp
-        lm = (_gemm("lm_head", logits_rows, md, h, vocab_n, 1, wb, ab),)
-    ops = (*before, *after, *lm)
-    return GemmGroup(
+        specs.append(("lm_head", logits_rows, md, h, model.vocab_size // layout.tp, 1))
+    return specs
+
+
+def _spec_op(layout: StepLayout, spec: _Spec) -> Op:
+    name, m, md, k, n, repeat = spec
+    if not k:
+        message_bytes = m * layout.h * layout.ab
+        return Op(name, OpKind.COLLECTIVE, repeat, m=m, message_bytes=message_bytes)
+    return _gemm(name, m, md, k, n, repeat, layout.wb, layout.ab)
+
+
+@lru_cache(maxsize=16384)
+def gemm_timing(layout: StepLayout, m: int, logits_rows: int) -> GemmTiming:
+    """The timing-relevant view of the GEMMs and syncs of a step of `m` tokens with
+    `logits_rows` LM-head rows (see `GemmTiming`)."""
+    specs = _gemm_specs(layout, m, 0, logits_rows)
+    shapes = tuple((name, sm, k, n, repeat) for name, sm, _, k, n, repeat in specs if k)
+    syncs = tuple((sm * layout.h * layout.ab, repeat) for _, sm, _, k, _, repeat in specs if not k)
+    return GemmTiming(
         layout=layout,
-        before_attention=before,
-        after_attention=tuple(after),
-        lm_head=lm,
-        shapes=tuple(
-            (op.name, op.m, op.k, op.n, op.repeat) for op in ops if op.kind is OpKind.GEMM
-        ),
-        flops=sum(op.flops * op.repeat for op in ops),
+        shapes=shapes,
+        syncs=syncs,
+        flops=sum(2 * sm * k * n * repeat for _, sm, k, n, repeat in shapes),
     )
 
 
 @dataclass(frozen=True, slots=True)
 class StepParts:
-    """A step's ops grouped for the perf models: the token-count-dependent GEMMs and syncs
-    (`gemms`, shared by all steps with the same counts), the attention ops (None when the step
-    has no prefill / no decode part) and the vector work (`vector_flops` per layer)."""
+    """A step's ops grouped for the perf models: the GEMMs and syncs (`gemms`, shared by all
+    steps with the same token counts), the attention ops (None when the step has no prefill /
+    no decode part) and the vector work (`vector_flops` per layer). `ops()` gives the full op
+    list."""
 
-    gemms: GemmGroup
+    layout: StepLayout
+    gemms: GemmTiming
     attn_prefill: Op | None
     attn_decode: Op | None
     tokens: int
+    decode_tokens: int
+    logits_rows: int
     vector_flops: int
 
     def vector_op(self) -> Op:
-        lay = self.gemms.layout
+        lay = self.layout
         return Op(
             name="vector",
             kind=OpKind.VECTOR,
@@ -272,16 +292,19 @@ class StepParts:
 
     def ops(self) -> tuple[Op, ...]:
         """The op list in execution order (see `step_ops`)."""
-        g = self.gemms
-        attn = tuple(op for op in (self.attn_prefill, self.attn_decode) if op is not None)
-        return (*g.before_attention, *attn, *g.after_attention, self.vector_op(), *g.lm_head)
+        lay = self.layout
+        specs = _gemm_specs(lay, self.tokens, self.decode_tokens, self.logits_rows)
+        gemms = [_spec_op(lay, spec) for spec in specs]
+        attn = [op for op in (self.attn_prefill, self.attn_decode) if op is not None]
+        lm = gemms[-1:] if self.logits_rows else []
+        rest = gemms[1 : len(gemms) - len(lm)]
+        return (gemms[0], *attn, *rest, self.vector_op(), *lm)
 
     @property
     def total_flops(self) -> int:
         """FLOPs of the whole step (all ops × repeats)."""
-        layers = self.gemms.layout.layers
         attn = sum(op.flops for op in (self.attn_prefill, self.attn_decode) if op is not None)
-        return self.gemms.flops + (attn + self.vector_flops) * layers
+        return self.gemms.flops + (attn + self.vector_flops) * self.layout.layers
 
 
 def step_parts(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> StepParts:
@@ -346,7 +369,10 @@ def step_parts(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> StepPa
         )
     m = t + md
     return StepParts(
-        gemms=gemm_group(lay, m, md, md + finishing),
+        layout=lay,
+        gemms=gemm_timing(lay, m, md + finishing),
+        decode_tokens=md,
+        logits_rows=md + finishing,
         attn_prefill=prefill_op,
         attn_decode=decode_op,
         tokens=m,

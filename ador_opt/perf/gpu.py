@@ -40,7 +40,7 @@ from functools import lru_cache
 from types import MappingProxyType
 
 from ador_opt.hardware.gpu import GpuSpec
-from ador_opt.models.ops import BatchComposition, GemmGroup, Op, OpKind, step_parts
+from ador_opt.models.ops import BatchComposition, GemmTiming, Op, OpKind, step_parts
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf import gpu_params
 from ador_opt.perf.collectives import ring_allreduce_s
@@ -288,21 +288,29 @@ def _accumulate(
 
 
 @lru_cache(maxsize=16384)
-def _group_totals(params: GpuModelParams, gpu: GpuSpec, group: GemmGroup) -> _Totals:
-    """Totals of a step's GEMMs and TP syncs; shared by all steps with the same token counts."""
-    totals = [0.0] * 8
-    ops = (*group.before_attention, *group.after_attention, *group.lm_head)
-    _accumulate(totals, ops, gpu, group.layout.model, group.layout.tp, params)
-    return (
-        totals[0],
-        totals[1],
-        totals[2],
-        totals[3],
-        totals[4],
-        totals[5],
-        totals[6],
-        totals[7],
-    )
+def _group_totals(params: GpuModelParams, gpu: GpuSpec, group: GemmTiming) -> _Totals:
+    """Totals (see `_Totals`) of a step's GEMMs and TP syncs, which depend on the token
+    counts only through `group` (shared by many steps)."""
+    layout = group.layout
+    compute_s = memory_s = overhead_s = p2p_s = tensor_busy = dram_busy = flops = 0.0
+    dram_bytes = 0.0
+    for _, m, k, n, repeat in group.shapes:
+        kt = gemm_kernel(gpu, m, k, n, layout.wb, layout.ab, params)
+        body = kt.seconds - kt.overhead_s
+        if kt.compute_s >= kt.memory_s:
+            compute_s += repeat * body
+        else:
+            memory_s += repeat * body
+        overhead_s += repeat * kt.overhead_s
+        tensor_busy += repeat * kt.tensor_busy_s
+        dram_busy += repeat * kt.dram_busy_s
+        flops += 2 * m * k * n * repeat
+        dram_bytes += repeat * kt.dram_busy_s * gpu.hbm_gbps * 1e9
+    for message_bytes, repeat in group.syncs:
+        t = allreduce_kernel_s(gpu, message_bytes, layout.tp, params)
+        p2p_s += repeat * (t - params.kernel_overhead_s)
+        overhead_s += repeat * params.kernel_overhead_s
+    return compute_s, memory_s, overhead_s, p2p_s, tensor_busy, dram_busy, flops, dram_bytes
 
 
 @lru_cache(maxsize=65536)

@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from ador_opt.errors import InputError
 from ador_opt.hardware.arch import ArchConfig
-from ador_opt.models.ops import BatchComposition, GemmGroup, step_parts
+from ador_opt.models.ops import BatchComposition, GemmTiming, step_parts
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.result import StepTime
 from ador_opt.perf.schedule import P2P, UNIT_NAMES, VEC, attention_time, gemm_time
@@ -79,9 +79,9 @@ class _Block:
 
 
 @lru_cache(maxsize=32768)
-def _gemm_block(arch: ArchConfig, group: GemmGroup, cycles_fn: CyclesFn) -> _Block:
+def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Block:
     """All GEMMs of a step (`group.shapes`: name, m, k, n, repeat) run one after another.
-    Cached per group, so steps that differ only in their attention share it."""
+    Cached per `GemmTiming`, so steps that differ only in their attention share it."""
     layout = group.layout
     wb, ab, layers = layout.wb, layout.ab, layout.layers
     chain = dram = 0.0
@@ -114,7 +114,7 @@ def _step(
     attention_s = 0.0
     if parts.attn_prefill is not None or parts.attn_decode is not None:
         t = attention_time(
-            arch, parts.attn_prefill, parts.attn_decode, batch, parts.gemms.layout.ab, cycles_fn
+            arch, parts.attn_prefill, parts.attn_decode, batch, parts.layout.ab, cycles_fn
         )
         chain += t.seconds * layers
         dram_bytes += t.dram_bytes * layers
