@@ -63,10 +63,15 @@ def has_mac_tree(arch: ArchConfig) -> bool:
 def mt_gemm(arch: ArchConfig, m: int, k: int, n: int, weight_bytes: float) -> MtTiming:
     """(m × k) · (k × n) with the k × n weights streamed once from DRAM (each weight chunk is
     held in the lane registers while the m input rows pass, so weights are read once)."""
+    return MtTiming(mt_gemm_s(arch, m, k, n), dram_stream_s(arch, weight_bytes), weight_bytes)
+
+
+def mt_gemm_s(arch: ArchConfig, m: int, k: int, n: int) -> float:
+    """MAC-tree compute seconds of (m × k) · (k × n) (`mt_gemm`'s `compute_s`)."""
     lanes = arch.mt_lanes * arch.core_count
     cycles = m * math.ceil(math.ceil(k / arch.mt_width) * n / lanes)
     cycles += math.ceil(math.log2(max(2, arch.mt_width)))  # adder-tree depth, paid once
-    return MtTiming(cycles / arch.freq_hz, dram_stream_s(arch, weight_bytes), weight_bytes)
+    return cycles / arch.freq_hz
 
 
 def mt_attention(arch: ArchConfig, macs: float, kv_bytes: float) -> MtTiming:

@@ -32,7 +32,7 @@ from operator import itemgetter
 
 from ador_opt.hardware.arch import ArchConfig
 from ador_opt.models.ops import BatchComposition, Op
-from ador_opt.perf.mactree import dram_stream_s, has_mac_tree, mt_attention, mt_gemm
+from ador_opt.perf.mactree import dram_stream_s, has_mac_tree, mt_attention, mt_gemm_s
 from ador_opt.perf.noc import noc_s, pipelined_exposed_s
 from ador_opt.perf.systolic import (
     CyclesFn,
@@ -98,27 +98,29 @@ def gemm_time(
     act = m * (k + n) * bytes_per_act
     spill = act if act > onchip_bytes(arch) else 0.0  # activations round-trip via DRAM
     bw = arch.dram_gbps * 1e9
+    mac_tree = has_mac_tree(arch)
     # Candidates as (time, systolic_s, mac_tree_s, dram_s, noc_s, dram_bytes).
     candidates = []
-    if has_mac_tree(arch):
+    if mac_tree:
         wbytes = k * n * bytes_per_weight + spill
-        mt_s = mt_gemm(arch, m, k, n, wbytes).compute_s
+        mt_s = mt_gemm_s(arch, m, k, n)
         dram_s = dram_stream_s(arch, wbytes)
         gather_s = noc_s(arch, m * n * bytes_per_act)  # all-gather of the final sums
         core = mt_s if mt_s > dram_s else dram_s
         t = core + pipelined_exposed_s(gather_s, core)
         candidates.append((t, 0.0, mt_s, dram_s, gather_s, wbytes))
 
-    n_mt = round(n * mt_share(arch)) if has_mac_tree(arch) else 0
+    n_mt = round(n * mt_share(arch)) if mac_tree else 0
     n_sa = n - n_mt
     mt_s = mt_bytes = 0.0
     if n_mt:
         mt_bytes = k * n_mt * bytes_per_weight
-        mt_s = mt_gemm(arch, m, k, n_mt, mt_bytes).compute_s
+        mt_s = mt_gemm_s(arch, m, k, n_mt)
     if n_sa:
         wbytes = k * n_sa * bytes_per_weight
+        freq_hz = arch.freq_hz
         for plan in sa_gemm_plans(arch, m, k, n_sa, wbytes, bytes_per_act, cycles_fn):
-            sa_s = plan.cycles / arch.freq_hz
+            sa_s = plan.cycles / freq_hz
             dram_bytes = plan.weight_bytes + mt_bytes + spill
             dram_s = dram_stream_s(arch, dram_bytes)
             link_s = noc_s(arch, plan.noc_bytes + m * n_mt * bytes_per_act)
