@@ -87,6 +87,12 @@ class Param:
         return len(self.values) == 1
 
 
+# Assumption: no search axis needs more than 100,000 values (the grid sampler refuses spaces of
+# more than 10^6 points anyway); a range is enumerated, so a typo in `max` must not allocate
+# billions of values.
+MAX_RANGE_VALUES = 100_000
+
+
 def _number(where: str, value: Any, kind: Kind) -> float | int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InputError(f"{where}: expected a number, got {value!r}")
@@ -145,7 +151,15 @@ def _parse_param(name: str, raw: Any) -> Param:
                     f"{where}: the range allows {bad}, but values must be multiples of "
                     f"{d.multiple_of} (use min and step that are multiples of {d.multiple_of})"
                 )
-            count = math.floor((high - low) / step + 1e-9) + 1
+            try:
+                count = math.floor((high - low) / step + 1e-9) + 1
+            except OverflowError:  # integers beyond float range
+                count = MAX_RANGE_VALUES + 1
+            if count > MAX_RANGE_VALUES:
+                raise InputError(
+                    f"{where}: the range has {count:,} values; at most {MAX_RANGE_VALUES:,} "
+                    "(raise step or narrow min/max)"
+                )
             values = tuple(
                 (low + i * step) if d.kind == "int" else round(low + i * step, 9)
                 for i in range(count)

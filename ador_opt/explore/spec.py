@@ -33,6 +33,7 @@ from ador_opt.errors import InputError
 from ador_opt.explore.constraints import CONSTRAINTS
 from ador_opt.explore.objectives import METRICS, MetricSource
 from ador_opt.explore.space import SearchSpace, parse_space
+from ador_opt.limits import MAX_BATCH, MAX_TOKENS_PER_REQUEST
 from ador_opt.models import load_model
 from ador_opt.models.spec import ModelSpec
 
@@ -45,7 +46,9 @@ GRID_MAX_POINTS = 1_000_000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: an infinite budget, SLO or reference would pass `gt=0` and then
+    # poison the hypervolume reference point and the placeholder objective values.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class StudySection(_Strict):
@@ -67,9 +70,9 @@ class ModelSection(_Strict):
 class StaticScenario(_Strict):
     kind: Literal["static"]
     name: str = ""
-    batch: Annotated[int, Field(gt=0)]
-    input_len: Annotated[int, Field(gt=0)]
-    output_len: Annotated[int, Field(gt=0)]
+    batch: Annotated[int, Field(gt=0, le=MAX_BATCH)]
+    input_len: Annotated[int, Field(gt=0, le=MAX_TOKENS_PER_REQUEST)]
+    output_len: Annotated[int, Field(gt=0, le=MAX_TOKENS_PER_REQUEST)]
 
 
 class ServingScenario(_Strict):

@@ -17,6 +17,9 @@ from ador_opt.errors import InputError
 SA_GRANULE = 32  # systolic-array dimensions come in multiples of 32 (ADOR paper §V-A)
 # Small tensor-core-style arrays of the baselines (A100 and LLMCompass-L use 16×16 per sublane).
 SA_SMALL_DIMS = (4, 8, 16)
+# Assumption: no count of the template (cores, array rows, lanes, PHYs, devices) exceeds 2^31 - 1;
+# larger integers are typos that would overflow the float area and timing formulas.
+MAX_COUNT = 2**31 - 1
 NS_PER_S = 1e9
 
 
@@ -107,6 +110,11 @@ class ArchConfig:
                     object.__setattr__(self, name, int(value))
                 else:
                     raise InputError(f"{name}: must be an integer, got {value!r}")
+        for name in (*ints_pos, *ints_nonneg, "devices", "tp", "process_nm"):
+            if getattr(self, name) > MAX_COUNT:
+                raise InputError(
+                    f"{name}: must be at most {MAX_COUNT:,}, got {getattr(self, name)}"
+                )
         for name in (*ints_pos, "devices", "tp"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name}: must be positive, got {getattr(self, name)}")

@@ -18,6 +18,7 @@ import numpy as np
 
 from ador_opt.errors import InputError
 from ador_opt.hardware.presets import Hardware
+from ador_opt.limits import MAX_BATCH, MAX_TP, check_bounded, check_request_tokens
 from ador_opt.models.ops import BatchComposition
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.result import StepTime
@@ -71,7 +72,8 @@ def _decode_total_s(
 
 
 def check_static_args(batch: int, input_len: int, output_len: int, tp: int) -> None:
-    """Raise `InputError` unless every argument is a positive integer."""
+    """Raise `InputError` unless every argument is a positive integer within the bounds of
+    `ador_opt.limits` (larger ones would run for hours or overflow numpy)."""
     for name, value in (
         ("batch", batch),
         ("input_len", input_len),
@@ -80,6 +82,9 @@ def check_static_args(batch: int, input_len: int, output_len: int, tp: int) -> N
     ):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise InputError(f"{name} must be a positive integer, got {value}")
+    check_bounded("batch", batch, MAX_BATCH)
+    check_bounded("tp", tp, MAX_TP)
+    check_request_tokens(input_len, output_len)
 
 
 def static_batch(step: StepFn, batch: int, input_len: int, output_len: int) -> StaticBatchResult:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ador_opt.errors import InputError
+from ador_opt.limits import check_request_tokens
 from ador_opt.serving.workload import Workload, trace_workload
 
 REQUIRED_COLUMNS = ("input_len", "output_len")
@@ -44,9 +45,12 @@ def load_trace_csv(path: str | Path) -> Workload:
             outputs: list[int] = []
             arrivals: list[float] = []
             for line, raw in enumerate(reader, start=2):
+                if None in raw:  # DictReader files surplus cells under the key None
+                    raise InputError(f"{p}:{line}: more cells than the header has columns")
                 row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
                 inputs.append(_int_cell(row, "input_len", p, line))
                 outputs.append(_int_cell(row, "output_len", p, line))
+                check_request_tokens(inputs[-1], outputs[-1], f"{p}:{line}")
                 if has_arrival:
                     arrivals.append(_arrival_cell(row, p, line, arrivals))
     except UnicodeDecodeError:

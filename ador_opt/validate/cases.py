@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ador_opt.errors import InputError
 from ador_opt.hardware.presets import HARDWARE_PRESETS
+from ador_opt.limits import MAX_BATCH, MAX_TOKENS_PER_REQUEST, MAX_TP
 from ador_opt.models.presets import MODEL_PRESETS
 
 
@@ -177,6 +178,7 @@ def _parse_row(row: _Row) -> Case:
             "message_bytes",
         )
     }
+    _check_bounds(row, tp, ints)
     return Case(
         case_id=row.case_id,
         scenario=scenario,
@@ -190,6 +192,19 @@ def _parse_row(row: _Row) -> Case:
         line=row.line,
         **ints,
     )
+
+
+def _check_bounds(row: _Row, tp: int, ints: dict[str, int | None]) -> None:
+    """Sizes beyond `ador_opt.limits` would run for hours or overflow numpy: refuse them."""
+    limits = {"tp": (tp, MAX_TP), "batch": (ints["batch"], MAX_BATCH)}
+    limits |= {c: (ints[c], MAX_TOKENS_PER_REQUEST) for c in ("input_len", "output_len")}
+    for column, (value, limit) in limits.items():
+        if value is not None and value > limit:
+            raise row.fail(column, f"must be at most {limit:,}, got {value:,}")
+    total = (ints["input_len"] or 0) + (ints["output_len"] or 0)
+    if total > MAX_TOKENS_PER_REQUEST:
+        raise row.fail("output_len", f"input_len + output_len must be at most "
+                       f"{MAX_TOKENS_PER_REQUEST:,}, got {total:,}")  # fmt: skip
 
 
 def load_cases(path: str | Path) -> list[Case]:
