@@ -303,8 +303,12 @@ class StepParts:
     @property
     def total_flops(self) -> int:
         """FLOPs of the whole step (all ops × repeats)."""
-        attn = sum(op.flops for op in (self.attn_prefill, self.attn_decode) if op is not None)
-        return self.gemms.flops + (attn + self.vector_flops) * self.layout.layers
+        per_layer = self.vector_flops
+        if self.attn_prefill is not None:
+            per_layer += self.attn_prefill.flops
+        if self.attn_decode is not None:
+            per_layer += self.attn_decode.flops
+        return self.gemms.flops + per_layer * self.layout.layers
 
 
 def step_parts(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> StepParts:
