@@ -62,6 +62,12 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # internal error: one line, exit 1
         if os.environ.get("ADOR_OPT_DEBUG"):
             raise
+        from ador_opt.explore.storage import environment_error
+
+        reason = environment_error(exc)
+        if reason is not None:  # a locked store or a full disk: not a bug, but still exit 1
+            print(f"error: {reason}", file=sys.stderr)
+            sys.exit(1)
         print(f"internal error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

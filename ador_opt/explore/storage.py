@@ -96,6 +96,21 @@ def resolve_store(store: str) -> StoreRef:
     return StoreRef(f"sqlite:///{path}", path)
 
 
+def sqlite_busy_timeout_s() -> float:
+    """How long a SQLite statement waits for another writer's lock before failing:
+    `SQLITE_BUSY_TIMEOUT_S`, or the environment variable `ADOR_OPT_SQLITE_TIMEOUT_S`."""
+    text = os.environ.get("ADOR_OPT_SQLITE_TIMEOUT_S", "")
+    if not text:
+        return SQLITE_BUSY_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise InputError(f"ADOR_OPT_SQLITE_TIMEOUT_S: expected seconds > 0, got {text!r}")
+    return value
+
+
 def default_store(study_name: str) -> StoreRef:
     return resolve_store(str(Path("runs") / f"{study_name}.db"))
 
@@ -116,7 +131,7 @@ def open_storage(ref: StoreRef, *, create: bool) -> Any:
         return JournalStorage(JournalFileBackend(str(ref.path)))
     engine_kwargs: dict[str, Any] = {}
     if ref.kind == "sqlite":
-        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+        engine_kwargs["connect_args"] = {"timeout": sqlite_busy_timeout_s()}
     else:
         engine_kwargs["pool_pre_ping"] = True
     with warnings.catch_warnings():
@@ -162,12 +177,21 @@ def _sqlite_wal(engine: Any) -> None:
     import sqlalchemy
 
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # transactions are begun by on_begin below
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    def on_begin(conn: Any) -> None:
+        # BEGIN IMMEDIATE takes the write lock up front, so the busy timeout applies: a
+        # deferred transaction that reads and then writes while another process writes gets
+        # SQLITE_BUSY at once, without waiting (SQLite's deadlock rule), which Optuna reports
+        # as a failed commit. With IMMEDIATE a locked store is waited for, then reported.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
     sqlalchemy.event.listen(engine, "connect", on_connect)
+    sqlalchemy.event.listen(engine, "begin", on_begin)
     engine.dispose()
 
 
@@ -334,6 +358,33 @@ def recover_stale_trials(study: Any, ref: StoreRef) -> list[int]:
             finally:
                 probe.release()
     return sorted(failed)
+
+
+def environment_error(exc: BaseException) -> str | None:
+    """A one-line explanation when `exc` (or an exception it wraps) is a storage failure of the
+    environment rather than a bug: a store locked by another process past the busy timeout,
+    or a full disk. None otherwise."""
+    import errno
+
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            break
+        text = str(seen).lower()
+        code = getattr(seen, "errno", None)
+        if "database is locked" in text:
+            return (
+                f"the SQLite store is locked by another process (waited "
+                f"{sqlite_busy_timeout_s():g} s); nothing was written — retry when it finishes"
+            )
+        full = "disk is full" in text or "disk i/o error" in text  # SQLITE_FULL / IOERR_WRITE
+        if full or code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            return (
+                "cannot write the study store: the disk is full (or a quota / file-size limit "
+                "was hit); completed trials are kept — free space and run `ador-opt resume`"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def worker_id() -> str:

@@ -36,7 +36,10 @@ from ador_opt.explore.storage import (
     worker_id,
 )
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+# ERROR, not WARNING: when a trial raises (a full disk, a dropped database connection) Optuna
+# logs the traceback as a warning and then re-raises; the CLI already prints that exception as
+# one line, so the traceback would only bury the message.
+optuna.logging.set_verbosity(optuna.logging.ERROR)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
