@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=args, prog_name="ador-opt", standalone_mode=False)
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # one line even when the message quotes user text with line breaks (e.g. a TOML key)
+        message = " | ".join(str(exc).splitlines())
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     except Abort:
         print("aborted", file=sys.stderr)

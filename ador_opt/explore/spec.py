@@ -59,7 +59,8 @@ class StudySection(_Strict):
     storage: str | None = None
     n_jobs: Annotated[int, Field(gt=0, le=256)] = 1
     sampler: Literal["tpe", "nsga2", "gp", "random", "grid", "stepwise"] = DEFAULT_SAMPLER
-    seed: int = 0
+    # ≥ 0 and < 2^31: numpy seeds must lie in [0, 2^32); workers add their index and resume 1000
+    seed: Annotated[int, Field(ge=0, lt=2**31)] = 0
 
 
 class ModelSection(_Strict):
