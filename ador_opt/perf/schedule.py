@@ -188,18 +188,22 @@ def attention_time(
     """One layer's attention: prefill part on the arrays, decode part on the MAC trees."""
     sa_s = mt_s = 0.0
     dram_dec = dram_pre = 0.0  # bytes
+    dec_dram_s = pre_dram_s = 0.0  # DRAM streaming seconds of each part
     dec_s = pre_s = 0.0
     noc_bytes = 0.0
+    mac_tree = has_mac_tree(arch)
     if decode is not None:
         dram_dec = decode.kv_bytes + decode.kv_write_bytes
-        if has_mac_tree(arch):
+        if mac_tree:
             mt = mt_attention(arch, decode.flops / 2, dram_dec)
             mt_s = mt.compute_s
-            dec_s = max(mt_s, mt.dram_s)
+            dec_dram_s = mt.dram_s
+            dec_s = max(mt_s, dec_dram_s)
         else:
             sa_dec = _decode_attention_sa_s(arch, decode, cycles_fn)
             sa_s += sa_dec
-            dec_s = max(sa_dec, dram_stream_s(arch, dram_dec))
+            dec_dram_s = dram_stream_s(arch, dram_dec)
+            dec_s = max(sa_dec, dec_dram_s)
         noc_bytes += decode.m * decode.heads * decode.k * bytes_per_act
     on_chip = True
     if prefill is not None:
@@ -208,11 +212,12 @@ def attention_time(
         readback = max(0.0, prefill.kv_write_bytes - arch.global_sram_mib * 2**20)
         dram_pre = prefill.kv_bytes + prefill.kv_write_bytes + readback
         on_chip = prefill.kv_bytes == 0 and readback == 0
-        pre_s = max(sa_pre, dram_stream_s(arch, dram_pre))
+        pre_dram_s = dram_stream_s(arch, dram_pre)
+        pre_s = max(sa_pre, pre_dram_s)
         noc_bytes += prefill.m * prefill.heads * prefill.k * bytes_per_act
     link_s = noc_s(arch, noc_bytes)
-    dram_s = dram_stream_s(arch, dram_dec) + dram_stream_s(arch, dram_pre)
-    if prefill is not None and decode is not None and on_chip and has_mac_tree(arch):
+    dram_s = dec_dram_s + pre_dram_s
+    if prefill is not None and decode is not None and on_chip and mac_tree:
         core = max(dec_s, pre_s, dram_s)  # Fig. 8: MT on DRAM KV, SA on SRAM KV, together
     else:
         # The arrays wait for the decode attention (KV in DRAM, or both parts on the arrays
