@@ -11,6 +11,13 @@ perf stage decides how it is carried out: all-reduce, all-gather or Megatron).
 
 All counts are per step and per device; `repeat` says how many identical copies run (layers,
 or layers × active experts). FLOPs count a multiply-add as 2.
+
+Hot path (the serving simulator evaluates tens of thousands of distinct steps): the perf models
+use `step_parts`, not `step_ops`. The batch-independent constants of a (model, tp) pair are
+computed once (`step_layout`); the GEMMs and TP syncs depend on the batch only through its token
+count and LM-head rows and are memoised as a `GemmTiming` (shapes, no `Op` objects), so only the
+attention ops and the vector work are built per step. `step_ops` assembles the same op list from
+the same specs.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ parallel synchronisation is added by `tp.py`, and the step time is
     T = max( Σ_layers [ Σ_GEMMs t_gemm + t_attention + t_tp_exposed ] + t_lm_head ,  T_vector )
 
 (ops of a layer in sequence, resources overlapped inside each op, vector work overlapped).
-Results are memoised by value (all inputs are frozen).
+Results are memoised by value (all inputs are frozen); the GEMM part of a step is memoised per
+`GemmTiming` (token count and LM-head rows), so steps that differ only in attention share it.
 """
 
 from __future__ import annotations
