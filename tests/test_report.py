@@ -247,9 +247,9 @@ def test_report_and_bridge_on_postgresql(tmp_path: Path) -> None:
     import sqlalchemy
 
     from ador_opt.report.dashboard import ConstraintBridgeStorage
-    from ador_opt.report.load import _driver_url
+    from ador_opt.explore.storage import pg_driver_url
 
-    url = _driver_url(url)
+    url = pg_driver_url(url)
     admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
     name = f"ador_report_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:

@@ -70,7 +70,7 @@ def _redact(url: str) -> str:
     return url
 
 
-def _pg_driver(url: str) -> str:
+def pg_driver_url(url: str) -> str:
     """SQLAlchemy ≥ 2.1 maps `postgresql://` to psycopg 3; use psycopg2 (the project's test
     dependency) when only that driver is installed."""
     import importlib.util
@@ -89,7 +89,7 @@ def resolve_store(store: str) -> StoreRef:
     if "://" in store:
         if store.startswith("sqlite:///"):
             return StoreRef(store, Path(store[len("sqlite:///") :]).resolve())
-        return StoreRef(_pg_driver(store), None, store)
+        return StoreRef(pg_driver_url(store), None, store)
     path = Path(store).expanduser().resolve()
     if path.suffix == ".journal":
         return StoreRef(f"journal:{path}", path)

@@ -19,6 +19,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from ador_opt.errors import InputError
+from ador_opt.explore.storage import pg_driver_url
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -116,7 +117,7 @@ def open_storage(store: str) -> BaseStorage:
         store = str(path)
     if "://" in store:
         try:
-            return optuna.storages.RDBStorage(_driver_url(store), skip_table_creation=True)
+            return optuna.storages.RDBStorage(pg_driver_url(store), skip_table_creation=True)
         except Exception as exc:  # driver missing, server down, bad URL, old schema …
             detail = " ".join(str(exc).split())[:200]
             raise InputError(f"cannot open storage {store!r}: {detail}") from None
@@ -135,21 +136,6 @@ def open_storage(store: str) -> BaseStorage:
         except Exception as exc:
             raise InputError(f"{store}: not a readable Optuna store ({exc})") from None
     return _open_journal(path)
-
-
-def _driver_url(url: str) -> str:
-    """SQLAlchemy ≥ 2.1 maps `postgresql://` to psycopg 3; use psycopg2 (the project's dev
-    dependency) when only that driver is installed (same rule as `ador_opt.explore`)."""
-    import importlib.util
-
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec(
-                "psycopg2"
-            ):
-                return "postgresql+psycopg2://" + url[len(prefix) :]
-            return "postgresql://" + url[len(prefix) :]
-    return url
 
 
 def _check_optuna_sqlite(path: Path) -> None:
