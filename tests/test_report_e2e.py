@@ -66,3 +66,24 @@ def test_bridge_order_matches_the_engines_own_list(engine_store: Path) -> None:
         attrs = dict(t.system_attrs)
         own = attrs.pop("constraints")
         assert legacy_constraints(attrs, order) == own
+
+
+def test_dashboard_api_lists_constraints_for_every_trial_of_an_optimize_study(
+    engine_store: Path,
+) -> None:
+    """Issue acceptance: optuna-dashboard's `/api/studies/<id>` shows non-empty constraints for
+    every complete trial of a study made by `optimize`, and the infeasible ones are > 0."""
+    from tests.test_dashboard import DashboardProcess, get_json
+
+    server = DashboardProcess(engine_store, "--no-prepare")
+    try:
+        detail = get_json(f"{server.base}/api/studies/{server.info['study_id']}")
+    finally:
+        server.stop()
+    complete = [t for t in detail["trials"] if t["state"] == "Complete"]
+    assert len(complete) == N_TRIALS
+    assert all(t["constraints"] for t in complete)
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{engine_store}")
+    infeasible = {t.number for t in study.trials if any(v > 0 for v in t.constraints.values())}
+    shown = {t["number"] for t in complete if any(c > 0 for c in t["constraints"])}
+    assert shown == infeasible
