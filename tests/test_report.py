@@ -246,8 +246,8 @@ def test_report_and_bridge_on_postgresql(tmp_path: Path) -> None:
         pytest.skip("no PostgreSQL: set ADOR_TEST_PG_URL or run .ci/start_postgres.sh")
     import sqlalchemy
 
-    from ador_opt.report.dashboard import ConstraintBridgeStorage
     from ador_opt.explore.storage import pg_driver_url
+    from ador_opt.report.dashboard import ConstraintBridgeStorage
 
     url = pg_driver_url(url)
     admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")

@@ -59,9 +59,7 @@ def dram_units(arch: ArchConfig) -> int:
 def p2p_units(arch: ArchConfig) -> int:
     if arch.p2p_link_count:
         return arch.p2p_link_count
-    if arch.devices == 1 and arch.tp == 1:
-        # A single device still carries its host/peer link; size it from p2p_gbps all the same.
-        pass
+    # A single device still carries its host/peer link, sized from p2p_gbps all the same.
     return math.ceil(arch.p2p_gbps / c.LINK_UNIT_GBPS[arch.p2p_type] - 1e-9)
 
 

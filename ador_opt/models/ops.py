@@ -400,9 +400,5 @@ def step_ops(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> tuple[Op
     return step_parts(model, batch, tp).ops()
 
 
-def total_flops(ops: tuple[Op, ...]) -> int:
-    return sum(op.total_flops for op in ops)
-
-
 def total_weight_bytes(ops: tuple[Op, ...]) -> int:
     return sum(op.weight_bytes * op.repeat for op in ops)

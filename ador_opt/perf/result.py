@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-UNITS = ("systolic", "mac_tree", "vector", "dram", "noc", "p2p")
-
 
 @dataclass(frozen=True, slots=True)
 class StepTime:
