@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+# Unit names of the HDA template in `StepTime.busy_s` (GPUs use tensor, dram, p2p, overhead).
+UNITS = ("systolic", "mac_tree", "vector", "dram", "noc", "p2p")
+
 
 @dataclass(frozen=True, slots=True)
 class StepTime:
