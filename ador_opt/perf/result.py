@@ -18,6 +18,11 @@ class StepTime:
     vector, dram, noc, p2p; GPUs use tensor, dram, p2p, overhead) to the seconds that unit was
     busy during the step, so utilisation = busy / seconds. `bound` names the resource that set
     the step time. `dram_bytes` and `flops` are per device.
+
+    Activity counters for the energy model (per device, per step; 0 when a model does not
+    track them): `sram_bytes` read + written in on-chip SRAM, `noc_bytes` moved over the
+    on-chip network, `p2p_bytes` sent over device-to-device links. `energy_j` is the step's
+    energy on one device (dynamic + leakage), filled in by the energy model (0 = not modelled).
     """
 
     seconds: float
@@ -25,6 +30,10 @@ class StepTime:
     busy_s: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     dram_bytes: float = 0.0
     flops: float = 0.0
+    sram_bytes: float = 0.0
+    noc_bytes: float = 0.0
+    p2p_bytes: float = 0.0
+    energy_j: float = 0.0
 
     def utilisation(self) -> dict[str, float]:
         if self.seconds <= 0:
