@@ -309,4 +309,32 @@ def parse_space(raw: Any) -> SearchSpace:
     space = SearchSpace(base, params)
     if not space.sampled:
         raise InputError("space: nothing to search (every parameter is fixed)")
+    _refuse_redundant(space)
     return space
+
+
+def _values(space: SearchSpace, name: str) -> tuple[Any, ...]:
+    p = space.param(name)
+    if p is not None:
+        return p.values
+    return (base_config(space.base).to_dict()[name],)
+
+
+def _refuse_redundant(space: SearchSpace) -> None:
+    """Refuse sampled parameters that cannot change any metric given the rest of the space
+    (a knob the optimiser can only waste trials on, or — when it costs area — always set to
+    its cheapest value): TP sync or device links without tensor parallelism, MAC-tree width
+    without a MAC tree."""
+    sampled = {p.name for p in space.sampled}
+    single = max(_values(space, "tp")) == 1
+    if "tp_sync" in sampled and single:
+        raise InputError("space.tp_sync: has no effect when tp is 1; sample tp > 1 or drop it")
+    if single:  # replicas (devices / tp groups) do not talk to each other
+        for name in ("p2p_type", "p2p_gbps"):
+            if name in sampled:
+                raise InputError(
+                    f"space.{name}: without tensor parallelism (tp = 1) no device-to-device "
+                    "link is used; sample tp > 1 or drop it"
+                )
+    if "mt_width" in sampled and max(_values(space, "mt_lanes")) == 0:
+        raise InputError("space.mt_width: has no effect without a MAC tree (mt_lanes = 0)")
