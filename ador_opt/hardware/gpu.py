@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ador_opt.hardware.arch import LinkType
+
 
 @dataclass(frozen=True, slots=True)
 class GpuSpec:
@@ -24,6 +26,10 @@ class GpuSpec:
     die_area_mm2: float
     process_nm: int
     tdp_w: float
+    link_type: LinkType = LinkType.NVLINK4  # NVLink generation of `nvlink_gbps`
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "link_type", LinkType(self.link_type))
 
     def peak_tflops_for(self, precision: str) -> float:
         if precision == "fp8" and self.fp8_tflops > 0:

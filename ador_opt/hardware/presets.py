@@ -49,6 +49,7 @@ GPU_SPECS: dict[str, GpuSpec] = {
         die_area_mm2=826.0,
         process_nm=7,
         tdp_w=400.0,
+        link_type=LinkType.NVLINK3,
     ),
     # NVIDIA H100 SXM5 datasheet: 989 TFLOPS dense FP16/BF16, 1979 dense FP8, 3350 GB/s,
     # NVLink4 900 GB/s; GH100 die 814 mm² (TSMC 4N); 1830 MHz boost (tensor).

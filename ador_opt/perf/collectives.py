@@ -21,7 +21,11 @@ Collective Communication Operations in MPICH", IJHPCA 2005; Patarasuk & Yuan, JP
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
 from ador_opt.errors import InputError
+from ador_opt.hardware.arch import LinkType
 
 BYTES_PER_GB = 1e9
 
@@ -70,3 +74,201 @@ def reduce_scatter_s(
     """Seconds for a ring reduce-scatter of a `message_bytes`-byte tensor (each device ends
     with its reduced bytes/p slice): (p−1)/p · bytes / bw + (p−1) · latency."""
     return _ring_steps_s(devices - 1, message_bytes, devices, link_gbps_one_way, latency_s)
+
+
+# --- One collective code path for GPUs and HDA devices -------------------------------------
+#
+# NCCL chooses, per call, the (algorithm, protocol) pair its cost model predicts fastest
+# (src/graph/tuning.cc, `ncclTopoTuneModel` / `getAlgoInfo`); `collective_time` does the same
+# with the α–β model below. The *structure* (which pairs exist, how many latency steps each
+# pays, what share of the link bandwidth each protocol carries) is NCCL's; the *link* numbers
+# (per-hop latency, per-collective base latency, sustained bandwidth fraction) are per link type
+# in `LinkParams`, fitted for NVLink on measured NCCL all-reduces (benchmarks/fit_gpu.py).
+#
+#   t(algo, proto) = base_latency · BASE_SCALE[algo][proto]
+#                  + latency_steps(algo) · hop_latency · HOP_SCALE[algo][proto]
+#                  + wire_bytes(algo) / (bandwidth · bw_eff · BW_SCALE[algo][proto])
+#
+# * ring: 2(p−1) steps for an all-reduce ((p−1) for all-gather / reduce-scatter), wire bytes
+#   2(p−1)/p · B (resp. (p−1)/p · B) per device and direction.
+# * tree (NCCL's intra-node tree is a chain): the same 2(p−1) latency steps, but up and down
+#   the chain carry the full B each: NCCL's tree bandwidth ratio 0.5 → wire bytes 2 · B.
+#   All-reduce only.
+# * NVLS (NVLink SHARP, NVSwitch gen 3 / H100): every GPU sends its B to the switch, which
+#   reduces and multicasts the result: wire bytes B per device and direction, a fixed switch
+#   latency, Simple protocol only, all-reduce only; only on links with `nvls = True`.
+
+class Algorithm(StrEnum):
+    RING = "ring"
+    TREE = "tree"
+    NVLS = "nvls"
+
+
+class Protocol(StrEnum):
+    LL = "ll"
+    LL128 = "ll128"
+    SIMPLE = "simple"
+
+
+class Collective(StrEnum):
+    ALL_REDUCE = "all-reduce"
+    ALL_GATHER = "all-gather"
+    REDUCE_SCATTER = "reduce-scatter"
+
+
+# NCCL 2.18 src/graph/tuning.cc, NVLink rows, relative to ring/Simple (the fitted link values
+# are ring/Simple ones): per-hop hardware latency hwLat ring {LL .6, LL128 1.9, Simple 3.4} µs,
+# tree {.6, 1.25, 28} µs; base latency baseLat ring {6.6, 14.0, 8.4} µs, tree {6.8, 14.0, 0}.
+_HOP_SCALE: dict[Algorithm, dict[Protocol, float]] = {
+    Algorithm.RING: {Protocol.LL: 0.6 / 3.4, Protocol.LL128: 1.9 / 3.4, Protocol.SIMPLE: 1.0},
+    Algorithm.TREE: {Protocol.LL: 0.6 / 3.4, Protocol.LL128: 1.25 / 3.4, Protocol.SIMPLE: 28 / 3.4},
+}
+_BASE_SCALE: dict[Algorithm, dict[Protocol, float]] = {
+    Algorithm.RING: {Protocol.LL: 6.6 / 8.4, Protocol.LL128: 14.0 / 8.4, Protocol.SIMPLE: 1.0},
+    Algorithm.TREE: {Protocol.LL: 6.8 / 8.4, Protocol.LL128: 14.0 / 8.4, Protocol.SIMPLE: 0.0},
+}
+# Share of the Simple-protocol bandwidth each protocol carries (same file, `ncclTopoTuneModel`):
+# LL sends 4 B of data per 8 B flag+data line and NCCL rates ring LL all-reduce at 1/4 of the
+# bus bandwidth; LL128 carries 120 of 128 B and is rated at 0.92.
+_BW_SCALE: dict[Protocol, float] = {Protocol.LL: 0.25, Protocol.LL128: 0.92, Protocol.SIMPLE: 1.0}
+
+
+@dataclass(frozen=True, slots=True)
+class LinkParams:
+    """One device-to-device link type as collectives see it.
+
+    `gbps_one_way`: bandwidth each device sends (and receives) per direction, GB/s;
+    `bw_eff`: sustained fraction of it (Simple protocol, large payloads);
+    `hop_latency_s`: one ring step (ring/Simple; other pairs scale it by NCCL's ratios);
+    `base_latency_s`: per collective call (launch, flag set-up; ring/Simple);
+    `nvls`: the devices hang off an NVSwitch with in-switch reduction (NVLink SHARP);
+    `nvls_latency_s`: its fixed switch round trip."""
+
+    name: str
+    gbps_one_way: float
+    bw_eff: float
+    hop_latency_s: float
+    base_latency_s: float
+    nvls: bool = False
+    nvls_latency_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.gbps_one_way > 0:
+            raise InputError(f"link {self.name}: bandwidth must be positive, got "
+                             f"{self.gbps_one_way} GB/s")  # fmt: skip
+        if not 0 < self.bw_eff <= 1:
+            raise InputError(f"link {self.name}: bw_eff must be in (0, 1], got {self.bw_eff}")
+        for name in ("hop_latency_s", "base_latency_s", "nvls_latency_s"):
+            if getattr(self, name) < 0:
+                raise InputError(f"link {self.name}: {name} must be ≥ 0")
+
+    def with_bandwidth(self, gbps_one_way: float) -> LinkParams:
+        return replace(self, gbps_one_way=gbps_one_way)
+
+
+@dataclass(frozen=True, slots=True)
+class CollectiveTime:
+    """One collective call: total seconds, its latency and bandwidth parts, and the pair
+    chosen. `latency_s + bandwidth_s == seconds`."""
+
+    seconds: float
+    latency_s: float
+    bandwidth_s: float
+    algorithm: Algorithm | None
+    protocol: Protocol | None
+
+
+_FREE = CollectiveTime(0.0, 0.0, 0.0, None, None)
+
+
+def _candidates(kind: Collective, link: LinkParams) -> list[tuple[Algorithm, Protocol]]:
+    out = [(Algorithm.RING, p) for p in Protocol]
+    if kind is Collective.ALL_REDUCE:
+        out += [(Algorithm.TREE, p) for p in Protocol]
+        if link.nvls:
+            out.append((Algorithm.NVLS, Protocol.SIMPLE))
+    return out
+
+
+def _pair_time(
+    kind: Collective,
+    algo: Algorithm,
+    proto: Protocol,
+    message_bytes: float,
+    devices: int,
+    link: LinkParams,
+) -> tuple[float, float]:
+    """(latency seconds, bandwidth seconds) of one (algorithm, protocol) pair."""
+    bw = link.gbps_one_way * BYTES_PER_GB * link.bw_eff * _BW_SCALE[proto]
+    p = devices
+    if algo is Algorithm.NVLS:
+        return link.nvls_latency_s + link.base_latency_s, message_bytes / bw
+    steps = 2 * (p - 1) if kind is Collective.ALL_REDUCE else p - 1
+    latency = (
+        link.base_latency_s * _BASE_SCALE[algo][proto]
+        + steps * link.hop_latency_s * _HOP_SCALE[algo][proto]
+    )
+    if algo is Algorithm.TREE:
+        return latency, 2.0 * message_bytes / bw
+    return latency, steps * (message_bytes / p) / bw
+
+
+def collective_time(
+    kind: Collective, message_bytes: float, devices: int, link: LinkParams
+) -> CollectiveTime:
+    """Time of one collective over `devices` devices on `link`, with the fastest (algorithm,
+    protocol) pair, as NCCL's tuner picks it. `message_bytes` as in the ring functions above."""
+    _check(message_bytes, devices, link.gbps_one_way, link.hop_latency_s)
+    if devices == 1:
+        return _FREE
+    best = _FREE
+    for algo, proto in _candidates(kind, link):
+        lat, bwt = _pair_time(kind, algo, proto, message_bytes, devices, link)
+        if best.algorithm is None or lat + bwt < best.seconds:
+            best = CollectiveTime(lat + bwt, lat, bwt, algo, proto)
+    return best
+
+
+def allreduce_time_s(message_bytes: float, devices: int, link: LinkParams) -> float:
+    """Seconds of one all-reduce of `message_bytes` on `link` (best algorithm/protocol)."""
+    return collective_time(Collective.ALL_REDUCE, message_bytes, devices, link).seconds
+
+
+# --- Link parameters per link type (HDA devices; GPUs build theirs in perf/gpu.py) ----------
+#
+# NVLink 3/4: the values fitted on measured NCCL all-reduces of A100 (NVLink3) and H100
+# (NVLink4) DGX nodes (`perf/gpu_params.py`, benchmarks/fit_gpu.py) — the same numbers the GPU
+# baselines use, so an HDA-vs-GPU ratio rests on one latency model. Point-to-point device links
+# have no NVSwitch, hence no NVLS.
+# PCIe 4/5: per-hop latency = the NVLink4 hop × 5.7 / 3.4, NCCL's ring/Simple hardware latency
+# ratio of PCI to NVLink (NCCL 2.18 src/graph/tuning.cc hwLat); base latency as NVLink4 (the
+# per-call set-up is the same software/flag handshake); bandwidth efficiency = TLP payload
+# share 256 / (256 + 24) B (256-B max payload, 24 B of header, sequence number, LCRC and
+# framing per TLP) × 128b/130b line coding (PCIe Base Specification 4.0/5.0) = 0.90.
+PCIE_HOP_LATENCY_RATIO = 5.7 / 3.4
+PCIE_BW_EFF = 256 / (256 + 24) * 128 / 130
+
+
+def _link_table() -> dict[LinkType, LinkParams]:
+    from ador_opt.perf import gpu_params as g
+
+    nv4 = LinkParams(
+        "nvlink4", 1.0, g.NVLINK4_BW_EFF, g.NVLINK4_HOP_LATENCY_S, g.NVLINK4_BASE_LATENCY_S
+    )
+    pcie_hop = g.NVLINK4_HOP_LATENCY_S * PCIE_HOP_LATENCY_RATIO
+    return {
+        LinkType.NVLINK3: LinkParams(
+            "nvlink3", 1.0, g.NVLINK3_BW_EFF, g.NVLINK3_HOP_LATENCY_S, g.NVLINK3_BASE_LATENCY_S
+        ),
+        LinkType.NVLINK4: nv4,
+        LinkType.PCIE4: replace(nv4, name="pcie4", bw_eff=PCIE_BW_EFF, hop_latency_s=pcie_hop),
+        LinkType.PCIE5: replace(nv4, name="pcie5", bw_eff=PCIE_BW_EFF, hop_latency_s=pcie_hop),
+    }
+
+
+LINK_PARAMS: dict[LinkType, LinkParams] = _link_table()
+
+
+def device_link(link_type: LinkType, gbps_one_way: float) -> LinkParams:
+    """`LINK_PARAMS[link_type]` carrying `gbps_one_way` GB/s per direction."""
+    return LINK_PARAMS[link_type].with_bandwidth(gbps_one_way)

@@ -1,34 +1,44 @@
 """Calibrated GPU baseline (DESIGN §5): per-kernel rooflines with physical efficiencies.
 
-One serving step on one GPU of a TP group is the sequence of kernels of `step_ops`, run one
+One serving step on one GPU of a TP group is the sequence of kernels of `step_parts`, run one
 after the other (TensorRT-LLM and vLLM issue every layer's kernels and its TP all-reduce on one
-stream), plus a per-step engine overhead. Per kernel:
+stream). The constants come in two layers, fitted separately by `benchmarks/fit_gpu.py` so that
+errors of one cannot hide errors of the other:
 
-* GEMM (cuBLAS/CUTLASS-style tiling): the output is cut into `TILE_M × TILE_N` tiles that run
-  in waves over the SMs. One tile costs `Tm·Tn·K / (MACs/cycle/SM · GEMM_MAINLOOP_EFF)` cycles
-  of main loop plus `TILE_OVERHEAD_CYCLES` (prologue, pipeline fill, epilogue), so compute time
-  = waves · tile cycles / f. This gives tile quantisation (M padded to the tile), wave
-  quantisation (a partly filled last wave) and the K dependence of efficiency (short K loops
-  amortise the fixed tile cost badly; it weighs more on GPUs with more MACs per SM per cycle,
-  e.g. H100 in FP8). Too few tiles to fill the SMs → split-K. Memory time = (weights +
-  activations) / (HBM bandwidth · `HBM_EFF`). Kernel time = max(compute, memory) + a fixed
-  `KERNEL_OVERHEAD_S` (launch, ramp-up, tail).
-* Prefill attention (FlashAttention-style, fused: scores never reach HBM): matmul FLOPs at
-  the FP16 peak · `ATTN_MATMUL_EFF` plus one exp() per score element on the special-function
-  units, quantised to waves of (query-block × head) tiles; memory: Q/O, the KV written and any
-  cached KV read.
-* Decode attention: KV-cache streaming at HBM bandwidth · `HBM_EFF`.
-* Element-wise work (norms, rotary, activation, residual): bytes at HBM bandwidth · `HBM_EFF`,
+*Operator layer* — GPU time of one kernel, fitted on timed kernels (GEMMs, NCCL all-reduces):
+
+* GEMM (cuBLAS/CUTLASS-style): the output is cut into tiles of one of `GEMM_TILES` (the
+  CUTLASS tensor-core tile classes 64×64 … 256×128), optionally split along K (`SPLIT_K`); the
+  tiles run in waves over the SMs. One tile costs `Tm·Tn·Kₛ / (MACs/cycle/SM · mainloop_eff)`
+  cycles of main loop plus `tile_overhead_cycles` (prologue, pipeline fill, epilogue). Memory:
+  weights + activations (+ split-K's fp32 partials) at HBM bandwidth · `hbm_eff`; compute and
+  memory blend in a smooth roofline. The kernel takes the best tile and split, as cuBLAS's
+  heuristics and autotuned engines do, plus `kernel_fixed_s` (ramp-up and tail of a kernel on
+  the GPU itself). Tile, wave and split-K quantisation all follow from this.
+* Prefill attention (FlashAttention-2-style, fused): one CTA per (query block × head), each
+  walking the KV blocks it attends to; causal masking wastes half of the diagonal block; the
+  matmuls run at `ATTN_MATMUL_EFF` of the FP16 peak, exp() on the special-function units, and
+  each CTA pays the same `tile_overhead_cycles` (load Q, normalise and write O). Efficiency
+  therefore rises with sequence length (fixed CTA cost amortised, wave tail) and with head dim
+  (more matmul work per exp()).
+* Decode attention (paged, split-KV as vLLM PagedAttention v2 / TensorRT-LLM multi-block):
+  one CTA per (request, KV head, 512-token partition) streams its KV slice; with fewer CTAs
+  than SMs only that share of the HBM bandwidth is drawn, so short contexts and small batches
+  run far below the streaming bandwidth; each CTA pays `tile_overhead_cycles`.
+* Element-wise work (norms, rotary, activation, residual): bytes at HBM bandwidth · `hbm_eff`,
   `VECTOR_KERNELS_PER_LAYER` kernels per layer.
-* TP collectives: ring all-reduce over NVLink (α–β, `perf/collectives.py`) at
-  one-way bandwidth (nvlink_gbps / 2) · `LINK_EFF` and per-hop latency `LINK_LATENCY_S`.
-* Per step: `STEP_OVERHEAD_S` + `SEQ_OVERHEAD_S` per request in the step (scheduling, input
-  preparation, sampling).
+* TP all-reduce: `perf/collectives.collective_time` — NCCL's algorithm/protocol choice by
+  payload — with the GPU's NVLink `LinkParams` (per-hop and base latency, bandwidth
+  efficiency per NVLink generation). HDA devices use the same function (`perf/tp.py`).
+
+*Engine layer* — what a serving engine adds around the kernels, fitted on whole-step rows with
+the operator layer fixed: `kernel_gap_s` per kernel launched in a step (launch gaps between
+kernels) and `step_overhead_s` per step (scheduling, input preparation, sampling).
 
 FP8 models (8-bit weights) run GEMMs at the FP8 tensor peak when the GPU has one (W8A8, as
-TensorRT-LLM FP8 does); attention runs at the FP16 peak. The efficiencies and overheads are
-shared by all GPUs and fitted on `calibration_cases.csv` by `benchmarks/fit_gpu.py`
-(`perf/gpu_params.py`); everything per GPU is a datasheet fact (`hardware/presets.py`).
+TensorRT-LLM FP8 does); attention runs at the FP16 peak. All constants are shared by every GPU
+(link constants per NVLink generation) and live in `perf/gpu_params.py`; everything per GPU is
+a datasheet fact (`hardware/presets.py`).
 """
 
 from __future__ import annotations
@@ -39,26 +49,39 @@ from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
 
+from ador_opt.hardware.arch import LinkType
 from ador_opt.hardware.gpu import GpuSpec
 from ador_opt.models.ops import BatchComposition, GemmTiming, Op, OpKind, step_parts
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf import gpu_params
-from ador_opt.perf.collectives import ring_allreduce_s
+from ador_opt.perf.collectives import Collective, LinkParams, collective_time
 from ador_opt.perf.result import StepTime
 
-# Output tile of a large tensor-core GEMM: 128×128 is the CUTLASS/cuBLAS default class on
-# Ampere and Hopper (CUTLASS profiler default tiles; NVIDIA "Matrix Multiplication Background"
-# guide). Assumption for all GEMM shapes.
-TILE_N = 128
-TILE_M_MAX = 128
-# Smallest M of a tensor-core MMA instruction (mma.sync m16n8k16, PTX ISA); smaller M is padded.
-TILE_M_MIN = 16
+# Output tile classes of tensor-core GEMMs on Ampere and Hopper: the CUTLASS profiler's default
+# threadblock shapes (64×64, 64×128, 128×64, 128×128, 128×256, 256×128) that cuBLAS's kernels
+# also use. M is padded to the tile (an M = 8 decode GEMM runs 64-row tiles).
+GEMM_TILES: tuple[tuple[int, int], ...] = (
+    (64, 64),
+    (64, 128),
+    (128, 64),
+    (128, 128),
+    (128, 256),
+    (256, 128),
+)
+# Split-K factors cuBLAS/CUTLASS use (serial or parallel split-K reduction).
+SPLIT_K: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16)
 # Split-K keeps at least this many K elements per split (one pipeline stage holds 32–64 of K;
 # a few stages per split). Assumption.
 SPLIT_K_MIN_K = 256
-# FlashAttention-2 query block (Dao 2023, "FlashAttention-2", §3.1): each thread block handles
-# 128 query rows of one head.
+# Split-K partial sums are fp32: written once and read once by the reduction.
+SPLIT_K_PARTIAL_BYTES = 4
+# FlashAttention-2 forward, head dim 128 on sm80 (`run_mha_fwd_hdim128`: 128 × 64 blocks): each
+# CTA takes 128 query rows of one head and walks the keys in blocks of 64.
 ATTN_BLOCK_M = 128
+ATTN_BLOCK_N = 64
+# Decode attention partitions the context in 512-token slices, one CTA each (vLLM PagedAttention
+# v2 `PARTITION_SIZE = 512`; TensorRT-LLM's multi-block mode splits alike).
+DECODE_PARTITION_TOKENS = 512
 # Special-function-unit throughput (exp, rsqrt, …): 16 results per cycle per SM on compute
 # capability 8.0 and 9.0 (CUDA C++ Programming Guide, arithmetic-instruction throughput table).
 SFU_OPS_PER_CYCLE_PER_SM = 16
@@ -66,40 +89,59 @@ SFU_OPS_PER_CYCLE_PER_SM = 16
 # (Dao 2023, Fig. 5) reaches ≈ 62 % of A100 FP16 peak end to end (forward, causal, head dim 128,
 # 2k tokens); with the non-overlapped exp() time above (≈ 0.25 of the matmul time at peak on
 # A100: 16 exp/cycle/SM vs 1024 MAC/cycle/SM, 512 FLOPs per score) the matmul part alone runs
-# at 1 / (1/0.62 − 0.25) ≈ 0.73 of peak. Not fitted: the case table cannot identify it.
+# at 1 / (1/0.62 − 0.25) ≈ 0.73 of peak. Not fitted: no row of the case files identifies it.
 ATTN_MATMUL_EFF = 0.73
 # Element-wise kernels per layer in fused engines: two (residual-add + RMSNorm), rotary
 # embedding, activation·gate. Assumption from TensorRT-LLM's LLaMA graph.
 VECTOR_KERNELS_PER_LAYER = 4
+# Attention kernels per layer (one fused kernel; split-KV decode adds its reduction kernel).
+ATTN_KERNELS_PER_LAYER = 1
 
 
 @dataclass(frozen=True, slots=True)
 class GpuModelParams:
-    """Efficiencies (fractions of datasheet peaks) and overheads (seconds, cycles) shared by
-    every GPU. Fitted values live in `perf/gpu_params.py`."""
+    """Efficiencies (fractions of datasheet peaks), overheads (seconds, cycles) and NVLink
+    parameters shared by every GPU. Fitted values live in `perf/gpu_params.py`."""
 
+    # operator layer: GEMM and streaming kernels (GPU time only)
     gemm_mainloop_eff: float  # sustained fraction of tensor peak inside a long GEMM K loop
-    tile_overhead_cycles: float  # fixed cycles per output tile (prologue + epilogue)
+    tile_overhead_cycles: float  # fixed cycles per output tile / attention CTA
     hbm_eff: float  # sustained fraction of HBM bandwidth of a streaming kernel
     roofline_blend: float  # p of the smooth roofline (t_c^p + t_m^p)^(1/p); ∞ = max
-    kernel_overhead_s: float  # per kernel: launch, ramp-up, tail
-    link_eff: float  # fraction of one-way NVLink bandwidth a ring collective reaches
-    link_latency_s: float  # per ring hop
+    kernel_fixed_s: float  # per kernel on the GPU: ramp-up and tail
+    # operator layer: NVLink collectives (ring/Simple values; NCCL's ratios for the rest)
+    nvlink3_hop_latency_s: float
+    nvlink3_base_latency_s: float
+    nvlink3_bw_eff: float
+    nvlink4_hop_latency_s: float
+    nvlink4_base_latency_s: float
+    nvlink4_bw_eff: float
+    # engine layer (serving steps)
+    kernel_gap_s: float  # per kernel launched in a step: launch gap between kernels
+    step_overhead_s: float  # per step: scheduling, input preparation, sampling
 
     @classmethod
     def fitted(cls) -> GpuModelParams:
-        return cls(
-            gemm_mainloop_eff=gpu_params.GEMM_MAINLOOP_EFF,
-            tile_overhead_cycles=gpu_params.TILE_OVERHEAD_CYCLES,
-            hbm_eff=gpu_params.HBM_EFF,
-            roofline_blend=gpu_params.ROOFLINE_BLEND,
-            kernel_overhead_s=gpu_params.KERNEL_OVERHEAD_S,
-            link_eff=gpu_params.LINK_EFF,
-            link_latency_s=gpu_params.LINK_LATENCY_S,
-        )
+        return cls(**{name: float(getattr(gpu_params, name.upper())) for name in PARAM_NAMES})
 
 
+PARAM_NAMES: tuple[str, ...] = tuple(GpuModelParams.__dataclass_fields__)
 DEFAULT_PARAMS = GpuModelParams.fitted()
+
+
+def link_params(gpu: GpuSpec, params: GpuModelParams = DEFAULT_PARAMS) -> LinkParams:
+    """The GPU's NVLink as collectives see it: one-way bandwidth is half the quoted
+    bidirectional figure; latencies and efficiency per NVLink generation."""
+    gen = "nvlink3" if gpu.link_type is LinkType.NVLINK3 else "nvlink4"
+    return LinkParams(
+        name=f"{gpu.name} {gen}",
+        gbps_one_way=gpu.nvlink_gbps / 2,
+        bw_eff=getattr(params, f"{gen}_bw_eff"),
+        hop_latency_s=getattr(params, f"{gen}_hop_latency_s"),
+        base_latency_s=getattr(params, f"{gen}_base_latency_s"),
+        nvls=gpu_params.GPU_NVLS and gpu.link_type is LinkType.NVLINK4,
+        nvls_latency_s=gpu_params.NVLS_LATENCY_S,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,30 +170,62 @@ def _macs_per_cycle_per_sm(gpu: GpuSpec, tflops: float) -> float:
     return tflops * 1e12 / 2.0 / (gpu.sm_count * gpu.freq_mhz * 1e6)
 
 
-def _tile_m(m: int) -> int:
-    """Tile height: the smallest power of two ≥ m between TILE_M_MIN and TILE_M_MAX."""
-    tile = TILE_M_MIN
-    while tile < m and tile < TILE_M_MAX:
-        tile *= 2
-    return tile
+@dataclass(frozen=True, slots=True)
+class GemmPlan:
+    """The tiling a GEMM runs with: tile shape, split-K factor, waves, and its times (s)."""
+
+    tile_m: int
+    tile_n: int
+    split_k: int
+    waves: int
+    compute_s: float
+    memory_s: float
+    body_s: float  # blended compute/memory time, kernel fixed cost excluded
+
+
+@lru_cache(maxsize=65536)
+def gemm_plan(
+    gpu: GpuSpec,
+    m: int,
+    k: int,
+    n: int,
+    weight_bytes_per_elem: int,
+    act_bytes_per_elem: int,
+    params: GpuModelParams,
+) -> GemmPlan:
+    """Best tile shape and split-K of an m×k by k×n GEMM (least blended time)."""
+    tflops = gpu.peak_tflops_for("fp8" if weight_bytes_per_elem == 1 else "fp16")
+    macs = _macs_per_cycle_per_sm(gpu, tflops) * params.gemm_mainloop_eff
+    hz = gpu.freq_mhz * 1e6
+    bw = gpu.hbm_gbps * 1e9 * params.hbm_eff
+    base_bytes = k * n * weight_bytes_per_elem + (m * k + m * n) * act_bytes_per_elem
+    best: GemmPlan | None = None
+    for tm, tn in GEMM_TILES:
+        tiles = math.ceil(m / tm) * math.ceil(n / tn)
+        for split in SPLIT_K:
+            if split > 1 and (k // split < SPLIT_K_MIN_K or tiles >= gpu.sm_count):
+                break
+            ctas = tiles * split
+            waves = math.ceil(ctas / gpu.sm_count)
+            tile_cycles = tm * tn * math.ceil(k / split) / macs + params.tile_overhead_cycles
+            compute = waves * tile_cycles / hz
+            nbytes = base_bytes + (2 * split * m * n * SPLIT_K_PARTIAL_BYTES if split > 1 else 0)
+            memory = nbytes / bw
+            body = _overlap(compute, memory, params)
+            if best is None or body < best.body_s:
+                best = GemmPlan(tm, tn, split, waves, compute, memory, body)
+    assert best is not None
+    return best
 
 
 def gemm_compute_s(
-    gpu: GpuSpec, m: int, k: int, n: int, tflops: float, params: GpuModelParams
+    gpu: GpuSpec, m: int, k: int, n: int, tflops: float, params: GpuModelParams = DEFAULT_PARAMS
 ) -> float:
-    """Seconds of tensor-core work of an m×k by k×n GEMM under the tile/wave model."""
+    """Seconds of tensor-core work of the best tiling of an m×k by k×n GEMM."""
     if m <= 0 or k <= 0 or n <= 0:
         return 0.0
-    tm = _tile_m(m)
-    tiles = math.ceil(m / tm) * math.ceil(n / TILE_N)
-    if tiles >= gpu.sm_count:
-        waves, k_per_tile = math.ceil(tiles / gpu.sm_count), k
-    else:  # split-K to occupy idle SMs
-        split = max(1, min(gpu.sm_count // tiles, k // SPLIT_K_MIN_K))
-        waves, k_per_tile = 1, math.ceil(k / split)
-    macs = _macs_per_cycle_per_sm(gpu, tflops)
-    tile_cycles = tm * TILE_N * k_per_tile / (macs * params.gemm_mainloop_eff)
-    return waves * (tile_cycles + params.tile_overhead_cycles) / (gpu.freq_mhz * 1e6)
+    wb = 1 if tflops == gpu.fp8_tflops and gpu.fp8_tflops > 0 else 2
+    return gemm_plan(gpu, m, k, n, wb, 2, params).compute_s
 
 
 def gemm_kernel(
@@ -163,19 +237,18 @@ def gemm_kernel(
     act_bytes_per_elem: int = 2,
     params: GpuModelParams = DEFAULT_PARAMS,
 ) -> KernelTime:
-    """One GEMM kernel (m×k activations by k×n weights). FP8 tensor peak when the weights are
-    8 bit and the GPU has FP8 tensor cores."""
+    """One GEMM kernel's GPU time (m×k activations by k×n weights), best tiling. FP8 tensor
+    peak when the weights are 8 bit and the GPU has FP8 tensor cores."""
     tflops = gpu.peak_tflops_for("fp8" if weight_bytes_per_elem == 1 else "fp16")
+    plan = gemm_plan(gpu, m, k, n, weight_bytes_per_elem, act_bytes_per_elem, params)
     flops = 2.0 * m * k * n
     nbytes = k * n * weight_bytes_per_elem + (m * k + m * n) * act_bytes_per_elem
     bw = gpu.hbm_gbps * 1e9
-    compute = gemm_compute_s(gpu, m, k, n, tflops, params)
-    memory = nbytes / (bw * params.hbm_eff)
     return KernelTime(
-        seconds=_overlap(compute, memory, params) + params.kernel_overhead_s,
-        compute_s=compute,
-        memory_s=memory,
-        overhead_s=params.kernel_overhead_s,
+        seconds=plan.body_s + params.kernel_fixed_s,
+        compute_s=plan.compute_s,
+        memory_s=plan.memory_s,
+        overhead_s=params.kernel_fixed_s,
         tensor_busy_s=flops / (tflops * 1e12),
         dram_busy_s=nbytes / bw,
     )
@@ -186,7 +259,7 @@ def _memory_kernel(
 ) -> KernelTime:
     bw = gpu.hbm_gbps * 1e9
     memory = nbytes / (bw * params.hbm_eff)
-    overhead = kernels * params.kernel_overhead_s
+    overhead = kernels * params.kernel_fixed_s
     return KernelTime(
         memory + overhead, 0.0, memory, overhead, flops / (gpu.fp16_tflops * 1e12), nbytes / bw
     )
@@ -195,25 +268,57 @@ def _memory_kernel(
 def _attn_prefill_kernel(gpu: GpuSpec, op: Op, params: GpuModelParams) -> KernelTime:
     extra = dict(op.extra)
     chunks = extra.get("chunks", 1)
-    blocks = op.heads * max(chunks, math.ceil(op.m / ATTN_BLOCK_M))
-    waves = math.ceil(blocks / gpu.sm_count)
-    wave_eff = blocks / (waves * gpu.sm_count)
-    peak = gpu.fp16_tflops * 1e12
+    hz = gpu.freq_mhz * 1e6
+    ctas = op.heads * max(chunks, math.ceil(op.m / ATTN_BLOCK_M))
+    waves = math.ceil(ctas / gpu.sm_count)
+    # Causal: the diagonal KV block of every query row is computed whole, half of it masked.
+    wasted = op.m * op.heads * ATTN_BLOCK_N / 2
+    scores = extra.get("score_elements", 0) + wasted
+    flops = op.flops + 4 * op.k * wasted
+    macs = _macs_per_cycle_per_sm(gpu, gpu.fp16_tflops) * ATTN_MATMUL_EFF
     # exp() of every score element runs on the special-function units, not overlapped with
     # the tensor-core work in FlashAttention-2 (the bottleneck FlashAttention-3 §3.1 describes).
-    sfu_s = extra.get("score_elements", 0) / (
-        gpu.sm_count * SFU_OPS_PER_CYCLE_PER_SM * gpu.freq_mhz * 1e6 * wave_eff
+    cta_cycles = (
+        flops / 2 / ctas / macs
+        + scores / ctas / SFU_OPS_PER_CYCLE_PER_SM
+        + params.tile_overhead_cycles
     )
-    compute = op.flops / (peak * ATTN_MATMUL_EFF * wave_eff) + sfu_s
+    compute = waves * cta_cycles / hz
     nbytes = op.kv_bytes + op.kv_write_bytes + op.act_bytes
     bw = gpu.hbm_gbps * 1e9
     memory = nbytes / (bw * params.hbm_eff)
     return KernelTime(
-        max(compute, memory) + params.kernel_overhead_s,
+        _overlap(compute, memory, params) + params.kernel_fixed_s,
         compute,
         memory,
-        params.kernel_overhead_s,
-        op.flops / peak,
+        params.kernel_fixed_s,
+        op.flops / (gpu.fp16_tflops * 1e12),
+        nbytes / bw,
+    )
+
+
+def _attn_decode_kernel(gpu: GpuSpec, op: Op, params: GpuModelParams) -> KernelTime:
+    """Split-KV paged decode attention: CTAs draw HBM bandwidth in proportion to the SMs they
+    occupy (an SM streams at most its share, bandwidth · hbm_eff / SMs)."""
+    hz = gpu.freq_mhz * 1e6
+    requests = max(1, op.m_decode)
+    context = max(1, op.n)
+    parts = math.ceil(context / DECODE_PARTITION_TOKENS)
+    ctas = requests * max(1, op.kv_heads) * parts
+    waves = math.ceil(ctas / gpu.sm_count)
+    nbytes = op.kv_bytes + op.kv_write_bytes + op.act_bytes
+    bw = gpu.hbm_gbps * 1e9
+    per_sm_bw = bw * params.hbm_eff / gpu.sm_count
+    busy_sms = min(ctas, gpu.sm_count)
+    memory = nbytes / (per_sm_bw * busy_sms) + waves * params.tile_overhead_cycles / hz
+    kernels = ATTN_KERNELS_PER_LAYER + (1 if parts > 1 else 0)
+    overhead = kernels * params.kernel_fixed_s
+    return KernelTime(
+        memory + overhead,
+        0.0,
+        memory,
+        overhead,
+        op.flops / (gpu.fp16_tflops * 1e12),
         nbytes / bw,
     )
 
@@ -227,30 +332,38 @@ def _op_kernel(gpu: GpuSpec, model: ModelSpec, op: Op, params: GpuModelParams) -
     if op.kind is OpKind.ATTN_PREFILL:
         return _attn_prefill_kernel(gpu, op, params)
     if op.kind is OpKind.ATTN_DECODE:
-        return _memory_kernel(
-            gpu, op.kv_bytes + op.kv_write_bytes + op.act_bytes, op.flops, 1, params
-        )
+        return _attn_decode_kernel(gpu, op, params)
     return _memory_kernel(gpu, op.act_bytes, op.flops, VECTOR_KERNELS_PER_LAYER, params)
+
+
+def _kernels_of(op: Op) -> int:
+    """Kernels one copy of `op` launches (each pays the engine's launch gap)."""
+    if op.kind is OpKind.ATTN_DECODE:
+        parts = math.ceil(max(1, op.n) / DECODE_PARTITION_TOKENS)
+        return ATTN_KERNELS_PER_LAYER + (1 if parts > 1 else 0)
+    if op.kind is OpKind.ATTN_PREFILL:
+        return ATTN_KERNELS_PER_LAYER
+    if op.kind in (OpKind.GEMM, OpKind.COLLECTIVE):
+        return 1
+    return VECTOR_KERNELS_PER_LAYER
 
 
 def allreduce_s(
     gpu: GpuSpec, message_bytes: float, devices: int, params: GpuModelParams = DEFAULT_PARAMS
 ) -> float:
-    """Ring all-reduce over NVLink: one-way bandwidth is half the quoted bidirectional figure."""
+    """GPU time of one NCCL all-reduce over NVLink (best algorithm and protocol)."""
     if devices <= 1:
         return 0.0
-    return ring_allreduce_s(
-        message_bytes, devices, gpu.nvlink_gbps / 2 * params.link_eff, params.link_latency_s
-    )
+    link = link_params(gpu, params)
+    return collective_time(Collective.ALL_REDUCE, message_bytes, devices, link).seconds
 
 
 def allreduce_kernel_s(
     gpu: GpuSpec, message_bytes: float, devices: int, params: GpuModelParams = DEFAULT_PARAMS
 ) -> float:
-    """One all-reduce kernel as the step sees it: the ring time plus the kernel overhead."""
-    if devices <= 1:
-        return 0.0
-    return allreduce_s(gpu, message_bytes, devices, params) + params.kernel_overhead_s
+    """One all-reduce kernel as an operator profile times it (GPU time; the collective's base
+    latency covers its start-up)."""
+    return allreduce_s(gpu, message_bytes, devices, params)
 
 
 # Per-step accumulators, in this order: compute, memory, overhead and communication seconds,
@@ -263,16 +376,10 @@ def _accumulate(
     ops: Iterable[Op],
     gpu: GpuSpec,
     model: ModelSpec,
-    tp: int,
     params: GpuModelParams,
 ) -> None:
-    """Add the kernels of `ops` (each × its repeat) to `totals` (see `_Totals`)."""
+    """Add the kernels of `ops` (each × its repeat, with launch gaps) to `totals`."""
     for op in ops:
-        if op.kind is OpKind.COLLECTIVE:
-            t = allreduce_kernel_s(gpu, op.message_bytes, tp, params)
-            totals[3] += op.repeat * (t - params.kernel_overhead_s)
-            totals[2] += op.repeat * params.kernel_overhead_s
-            continue
         kt = _op_kernel(gpu, model, op, params)
         # Attribute each kernel's time to the roofline side that set it.
         body = kt.seconds - kt.overhead_s
@@ -280,7 +387,7 @@ def _accumulate(
             totals[0] += op.repeat * body
         else:
             totals[1] += op.repeat * body
-        totals[2] += op.repeat * kt.overhead_s
+        totals[2] += op.repeat * (kt.overhead_s + _kernels_of(op) * params.kernel_gap_s)
         totals[4] += op.repeat * kt.tensor_busy_s
         totals[5] += op.repeat * kt.dram_busy_s
         totals[6] += op.flops * op.repeat
@@ -301,15 +408,14 @@ def _group_totals(params: GpuModelParams, gpu: GpuSpec, group: GemmTiming) -> _T
             compute_s += repeat * body
         else:
             memory_s += repeat * body
-        overhead_s += repeat * kt.overhead_s
+        overhead_s += repeat * (kt.overhead_s + params.kernel_gap_s)
         tensor_busy += repeat * kt.tensor_busy_s
         dram_busy += repeat * kt.dram_busy_s
         flops += 2 * m * k * n * repeat
         dram_bytes += repeat * kt.dram_busy_s * gpu.hbm_gbps * 1e9
     for message_bytes, repeat in group.syncs:
-        t = allreduce_kernel_s(gpu, message_bytes, layout.tp, params)
-        p2p_s += repeat * (t - params.kernel_overhead_s)
-        overhead_s += repeat * params.kernel_overhead_s
+        p2p_s += repeat * allreduce_kernel_s(gpu, message_bytes, layout.tp, params)
+        overhead_s += repeat * params.kernel_gap_s
     return compute_s, memory_s, overhead_s, p2p_s, tensor_busy, dram_busy, flops, dram_bytes
 
 
@@ -321,7 +427,8 @@ def gpu_step_time_with(
     parts = step_parts(model, batch, tp)
     totals = list(_group_totals(params, gpu, parts.gemms))
     attention = (op for op in (parts.attn_prefill, parts.attn_decode) if op is not None)
-    _accumulate(totals, (*attention, parts.vector_op()), gpu, model, tp, params)
+    _accumulate(totals, (*attention, parts.vector_op()), gpu, model, params)
+    totals[2] += params.step_overhead_s
     compute_s, memory_s, overhead_s, p2p_s, tensor_busy, dram_busy, flops, dram_bytes = totals
     seconds = compute_s + memory_s + overhead_s + p2p_s
     parts_s = {
@@ -342,7 +449,7 @@ def gpu_step_time(gpu: GpuSpec, model: ModelSpec, batch: BatchComposition, tp: i
 
     `busy_s`: `tensor` = FLOPs at datasheet peak, `dram` = bytes at datasheet HBM bandwidth
     (so utilisation = achieved fraction of peak), `p2p` = collective time, `overhead` =
-    launch and engine overheads. `bound` is the largest of compute / memory / communication /
-    overhead time.
+    kernel fixed costs, launch gaps and the per-step engine overhead. `bound` is the largest of
+    compute / memory / communication / overhead time.
     """
     return gpu_step_time_with(DEFAULT_PARAMS, gpu, model, batch, tp)

@@ -2,15 +2,20 @@
 
 Per-device compute (weights and heads split `tp` ways) comes from `models/ops.py`; this module
 adds the synchronisation each layer needs, by `arch.tp_sync`, over `p2p_gbps` (a device's
-bidirectional aggregate: half per direction) with ring collectives (collectives.py) and a
-per-ring-step latency. X·m below is m tokens × X elements × bytes per activation.
+bidirectional aggregate: half per direction). Every collective goes through the code path the
+GPU baselines use (`collectives.collective_time`: NCCL-style algorithm and protocol choice by
+payload) with the link parameters of `arch.p2p_type` (`collectives.LINK_PARAMS`: per-hop and
+base latency, bandwidth efficiency; NVLink values fitted on measured NCCL all-reduces), so an
+HDA-vs-GPU ratio never rests on two latency assumptions. X·m below is m tokens × X elements ×
+bytes per activation.
 
 * all-gather (the paper's choice): every GEMM is column-parallel and its *final* outputs are
   all-gathered — attention output (q_size), O output (hidden), MLP activation (ffn·top-k) and
   MLP output (hidden): 4 gathers per layer whose per-device volume (p−1)/p·X stays almost
   constant in p (Fig. 7-(c)). Final sums leave the device tile by tile while the producing op
   still runs, so each gather's bandwidth time is pipelined with its producer
-  (noc.pipelined_exposed_s rule); the last slice's p − 1 hop latencies are always exposed.
+  (noc.pipelined_exposed_s rule); the collective's latency part (base + p − 1 hops) is always
+  exposed.
 * all-reduce: every GEMM is row-parallel (K split) and its *partial* sums are ring-all-reduced
   — QKV, O, gate/up and down outputs (4 per layer, 2(p−1)/p·X each: "more data transfer").
 * megatron (Shoeybi et al. 2019): column-parallel QKV and gate/up, row-parallel O and down;
@@ -31,12 +36,9 @@ from dataclasses import dataclass
 from ador_opt.hardware.arch import ArchConfig, TpSync
 from ador_opt.models.ops import BatchComposition
 from ador_opt.models.spec import ModelSpec
-from ador_opt.perf.collectives import allgather_s, ring_allreduce_s
+from ador_opt.perf.collectives import Collective, LinkParams, collective_time, device_link
 from ador_opt.perf.noc import pipelined_exposed_s
 
-# ASSUMPTION: ≈ 1 µs per ring step (PCIe/NVLink hop incl. DMA start; NCCL's small-message ring
-# latency on 8 NVLink GPUs is ≈ 10–15 µs over 14 steps).
-P2P_HOP_LATENCY_S = 1.0e-6
 HIDE_TOLERANCE = 0.01  # "hidden" = step time within 1 % of an infinitely fast link
 _BISECT_STEPS = 40
 
@@ -60,16 +62,20 @@ class TpCost:
     busy_s: float
 
 
+def arch_link(arch: ArchConfig) -> LinkParams:
+    """The device link of `arch`: its type's parameters at `p2p_gbps` / 2 per direction."""
+    return device_link(arch.p2p_type, arch.p2p_gbps / 2.0)
+
+
 def tp_sync_cost(
     arch: ArchConfig, model: ModelSpec, tokens: int, tp: int, producers: LayerProducers
 ) -> TpCost:
     """Synchronisation cost of one layer for `tokens` tokens on a `tp`-way group."""
     if tp <= 1:
         return TpCost(0.0, 0.0)
-    bw = arch.p2p_gbps / 2.0  # one direction of the bidirectional aggregate
+    link = arch_link(arch)
     ab = model.bytes_per_activation
     h = model.hidden_size
-    lat = P2P_HOP_LATENCY_S
     if arch.tp_sync is TpSync.ALL_GATHER:
         act = model.ffn_size * model.experts_per_token
         gathers = (
@@ -80,10 +86,9 @@ def tp_sync_cost(
         )
         busy = exposed = 0.0
         for width, producer_s in gathers:
-            t = allgather_s(tokens * width * ab, tp, bw)
-            hops_s = (tp - 1) * lat  # the last slice still crosses p − 1 hops
-            busy += t + hops_s
-            exposed += pipelined_exposed_s(t, producer_s) + hops_s
+            ct = collective_time(Collective.ALL_GATHER, tokens * width * ab, tp, link)
+            busy += ct.seconds
+            exposed += pipelined_exposed_s(ct.bandwidth_s, producer_s) + ct.latency_s
         return TpCost(exposed, busy)
     if arch.tp_sync is TpSync.ALL_REDUCE:
         qkv = model.q_size + 2 * model.kv_size
@@ -91,7 +96,9 @@ def tp_sync_cost(
         widths: tuple[int, ...] = (qkv, h, up, h)
     else:  # Megatron
         widths = (h, h)
-    t = sum(ring_allreduce_s(tokens * w * ab, tp, bw, lat) for w in widths)
+    t = sum(
+        collective_time(Collective.ALL_REDUCE, tokens * w * ab, tp, link).seconds for w in widths
+    )
     return TpCost(t, t)
 
 
