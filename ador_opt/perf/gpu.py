@@ -21,10 +21,11 @@ errors of one cannot hide errors of the other:
   each CTA pays the same `tile_overhead_cycles` (load Q, normalise and write O). Efficiency
   therefore rises with sequence length (fixed CTA cost amortised, wave tail) and with head dim
   (more matmul work per exp()).
-* Decode attention (paged, split-KV as vLLM PagedAttention v2 / TensorRT-LLM multi-block):
-  one CTA per (request, KV head, 512-token partition) streams its KV slice; with fewer CTAs
-  than SMs only that share of the HBM bandwidth is drawn, so short contexts and small batches
-  run far below the streaming bandwidth; each CTA pays `tile_overhead_cycles`.
+* Decode attention (paged, split-KV as FlashDecoding / TensorRT-LLM multi-block): one CTA per
+  (request, KV head, partition), the context split in ≥ 512-token slices only as far as needed
+  to occupy the SMs; a CTA streams at most one SM's share of the HBM bandwidth, so small
+  batches with short contexts run far below the streaming bandwidth; each CTA pays
+  `tile_overhead_cycles`.
 * Element-wise work (norms, rotary, activation, residual): bytes at HBM bandwidth · `hbm_eff`,
   `VECTOR_KERNELS_PER_LAYER` kernels per layer.
 * TP all-reduce: `perf/collectives.collective_time` — NCCL's algorithm/protocol choice by
@@ -94,7 +95,8 @@ ATTN_MATMUL_EFF = 0.73
 # Element-wise kernels per layer in fused engines: two (residual-add + RMSNorm), rotary
 # embedding, activation·gate. Assumption from TensorRT-LLM's LLaMA graph.
 VECTOR_KERNELS_PER_LAYER = 4
-# Attention kernels per layer (one fused kernel; split-KV decode adds its reduction kernel).
+# Attention kernels per layer: one fused kernel (split-KV decode reduces its partial results in
+# the same kernel, as TensorRT-LLM's multi-block XQA kernel does).
 ATTN_KERNELS_PER_LAYER = 1
 
 
@@ -192,15 +194,17 @@ def gemm_plan(
     weight_bytes_per_elem: int,
     act_bytes_per_elem: int,
     params: GpuModelParams,
+    tiles_to_try: tuple[tuple[int, int], ...] = GEMM_TILES,
 ) -> GemmPlan:
-    """Best tile shape and split-K of an m×k by k×n GEMM (least blended time)."""
+    """Best tile shape (of `tiles_to_try`) and split-K of an m×k by k×n GEMM (least blended
+    time)."""
     tflops = gpu.peak_tflops_for("fp8" if weight_bytes_per_elem == 1 else "fp16")
     macs = _macs_per_cycle_per_sm(gpu, tflops) * params.gemm_mainloop_eff
     hz = gpu.freq_mhz * 1e6
     bw = gpu.hbm_gbps * 1e9 * params.hbm_eff
     base_bytes = k * n * weight_bytes_per_elem + (m * k + m * n) * act_bytes_per_elem
     best: GemmPlan | None = None
-    for tm, tn in GEMM_TILES:
+    for tm, tn in tiles_to_try:
         tiles = math.ceil(m / tm) * math.ceil(n / tn)
         for split in SPLIT_K:
             if split > 1 and (k // split < SPLIT_K_MIN_K or tiles >= gpu.sm_count):
@@ -297,22 +301,34 @@ def _attn_prefill_kernel(gpu: GpuSpec, op: Op, params: GpuModelParams) -> Kernel
     )
 
 
+def _decode_partitions(requests: int, kv_heads: int, context: int, sm_count: int) -> int:
+    """KV partitions per (request, KV head): split (in ≥ 512-token slices) only as far as
+    needed to give every SM a CTA — FlashDecoding / TensorRT-LLM multi-block heuristics."""
+    fill = math.ceil(sm_count / (requests * kv_heads))
+    return max(1, min(math.ceil(context / DECODE_PARTITION_TOKENS), fill))
+
+
 def _attn_decode_kernel(gpu: GpuSpec, op: Op, params: GpuModelParams) -> KernelTime:
-    """Split-KV paged decode attention: CTAs draw HBM bandwidth in proportion to the SMs they
-    occupy (an SM streams at most its share, bandwidth · hbm_eff / SMs)."""
+    """Split-KV paged decode attention: one CTA per (request, KV head, partition); a CTA streams
+    at most an SM's share of the bandwidth (bandwidth · hbm_eff / SMs), so the kernel takes the
+    longer of the whole stream at full bandwidth and its longest CTA; every CTA pays the
+    fixed CTA cost (many short CTAs are scheduled dynamically: fractional waves)."""
     hz = gpu.freq_mhz * 1e6
     requests = max(1, op.m_decode)
+    heads = max(1, op.kv_heads)
     context = max(1, op.n)
-    parts = math.ceil(context / DECODE_PARTITION_TOKENS)
-    ctas = requests * max(1, op.kv_heads) * parts
-    waves = math.ceil(ctas / gpu.sm_count)
+    parts = _decode_partitions(requests, heads, context, gpu.sm_count)
+    waves = max(1.0, requests * heads * parts / gpu.sm_count)
+    # Longest CTA: a full 512-token slice, or a longer one when the split is capped.
+    fill = math.ceil(gpu.sm_count / (requests * heads))
+    longest_tokens = max(min(context, DECODE_PARTITION_TOKENS), math.ceil(context / fill))
     nbytes = op.kv_bytes + op.kv_write_bytes + op.act_bytes
     bw = gpu.hbm_gbps * 1e9
     per_sm_bw = bw * params.hbm_eff / gpu.sm_count
-    busy_sms = min(ctas, gpu.sm_count)
-    memory = nbytes / (per_sm_bw * busy_sms) + waves * params.tile_overhead_cycles / hz
-    kernels = ATTN_KERNELS_PER_LAYER + (1 if parts > 1 else 0)
-    overhead = kernels * params.kernel_fixed_s
+    longest_cta_bytes = op.kv_bytes / (requests * heads * context) * longest_tokens
+    memory = max(nbytes / (bw * params.hbm_eff), longest_cta_bytes / per_sm_bw)
+    memory += waves * params.tile_overhead_cycles / hz
+    overhead = ATTN_KERNELS_PER_LAYER * params.kernel_fixed_s
     return KernelTime(
         memory + overhead,
         0.0,
@@ -338,10 +354,7 @@ def _op_kernel(gpu: GpuSpec, model: ModelSpec, op: Op, params: GpuModelParams) -
 
 def _kernels_of(op: Op) -> int:
     """Kernels one copy of `op` launches (each pays the engine's launch gap)."""
-    if op.kind is OpKind.ATTN_DECODE:
-        parts = math.ceil(max(1, op.n) / DECODE_PARTITION_TOKENS)
-        return ATTN_KERNELS_PER_LAYER + (1 if parts > 1 else 0)
-    if op.kind is OpKind.ATTN_PREFILL:
+    if op.kind in (OpKind.ATTN_DECODE, OpKind.ATTN_PREFILL):
         return ATTN_KERNELS_PER_LAYER
     if op.kind in (OpKind.GEMM, OpKind.COLLECTIVE):
         return 1
