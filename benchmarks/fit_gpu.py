@@ -12,8 +12,8 @@ Layers, fitted one after the other so that errors of one layer cannot cancel err
    efficiency, roofline blend, kernel fixed cost) on the GPU-time-only `gemm` rows.
 2. `allreduce` — the NVLink3/NVLink4 link constants (hop and base latency, bandwidth
    efficiency) on the NCCL `allreduce` rows.
-3. `engine` — the serving-engine overheads (launch gap per kernel, overhead per step) on the
-   whole-step rows (`prefill`, `decode_step`, `static_batch`) with layers 1–2 fixed.
+3. `engine` — the serving engine's launch gap per kernel on the whole-step rows (`prefill`,
+   `decode_step`, `static_batch`) with layers 1–2 fixed, every source weighted alike.
 
 `offline` and `closed_loop` rows are fitted by nothing (they also exercise the serving
 simulator): they are an out-of-fit check.
@@ -84,7 +84,6 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "nvlink4_base_latency_s": (0.5e-6, 50e-6),
     "nvlink4_bw_eff": (0.3, 1.0),
     "kernel_gap_s": (0.1e-6, 30e-6),
-    "step_overhead_s": (1e-6, 10e-3),
 }
 LAYERS: dict[str, tuple[tuple[str, ...], tuple[Scenario, ...]]] = {
     "gemm": (
@@ -98,7 +97,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[Scenario, ...]]] = {
         (Scenario.ALLREDUCE,),
     ),
     "engine": (
-        ("kernel_gap_s", "step_overhead_s"),
+        ("kernel_gap_s",),
         (Scenario.PREFILL, Scenario.DECODE_STEP, Scenario.STATIC_BATCH),
     ),
 }  # fmt: skip
@@ -166,6 +165,22 @@ def _tie_missing_generations(params: GpuModelParams, cases: Sequence[Case]) -> G
     return dataclasses.replace(params, **values)
 
 
+# Whole-step rows come from different serving engines (TensorRT-LLM, NeMo, vLLM, SplitwiseSim's
+# profiler) whose overheads differ; each source weighs the same so that the engine with most
+# rows does not set the engine constants for all.
+SOURCE_WEIGHTED = ("engine",)
+
+
+def source_weights(rows: Sequence[Case]) -> np.ndarray:
+    """Residual weights giving every source the same total weight (1/√n per row, squared in
+    the cost), so that one publication's many rows cannot set a layer's constants alone."""
+    counts: dict[str, int] = {}
+    for c in rows:
+        counts[source_of(c)] = counts.get(source_of(c), 0) + 1
+    w = np.array([1.0 / math.sqrt(counts[source_of(c)]) for c in rows])
+    return w / math.sqrt(float(np.mean(w**2)))
+
+
 SOFT_L1_SCALE = 0.1  # residuals (log ratio) beyond ≈ 10 % weigh linearly, not quadratically
 
 
@@ -227,9 +242,10 @@ def fit_layer(layer: str, cases: Sequence[Case], start: GpuModelParams) -> GpuMo
         ]
         names = tuple(n for n in names if n.split("_")[0] in gens)
     measured = np.log([c.value for c in rows])
+    weights = source_weights(rows) if layer in SOURCE_WEIGHTED else np.ones(len(rows))
 
     def residuals(x: np.ndarray) -> np.ndarray:
-        return np.log(predictions(_with(start, names, x), rows)) - measured
+        return (np.log(predictions(_with(start, names, x), rows)) - measured) * weights
 
     lo = np.log([BOUNDS[n][0] for n in names])
     hi = np.log([BOUNDS[n][1] for n in names])

@@ -33,8 +33,9 @@ errors of one cannot hide errors of the other:
   efficiency per NVLink generation). HDA devices use the same function (`perf/tp.py`).
 
 *Engine layer* — what a serving engine adds around the kernels, fitted on whole-step rows with
-the operator layer fixed: `kernel_gap_s` per kernel launched in a step (launch gaps between
-kernels) and `step_overhead_s` per step (scheduling, input preparation, sampling).
+the operator layer fixed: `kernel_gap_s` per kernel launched in a step (the gap between
+kernels: launch, host-side scheduling and sampling spread over the step's kernels). A separate
+per-step constant was tried and fitted to zero on these rows, so it is not in the model.
 
 FP8 models (8-bit weights) run GEMMs at the FP8 tensor peak when the GPU has one (W8A8, as
 TensorRT-LLM FP8 does); attention runs at the FP16 peak. All constants are shared by every GPU
@@ -120,7 +121,6 @@ class GpuModelParams:
     nvlink4_bw_eff: float
     # engine layer (serving steps)
     kernel_gap_s: float  # per kernel launched in a step: launch gap between kernels
-    step_overhead_s: float  # per step: scheduling, input preparation, sampling
 
     @classmethod
     def fitted(cls) -> GpuModelParams:
@@ -441,7 +441,6 @@ def gpu_step_time_with(
     totals = list(_group_totals(params, gpu, parts.gemms))
     attention = (op for op in (parts.attn_prefill, parts.attn_decode) if op is not None)
     _accumulate(totals, (*attention, parts.vector_op()), gpu, model, params)
-    totals[2] += params.step_overhead_s
     compute_s, memory_s, overhead_s, p2p_s, tensor_busy, dram_busy, flops, dram_bytes = totals
     seconds = compute_s + memory_s + overhead_s + p2p_s
     parts_s = {
@@ -462,7 +461,7 @@ def gpu_step_time(gpu: GpuSpec, model: ModelSpec, batch: BatchComposition, tp: i
 
     `busy_s`: `tensor` = FLOPs at datasheet peak, `dram` = bytes at datasheet HBM bandwidth
     (so utilisation = achieved fraction of peak), `p2p` = collective time, `overhead` =
-    kernel fixed costs, launch gaps and the per-step engine overhead. `bound` is the largest of
+    kernel fixed costs and the engine's launch gaps. `bound` is the largest of
     compute / memory / communication / overhead time.
     """
     return gpu_step_time_with(DEFAULT_PARAMS, gpu, model, batch, tp)
