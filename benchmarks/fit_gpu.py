@@ -20,12 +20,14 @@ simulator): they are an out-of-fit check.
 
 Method per layer: bounded, robust least squares (Levenberg–Marquardt on the logarithms of the
 layer's parameters, clipped to physical bounds; soft-L1 or Cauchy loss by iteratively
-reweighted least squares; numpy only) on log(predicted / measured). Cross-validation: leave-one-source-out (LOSO) — refit the layer without
-every row of one source (a publication, or one profiling file of an operator data set) and
-predict those rows; a link generation left with fewer rows than its three parameters takes
-the other generation's fitted values (held-out A100 rows are then predicted from H100 ones). The
-per-row table, the in-sample and LOSO MAPE per layer, per scenario and overall are printed;
-the result is written to `ador_opt/perf/gpu_params.py`.
+reweighted least squares; numpy only) on log(predicted / measured).
+
+Cross-validation: leave-one-source-out (LOSO) — refit the layer without every row of one source
+(a publication, or one profiling file of an operator data set) and predict those rows; a link
+generation left with fewer rows than its three parameters takes the other generation's fitted
+values (held-out A100 rows are then predicted from H100 ones). The per-row table, the in-sample
+and LOSO MAPE per layer, per scenario and overall are printed; the result is written to
+`ador_opt/perf/gpu_params.py`.
 """
 
 from __future__ import annotations
@@ -165,9 +167,7 @@ def _tie_missing_generations(params: GpuModelParams, cases: Sequence[Case]) -> G
         return params
     (have,) = present
     (miss,) = set(LINK_GENERATIONS) - present
-    values = {
-        n.replace(have, miss): getattr(params, n) for n in PARAM_NAMES if n.startswith(have)
-    }
+    values = {n.replace(have, miss): getattr(params, n) for n in PARAM_NAMES if n.startswith(have)}
     return dataclasses.replace(params, **values)
 
 
@@ -345,9 +345,9 @@ def write_params(params: GpuModelParams, notes: list[str]) -> None:
     lines += [
         "",
         "# Not fitted. NVLink SHARP (NVLS) all-reduce is off for the GPU baselines: on the",
-        "# measured H100 DGX rows the 32 MiB all-reduce takes 167 µs at TP4 and 196 µs at TP8, the",
-        "# ring's (p−1)/p ratio (1.17); NVLS moves the same bytes at any TP (ratio 1.0), so that",
-        "# system ran rings. The NVLS path stays in perf/collectives.py for links that have it.",
+        "# measured H100 DGX rows the 32 MiB all-reduce takes 167 µs at TP4 and 196 µs at TP8,",
+        "# the ring's (p−1)/p ratio (1.17); NVLS moves the same bytes at any TP (ratio 1.0), so",
+        "# that system ran rings. The NVLS path stays in perf/collectives.py for links with it.",
         f"GPU_NVLS = {gpu_params.GPU_NVLS}",
         "# NVLS switch latency: NCCL 2.18 src/graph/tuning.cc hwLat NVLink/NVLS = 23 µs.",
         f"NVLS_LATENCY_S = {gpu_params.NVLS_LATENCY_S:.6g}",
@@ -376,9 +376,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    {name.upper():<24} = {value:.4g}{edge}")
 
     pred = predictions(params, fitted_rows)
-    insample = (pred - np.array([c.value for c in fitted_rows])) / np.array(
-        [c.value for c in fitted_rows]
-    ) * 100.0
+    insample = (
+        (pred - np.array([c.value for c in fitted_rows]))
+        / np.array([c.value for c in fitted_rows])
+        * 100.0
+    )
     cv = np.full(len(fitted_rows), np.nan)
     if not args.no_cv:
         t0 = time.perf_counter()

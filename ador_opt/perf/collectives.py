@@ -98,6 +98,7 @@ def reduce_scatter_s(
 #   reduces and multicasts the result: wire bytes B per device and direction, a fixed switch
 #   latency, Simple protocol only, all-reduce only; only on links with `nvls = True`.
 
+
 class Algorithm(StrEnum):
     RING = "ring"
     TREE = "tree"
@@ -121,7 +122,11 @@ class Collective(StrEnum):
 # tree {.6, 1.25, 28} µs; base latency baseLat ring {6.6, 14.0, 8.4} µs, tree {6.8, 14.0, 0}.
 _HOP_SCALE: dict[Algorithm, dict[Protocol, float]] = {
     Algorithm.RING: {Protocol.LL: 0.6 / 3.4, Protocol.LL128: 1.9 / 3.4, Protocol.SIMPLE: 1.0},
-    Algorithm.TREE: {Protocol.LL: 0.6 / 3.4, Protocol.LL128: 1.25 / 3.4, Protocol.SIMPLE: 28 / 3.4},
+    Algorithm.TREE: {
+        Protocol.LL: 0.6 / 3.4,
+        Protocol.LL128: 1.25 / 3.4,
+        Protocol.SIMPLE: 28 / 3.4,
+    },
 }
 _BASE_SCALE: dict[Algorithm, dict[Protocol, float]] = {
     Algorithm.RING: {Protocol.LL: 6.6 / 8.4, Protocol.LL128: 14.0 / 8.4, Protocol.SIMPLE: 1.0},
