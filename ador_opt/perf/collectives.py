@@ -1,4 +1,9 @@
-"""Bandwidth–latency (α–β) times of ring collectives among the devices of a TP group.
+"""Collective times among the devices of a TP group — the one code path for GPUs and HDA devices.
+
+Two levels: the plain α–β ring formulas below (`ring_allreduce_s`, `allgather_s`,
+`reduce_scatter_s`), and `collective_time`, which picks algorithm (ring / tree / NVLS) and
+protocol (LL / LL128 / Simple) by payload as NCCL does, on a `LinkParams` per link type. GPU
+baselines (`perf/gpu.py`) and HDA TP syncs (`perf/tp.py`) both call `collective_time`.
 
 All functions are pure. Units:
 
