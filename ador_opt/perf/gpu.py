@@ -203,20 +203,25 @@ def gemm_plan(
     hz = gpu.freq_mhz * 1e6
     bw = gpu.hbm_gbps * 1e9 * params.hbm_eff
     base_bytes = k * n * weight_bytes_per_elem + (m * k + m * n) * act_bytes_per_elem
+    sms, c_tile, p = gpu.sm_count, params.tile_overhead_cycles, params.roofline_blend
     best: GemmPlan | None = None
+    best_body = math.inf
     for tm, tn in tiles_to_try:
-        tiles = math.ceil(m / tm) * math.ceil(n / tn)
+        tiles = -(-m // tm) * -(-n // tn)
         for split in SPLIT_K:
-            if split > 1 and (k // split < SPLIT_K_MIN_K or tiles >= gpu.sm_count):
+            if split > 1 and (k // split < SPLIT_K_MIN_K or tiles >= sms):
                 break
-            ctas = tiles * split
-            waves = math.ceil(ctas / gpu.sm_count)
-            tile_cycles = tm * tn * math.ceil(k / split) / macs + params.tile_overhead_cycles
-            compute = waves * tile_cycles / hz
-            nbytes = base_bytes + (2 * split * m * n * SPLIT_K_PARTIAL_BYTES if split > 1 else 0)
-            memory = nbytes / bw
-            body = _overlap(compute, memory, params)
-            if best is None or body < best.body_s:
+            waves = -(-tiles * split // sms)
+            compute = waves * (tm * tn * -(-k // split) / macs + c_tile) / hz
+            memory = (
+                base_bytes + (2 * split * m * n * SPLIT_K_PARTIAL_BYTES if split > 1 else 0)
+            ) / bw
+            hi, lo = (compute, memory) if compute >= memory else (memory, compute)
+            if hi >= best_body:
+                continue  # the blend is ≥ max(compute, memory): cannot win
+            body = hi * (1.0 + (lo / hi) ** p) ** (1.0 / p)
+            if body < best_body:
+                best_body = body
                 best = GemmPlan(tm, tn, split, waves, compute, memory, body)
     assert best is not None
     return best
