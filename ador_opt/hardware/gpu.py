@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ador_opt.hardware.arch import LinkType
+from ador_opt.hardware.arch import LinkType, _enum
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ class GpuSpec:
     link_type: LinkType = LinkType.NVLINK4  # NVLink generation of `nvlink_gbps`
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "link_type", LinkType(self.link_type))
+        object.__setattr__(self, "link_type", _enum(LinkType, self.link_type, "link_type"))
 
     def peak_tflops_for(self, precision: str) -> float:
         if precision == "fp8" and self.fp8_tflops > 0:
