@@ -294,3 +294,11 @@ def test_sampled_decode_phase_matches_exact_sum(
     )
     exact_e2e_ms = sampled.ttft_ms + exact_decode_s * 1e3
     assert sampled.e2e_ms == pytest.approx(exact_e2e_ms, rel=5e-3)
+
+
+def test_gpu_link_type_is_checked() -> None:
+    from ador_opt.errors import InputError
+
+    assert A100.link_type.value == "nvlink3" and H100.link_type.value == "nvlink4"
+    with pytest.raises(InputError, match="link_type"):
+        dataclasses.replace(A100, link_type="nvlink9")
