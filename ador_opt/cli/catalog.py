@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ador_opt.cli._common import emit_json, err_console
 from ador_opt.hardware import HARDWARE_PRESETS, area_breakdown, cost_breakdown, load_hardware
+from ador_opt.hardware.power import power_breakdown
 from ador_opt.hardware.presets import Hardware
 from ador_opt.models import MODEL_PRESETS, load_model
 
@@ -67,6 +68,7 @@ def hardware_summary(hw: Hardware) -> dict[str, object]:
     out: dict[str, object] = {"name": hw.name, "kind": "gpu" if hw.arch is None else "hda"}
     if hw.arch is not None:
         area = area_breakdown(hw.arch)
+        power = power_breakdown(hw.arch)
         out.update(
             config=hw.arch.to_dict(),
             peak_tflops=hw.arch.peak_tflops,
@@ -74,12 +76,19 @@ def hardware_summary(hw: Hardware) -> dict[str, object]:
             area_breakdown=area.to_dict(),
             cost_usd=cost_breakdown(hw.arch).total_usd,
             cost_breakdown=cost_breakdown(hw.arch).to_dict(),
+            tdp_w=power.total_w,
+            power_breakdown_w=power.to_dict(),
+            shoreline_ok=area.shoreline_ok,
         )
     if hw.gpu is not None:
         out["gpu"] = hw.gpu.to_dict()
         out["performance_model"] = "gpu"
         if hw.arch is None:
-            out.update(peak_tflops=hw.gpu.fp16_tflops, area_mm2=hw.gpu.die_area_mm2)
+            out.update(
+                peak_tflops=hw.gpu.fp16_tflops,
+                area_mm2=hw.gpu.die_area_mm2,
+                tdp_w=hw.gpu.tdp_w,  # datasheet (no template to build a breakdown from)
+            )
     else:
         out["performance_model"] = "hda"
     return out
@@ -132,3 +141,9 @@ def hardware_show(name: str, json_out: JsonFlag = False) -> None:
             area.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
         err_console.print(area)
         err_console.print(f"cost per device: ${row['cost_usd']:.0f}")
+        watts = Table(title="full-load power (W)")
+        watts.add_column("component")
+        watts.add_column("value", justify="right")
+        for key, value in row["power_breakdown_w"].items():  # type: ignore[attr-defined]
+            watts.add_row(key, f"{value:.1f}")
+        err_console.print(watts)

@@ -151,6 +151,26 @@ class ArchConfig:
             raise InputError(f"devices ({self.devices}) must be a multiple of tp ({self.tp})")
         if self.process_nm != 7:
             raise InputError("process_nm: the area model is calibrated at 7 nm only")
+        self._check_physical_limits()
+
+    def _check_physical_limits(self) -> None:
+        """The clock ceiling of the process and the most link units a die carries
+        (hardware/constants.py; docs/model.md)."""
+        from ador_opt.hardware import constants as c  # constants imports this module
+
+        if self.freq_mhz > c.FREQ_CEILING_MHZ_7NM:
+            raise InputError(
+                f"freq_mhz: {self.freq_mhz:g} MHz exceeds the 7 nm clock ceiling of "
+                f"{c.FREQ_CEILING_MHZ_7NM:g} MHz"
+            )
+        per_unit = c.LINK_UNIT_GBPS[self.p2p_type]
+        most = c.LINK_MAX_UNITS[self.p2p_type]
+        units = self.p2p_link_count or math.ceil(self.p2p_gbps / per_unit - 1e-9)
+        if units > most:
+            raise InputError(
+                f"p2p_gbps: {self.p2p_gbps:g} GB/s needs {units} {self.p2p_type.value} units; "
+                f"a die carries at most {most} ({most * per_unit:g} GB/s)"
+            )
 
     # --- derived quantities ---------------------------------------------------------------
     @property

@@ -1,4 +1,9 @@
-"""Die area of an `ArchConfig` under the 7 nm model (constants in `hardware/constants.py`)."""
+"""Die area of an `ArchConfig` under the 7 nm model (constants in `hardware/constants.py`).
+
+Die = physical cores · (core + NoC router) + global SRAM + memory PHY/ctrl + link PHY/ctrl.
+The memory and link PHYs must also fit along the die edge (`AreaBreakdown.shoreline_ok`; a
+square die offers 4·√area mm of edge). Formulas and sources: docs/model.md §2.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ class AreaBreakdown:
     core_mac_tree_mm2: float
     core_local_sram_mm2: float
     core_crossbar_mm2: float
+    noc_port_bytes_per_cycle: float
     core_mm2: float
     physical_cores: int
     cores_total_mm2: float
@@ -45,15 +51,24 @@ class AreaBreakdown:
     p2p_phy_mm2: float
     p2p_ctrl_mm2: float
     total_mm2: float
+    shoreline_used_mm: float
+    shoreline_available_mm: float
 
     def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+        return {**asdict(self), "shoreline_ok": int(self.shoreline_ok)}
+
+    @property
+    def shoreline_ok(self) -> bool:
+        """The memory and link PHYs fit along the die edge (square die, all four edges)."""
+        return self.shoreline_used_mm <= self.shoreline_available_mm
 
 
 def dram_units(arch: ArchConfig) -> int:
-    if arch.dram_phy_count:
-        return arch.dram_phy_count
-    return math.ceil(arch.dram_gbps / c.DRAM_UNIT_GBPS[arch.dram_type] - 1e-9)
+    """HBM stacks / DDR5 channels / CXL lanes: enough for both the bandwidth and the capacity,
+    and at least the template's PHY sites (`dram_phy_count`, e.g. GA100's 6 for 5 stacks)."""
+    need_bw = math.ceil(arch.dram_gbps / c.DRAM_UNIT_GBPS[arch.dram_type] - 1e-9)
+    need_cap = math.ceil(arch.dram_gib / c.DRAM_UNIT_GIB[arch.dram_type] - 1e-9)
+    return max(arch.dram_phy_count, need_bw, need_cap)
 
 
 def p2p_units(arch: ArchConfig) -> int:
@@ -63,11 +78,25 @@ def p2p_units(arch: ArchConfig) -> int:
     return math.ceil(arch.p2p_gbps / c.LINK_UNIT_GBPS[arch.p2p_type] - 1e-9)
 
 
+def noc_port_bytes_per_cycle(arch: ArchConfig) -> float:
+    """Router port width w: the NoC's aggregate bandwidth spread over every physical core's
+    port, in bytes per core clock."""
+    physical = arch.physical_core_count or arch.core_count
+    return arch.noc_gbps * 1e9 / (physical * arch.freq_hz)
+
+
+def router_area_mm2(port_bytes_per_cycle: float) -> float:
+    """Per-core router: A_ref · (φ·r + (1 − φ)·r²), r = w / w_ref (constants.py)."""
+    r = port_bytes_per_cycle / c.NOC_REF_PORT_BYTES_PER_CYCLE
+    phi = c.NOC_ROUTER_LINEAR_FRACTION
+    return c.CROSSBAR_MM2_PER_CORE * (phi * r + (1.0 - phi) * r * r)
+
+
 @lru_cache(maxsize=4096)
 def area_breakdown(arch: ArchConfig) -> AreaBreakdown:
     """Die area of one device (LLMCompass 7 nm model plus the ADOR MAC tree)."""
     lanes = arch.vector_width
-    control = lanes * c.CONTROL_MM2_PER_VECTOR_LANE
+    control = c.CONTROL_MM2_PER_CORE_FIXED + lanes * c.CONTROL_MM2_PER_VECTOR_LANE
     alu = lanes * c.VECTOR_ALU_MM2_PER_LANE
     regs = lanes * c.REGISTER_FILE_MM2_PER_LANE
     systolic = arch.sa_macs_per_core * c.FP16_MAC_MM2
@@ -77,13 +106,18 @@ def area_breakdown(arch: ArchConfig) -> AreaBreakdown:
     local = sram_area_mm2(arch.local_sram_kib)
     core = control + alu + regs + systolic + mac_tree + local
     physical = arch.physical_core_count or arch.core_count
-    cores_total = physical * (core + c.CROSSBAR_MM2_PER_CORE)
+    port = noc_port_bytes_per_cycle(arch)
+    router = router_area_mm2(port)
+    cores_total = physical * (core + router)
     global_sram = sram_area_mm2(arch.global_sram_mib * 1024)
     n_dram = dram_units(arch)
     dram_phy, dram_ctrl = (n_dram * a for a in c.DRAM_UNIT_AREA_MM2[arch.dram_type])
     n_p2p = p2p_units(arch)
     p2p_phy, p2p_ctrl = (n_p2p * a for a in c.LINK_UNIT_AREA_MM2[arch.p2p_type])
     total = cores_total + global_sram + dram_phy + dram_ctrl + p2p_phy + p2p_ctrl
+    shoreline = n_dram * c.DRAM_UNIT_EDGE_MM[arch.dram_type] + n_p2p * (
+        c.LINK_UNIT_EDGE_MM[arch.p2p_type]
+    )
     return AreaBreakdown(
         core_control_mm2=control,
         core_vector_alu_mm2=alu,
@@ -91,7 +125,8 @@ def area_breakdown(arch: ArchConfig) -> AreaBreakdown:
         core_systolic_mm2=systolic,
         core_mac_tree_mm2=mac_tree,
         core_local_sram_mm2=local,
-        core_crossbar_mm2=c.CROSSBAR_MM2_PER_CORE,
+        core_crossbar_mm2=router,
+        noc_port_bytes_per_cycle=port,
         core_mm2=core,
         physical_cores=physical,
         cores_total_mm2=cores_total,
@@ -103,6 +138,8 @@ def area_breakdown(arch: ArchConfig) -> AreaBreakdown:
         p2p_phy_mm2=p2p_phy,
         p2p_ctrl_mm2=p2p_ctrl,
         total_mm2=total,
+        shoreline_used_mm=shoreline,
+        shoreline_available_mm=4.0 * math.sqrt(total),
     )
 
 

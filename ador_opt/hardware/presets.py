@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ador_opt.hardware import constants as c
 from ador_opt.hardware.arch import ArchConfig, DramType, LinkType
 from ador_opt.hardware.gpu import GpuSpec
 from ador_opt.registry import Registry
 
-# NoC bandwidth is not published for these designs. 4096 GB/s per device is an assumption of the
-# same class as A100's L2 fabric (≈ 5 TB/s); docs/model.md lists it.
+# NoC bandwidth. A100: its L2 fabric, 5,120 B/clk (NVIDIA A100 whitepaper) at 1,410 MHz. The
+# LLMCompass designs reuse the A100 core and its crossbar port (40 B/clk per core, the area
+# model's reference width), so their NoC is 40 B/clk × cores × clock. ADOR's is not published:
+# 4096 GB/s is an assumption (docs/model.md); the router area prices it.
+_A100_NOC_GBPS = c.A100_L2_BYTES_PER_CLK * 1410e6 / 1e9  # 7,219.2 GB/s
+_LLMCOMPASS_NOC_GBPS = c.NOC_REF_PORT_BYTES_PER_CYCLE * 64 * 1500e6 / 1e9  # 3,840 GB/s
 _DEFAULT_NOC_GBPS = 4096.0
 
 
@@ -99,7 +104,7 @@ A100_TEMPLATE = ArchConfig(
     vector_width=128,
     local_sram_kib=192.0,
     global_sram_mib=48.0,
-    noc_gbps=_DEFAULT_NOC_GBPS,
+    noc_gbps=_A100_NOC_GBPS,
     dram_type=DramType.HBM2E,
     dram_gib=80.0,
     dram_gbps=2039.0,
@@ -116,6 +121,7 @@ LLMCOMPASS_L = A100_TEMPLATE.replace(
     core_count=64,
     physical_core_count=0,
     global_sram_mib=24.0,
+    noc_gbps=_LLMCOMPASS_NOC_GBPS,
     dram_gbps=2000.0,
 )
 
@@ -130,6 +136,7 @@ LLMCOMPASS_T = A100_TEMPLATE.replace(
     sa_cols=32,
     local_sram_kib=768.0,
     global_sram_mib=48.0,
+    noc_gbps=_LLMCOMPASS_NOC_GBPS,
     dram_type=DramType.DDR5_CXL,
     dram_gib=512.0,
     dram_gbps=1024.0,

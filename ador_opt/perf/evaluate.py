@@ -1,8 +1,8 @@
 """Static-batch evaluation of one design, as `ador-opt evaluate` and `compare` report it.
 
 Pure functions returning plain dicts (the JSON contract of DESIGN §9): times in milliseconds,
-throughput in output tokens per second, areas in mm², cost in US dollars, utilisation as a
-fraction of each unit's datasheet peak (busy time / wall time).
+throughput in output tokens per second, areas in mm², cost in US dollars, power in W, energy in
+J, utilisation as a fraction of each unit's datasheet peak (busy time / wall time).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ador_opt.errors import InputError
 from ador_opt.hardware.area import area_breakdown
 from ador_opt.hardware.cost import cost_breakdown
 from ador_opt.hardware.loader import hardware_from_dict
+from ador_opt.hardware.power import tdp_w
 from ador_opt.hardware.presets import HARDWARE_PRESETS, Hardware
 from ador_opt.models.spec import ModelSpec, Precision
 from ador_opt.perf.memory import check_memory
@@ -41,18 +42,24 @@ def effective_tp(hw: Hardware, tp: int | None) -> int:
 
 
 def hardware_facts(hw: Hardware, precision: Precision) -> dict[str, Any]:
-    """Area, peak and cost of one device. Templates (and `a100`, whose area is the GA100
+    """Area, peak, cost and TDP of one device. Templates (and `a100`, whose area is the GA100
     template) use the area/cost model; GPU-only presets report the datasheet die area and
-    peak, and no cost (the cost model covers 7 nm templates only)."""
+    peak, and no cost (the cost model covers 7 nm templates only). `tdp_w` is the template's
+    full-load power (hardware/power.py), or the datasheet TDP for presets timed by the GPU
+    model (whose energy follows the datasheet rule of perf/energy.py)."""
     if hw.arch is not None:
         peak = hw.arch.peak_tflops
         if hw.gpu is not None:
             peak = hw.gpu.peak_tflops_for(precision.value)
+        area = area_breakdown(hw.arch)
         return {
-            "area_mm2": area_breakdown(hw.arch).total_mm2,
+            "area_mm2": area.total_mm2,
             "peak_tflops": peak,
             "cost_usd": cost_breakdown(hw.arch).total_usd,
+            "tdp_w": hw.gpu.tdp_w if hw.gpu is not None else tdp_w(hw.arch, precision.value),
+            "shoreline_ok": area.shoreline_ok,
             "performance_model": "gpu" if hw.gpu is not None else "hda",
+            "power_model": "datasheet-tdp" if hw.gpu is not None else "template",
         }
     assert hw.gpu is not None
     return {
@@ -60,7 +67,22 @@ def hardware_facts(hw: Hardware, precision: Precision) -> dict[str, Any]:
         "peak_tflops": hw.gpu.peak_tflops_for(precision.value),
         "cost_usd": None,
         "cost_note": "no cost model for GPU-only presets (the 7 nm model covers templates)",
+        "tdp_w": hw.gpu.tdp_w,
         "performance_model": "gpu",
+        "power_model": "datasheet-tdp",
+    }
+
+
+def energy_metrics(energy_j: float, e2e_ms: float, tokens: int, tp: int) -> dict[str, float]:
+    """`power_w`: one device's mean power over the static batch; `energy_per_token_j`: the TP
+    group's energy per output token; `tokens_per_joule` its inverse."""
+    group_j = energy_j * tp
+    per_token = group_j / tokens
+    return {
+        "energy_j": group_j,
+        "power_w": energy_j / (e2e_ms / 1e3),
+        "energy_per_token_j": per_token,
+        "tokens_per_joule": 1.0 / per_token if per_token > 0 else 0.0,
     }
 
 
@@ -106,6 +128,7 @@ def evaluate_design(
         "area_total_mm2": area_total,
         "throughput_per_mm2": result.throughput_tokens_per_s / area_total,
         "cost_total_usd": None if doc["cost_usd"] is None else doc["cost_usd"] * tp_used,
+        **energy_metrics(result.energy_j, result.e2e_ms, batch * output_len, tp_used),
         "utilisation": dict(result.utilisation),
         "dram_bandwidth_utilisation": result.utilisation.get("dram", 0.0),
         "phases": {

@@ -49,6 +49,7 @@ class StaticBatchResult:
     utilisation: dict[str, float] = field(default_factory=dict)
     decode_steps: int = 0
     decode_utilisation: dict[str, float] = field(default_factory=dict)
+    energy_j: float = 0.0  # one device, prefill + every decode step (perf/energy.py)
 
 
 StepFn = Callable[[BatchComposition], StepTime]
@@ -56,8 +57,9 @@ StepFn = Callable[[BatchComposition], StepTime]
 
 def _decode_total_s(
     step: StepFn, batch: int, input_len: int, steps: int
-) -> tuple[float, StepTime, StepTime, dict[str, float]]:
-    """Sum of `steps` decode-step times with context input_len+1 … input_len+steps."""
+) -> tuple[float, StepTime, StepTime, dict[str, float], float]:
+    """Sum of `steps` decode-step times (and energies, the last item) with context
+    input_len+1 … input_len+steps."""
     contexts = np.arange(input_len + 1, input_len + steps + 1)
     if steps <= EXACT_DECODE_STEPS:
         sample_ctx = contexts
@@ -66,11 +68,13 @@ def _decode_total_s(
     results = [step(BatchComposition.decode_only(batch, int(c))) for c in sample_ctx]
     times = np.array([r.seconds for r in results])
     total = float(np.interp(contexts, sample_ctx, times).sum())
+    energies = np.array([r.energy_j for r in results])
+    energy = float(np.interp(contexts, sample_ctx, energies).sum())
     busy: dict[str, float] = {}
     for r in results:
         for unit, b in r.busy_s.items():
             busy[unit] = busy.get(unit, 0.0) + b * steps / len(results)
-    return total, results[0], results[-1], busy
+    return total, results[0], results[-1], busy, energy
 
 
 def check_static_args(batch: int, input_len: int, output_len: int, tp: int) -> None:
@@ -95,10 +99,10 @@ def static_batch(step: StepFn, batch: int, input_len: int, output_len: int) -> S
     prefill = step(BatchComposition.prefill_only(batch, input_len))
     steps = output_len - 1
     if steps > 0:
-        decode_s, first, last, busy = _decode_total_s(step, batch, input_len, steps)
+        decode_s, first, last, busy, decode_j = _decode_total_s(step, batch, input_len, steps)
         tbt_s = decode_s / steps
     else:
-        decode_s, busy = 0.0, {}
+        decode_s, busy, decode_j = 0.0, {}, 0.0
         first = last = step(BatchComposition.decode_only(batch, input_len))
         tbt_s = first.seconds
     e2e_s = prefill.seconds + decode_s
@@ -119,6 +123,7 @@ def static_batch(step: StepFn, batch: int, input_len: int, output_len: int) -> S
         utilisation=util,
         decode_steps=steps,
         decode_utilisation=decode_util,
+        energy_j=prefill.energy_j + decode_j,
     )
 
 

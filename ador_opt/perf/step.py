@@ -5,6 +5,7 @@ from __future__ import annotations
 from ador_opt.hardware.presets import Hardware
 from ador_opt.models.ops import BatchComposition
 from ador_opt.models.spec import ModelSpec
+from ador_opt.perf.energy import gpu_step_energy_j, hda_step_energy_j, with_energy
 from ador_opt.perf.result import StepTime
 
 
@@ -20,13 +21,17 @@ def step_time(
     GPUs (and presets that carry a `GpuSpec`, like `a100`) use the calibrated GPU model; HDA
     templates use the template model, whose systolic-array timing `sa_backend` picks
     ("closed-form", "scalesim" — opt-in re-scoring, cached on disk — or "double-buffered").
-    `model` already carries its precision.
+    `model` already carries its precision. The result carries the step's energy on one device
+    (`StepTime.energy_j`, perf/energy.py).
     """
     if hw.gpu is not None:
         from ador_opt.perf.gpu import gpu_step_time
 
-        return gpu_step_time(hw.gpu, model, batch, tp)
+        st = gpu_step_time(hw.gpu, model, batch, tp)
+        return with_energy(st, gpu_step_energy_j(hw.gpu, st))
     assert hw.arch is not None
     from ador_opt.perf.hda import hda_step_time
 
-    return hda_step_time(hw.arch, model, batch, tp, sa_backend)
+    st = hda_step_time(hw.arch, model, batch, tp, sa_backend)
+    precision = "fp8" if model.bytes_per_weight == 1 else "fp16"
+    return with_energy(st, hda_step_energy_j(hw.arch, st, precision))

@@ -1,0 +1,77 @@
+"""Energy of one serving step from its activity counters (docs/model.md "Power and energy").
+
+HDA templates, per device:
+
+    E = flops/2 · e_MAC(precision)                      arrays and MAC trees
+      + busy_vector · cores · lanes · f · e_lane          vector unit
+      + seconds · cores · issues · f · e_issue            control (sequencers run every cycle)
+      + sram_bytes · e_local                              local SRAM
+      + noc_bytes · (e_NoC + e_global)                    NoC and the global SRAM it serves
+      + dram_bytes · e_DRAM + p2p_bytes · e_link          off-die
+      + seconds · P_leak
+
+with the energies of `hardware.power.energy_table` (at the design's clock and voltage).
+Fallbacks while a timing model leaves a counter at 0: SRAM bytes = every unit's full-rate
+local-SRAM traffic over its busy time; NoC bytes = NoC busy seconds · noc_gbps; link bytes =
+link busy seconds · p2p_gbps / 2 (one direction). Counters a model fills take precedence.
+
+GPU presets (`Hardware.gpu` set, including `a100`, whose performance is the GPU model): the
+datasheet TDP times activity, E = TDP · seconds · (idle + (1 − idle) · u), u = the busiest
+unit's utilisation in the step (GPU_IDLE_TDP_FRACTION in hardware/constants.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ador_opt.hardware import constants as c
+from ador_opt.hardware.arch import ArchConfig
+from ador_opt.hardware.gpu import GpuSpec
+from ador_opt.hardware.power import energy_table
+from ador_opt.perf.result import StepTime
+
+
+def step_energy_breakdown(arch: ArchConfig, st: StepTime, precision: str) -> dict[str, float]:
+    """Joules of one step on one device of `arch`, by component (see the module docstring)."""
+    e = energy_table(arch)
+    f = arch.freq_hz
+    cores = arch.core_count
+    busy = st.busy_s
+    sram_bytes = st.sram_bytes
+    if sram_bytes <= 0:
+        sram_bytes = (
+            busy.get("systolic", 0.0) * arch.sa_per_core * (arch.sa_rows + arch.sa_cols) * 2
+            + busy.get("mac_tree", 0.0) * (arch.mt_width + arch.mt_lanes) * 2
+            + busy.get("vector", 0.0) * arch.vector_width * 4
+        ) * (cores * f)
+    noc_bytes = st.noc_bytes if st.noc_bytes > 0 else busy.get("noc", 0.0) * arch.noc_gbps * 1e9
+    p2p_bytes = (
+        st.p2p_bytes if st.p2p_bytes > 0 else busy.get("p2p", 0.0) * arch.p2p_gbps / 2 * 1e9
+    )
+    return {
+        "mac_j": st.flops / 2 * e.mac_j[precision],
+        "vector_j": busy.get("vector", 0.0) * cores * arch.vector_width * f * e.vector_lane_op_j,
+        "control_j": st.seconds * cores * e.issues_per_cycle * f * e.control_issue_j,
+        "local_sram_j": sram_bytes * e.local_sram_j_per_byte,
+        "global_sram_j": noc_bytes * e.global_sram_j_per_byte,
+        "noc_j": noc_bytes * e.noc_j_per_byte,
+        "dram_j": st.dram_bytes * e.dram_j_per_byte,
+        "p2p_j": p2p_bytes * e.p2p_j_per_byte,
+        "leakage_j": st.seconds * e.leakage_w,
+    }
+
+
+def hda_step_energy_j(arch: ArchConfig, st: StepTime, precision: str) -> float:
+    return sum(step_energy_breakdown(arch, st, precision).values())
+
+
+def gpu_step_energy_j(gpu: GpuSpec, st: StepTime) -> float:
+    """Datasheet TDP × activity (module docstring)."""
+    util = st.utilisation()
+    activity = max(util.values(), default=0.0)
+    idle = c.GPU_IDLE_TDP_FRACTION
+    return gpu.tdp_w * st.seconds * (idle + (1.0 - idle) * activity)
+
+
+def with_energy(st: StepTime, energy_j: float) -> StepTime:
+    return dataclasses.replace(st, energy_j=energy_j)
