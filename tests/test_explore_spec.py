@@ -30,7 +30,15 @@ def test_tiny_spec_resolves_defaults() -> None:
     assert spec.directions == ["maximize", "minimize"]
     # Reference point: 0 for a maximised metric, the area budget for area.
     assert [o.reference for o in spec.objectives] == [0.0, 700.0]
-    assert spec.constraints == ("sanity", "area", "sram", "memory", "roofline_tbt", "slo_tbt")
+    assert spec.constraints == (
+        "sanity",
+        "area",
+        "shoreline",
+        "sram",
+        "memory",
+        "roofline_tbt",
+        "slo_tbt",
+    )
     assert spec.space.size == 4 * 3 * 3 * 3 * 2
 
 

@@ -1,6 +1,7 @@
 """Constraint names, the pruning stage each belongs to, and their normalised values.
 
-Stages run cheapest first (DESIGN §7): parameter sanity → area/$ budget → SRAM holds one token →
+Stages run cheapest first (DESIGN §7): parameter sanity → area/$/power budget and die-edge
+(shoreline) fit → SRAM holds one token →
 weights + KV fit → roofline bound already violates the SLO → full evaluation (serving simulation
 or static batch). Stages 1–5 cost microseconds and are all evaluated for every valid
 configuration (so the samplers learn every violation); the full evaluation runs only when they
@@ -33,6 +34,8 @@ CONSTRAINTS: dict[str, ConstraintDef] = {
         ConstraintDef("sanity", "sanity", "parameters form a valid ArchConfig"),
         ConstraintDef("area", "budget", "die area ≤ budget.area_mm2"),
         ConstraintDef("cost", "budget", "device cost ≤ budget.cost_usd"),
+        ConstraintDef("power", "budget", "full-load power (TDP) ≤ budget.power_w"),
+        ConstraintDef("shoreline", "budget", "memory + link PHYs fit along the die edge"),
         ConstraintDef("sram", "sram", "local SRAM holds one token's activations"),
         ConstraintDef("memory", "memory", "weights + KV of the scenario fit DRAM"),
         ConstraintDef("roofline_ttft", "roofline_slo", "TTFT lower bound ≤ TTFT SLO"),

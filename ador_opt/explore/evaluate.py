@@ -24,9 +24,11 @@ from ador_opt.explore.space import SearchSpace, realise
 from ador_opt.explore.spec import ServingScenario, StaticScenario, StudySpec
 from ador_opt.hardware import area_breakdown, cost_breakdown
 from ador_opt.hardware.arch import ArchConfig
+from ador_opt.hardware.power import tdp_w
 from ador_opt.hardware.presets import Hardware
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf import evaluate_static_batch
+from ador_opt.perf.evaluate import energy_metrics
 from ador_opt.perf.memory import check_memory, dram_bytes_per_device
 
 # (hw, model, scenario, slo_ttft_p90_ms, slo_tbt_p99_ms, tp) → metrics of one TP group:
@@ -185,8 +187,15 @@ def _slo_limits(spec: StudySpec, sc: StaticScenario | ServingScenario) -> tuple[
     return slo.ttft_p90_ms, slo.tbt_p99_ms
 
 
-def _design_metrics(arch: ArchConfig, area: float, cost: float) -> dict[str, float]:
-    return {"area_mm2": area, "cost_usd": cost, "peak_tflops": arch.peak_tflops}
+def _design_metrics(
+    arch: ArchConfig, area: float, cost: float, precision: str
+) -> dict[str, float]:
+    return {
+        "area_mm2": area,
+        "cost_usd": cost,
+        "peak_tflops": arch.peak_tflops,
+        "tdp_w": tdp_w(arch, precision),
+    }
 
 
 def _static_metrics(
@@ -195,6 +204,7 @@ def _static_metrics(
     r = evaluate_static_batch(hw, model, sc.batch, sc.input_len, sc.output_len, arch.tp)
     replicas = arch.devices // arch.tp
     tput = r.throughput_tokens_per_s * replicas
+    energy = energy_metrics(r.energy_j, r.e2e_ms, sc.batch * sc.output_len, arch.tp)
     return {
         "ttft_ms": r.ttft_ms,
         "tbt_ms": r.tbt_ms,
@@ -202,6 +212,9 @@ def _static_metrics(
         "throughput_tokens_per_s": tput,
         "throughput_per_mm2": tput / (arch.devices * area),
         "throughput_per_usd": tput / (arch.devices * cost),
+        "power_w": energy["power_w"],
+        "energy_per_token_j": energy["energy_per_token_j"],
+        "tokens_per_joule": energy["tokens_per_joule"],
     }
 
 
@@ -251,7 +264,7 @@ def evaluate_point(ctx: EvalContext, params: Mapping[str, Any]) -> PointResult:
     hw = Hardware(arch.name, arch, None)
     area = area_breakdown(arch).total_mm2
     cost = cost_breakdown(arch).total_usd
-    metrics = _design_metrics(arch, area, cost)
+    metrics = _design_metrics(arch, area, cost, spec.file.model.precision)
     # Tensor parallelism splits attention heads across the group (models/ops.py).
     bad_tp = [m.name for m in spec.models if m.num_heads % arch.tp]
     if bad_tp:
@@ -260,11 +273,16 @@ def evaluate_point(ctx: EvalContext, params: Mapping[str, Any]) -> PointResult:
                     f"{', '.join(bad_tp)}")  # fmt: skip
     budget = spec.file.budget
 
-    # Stage 2: area / cost budget (per device).
+    # Stage 2: area / cost / power budget (per device) and the die-edge (shoreline) fit.
     if "area" in cons and budget.area_mm2 is not None:
         cons["area"] = relative_violation(area, budget.area_mm2)
     if "cost" in cons and budget.cost_usd is not None:
         cons["cost"] = relative_violation(cost, budget.cost_usd)
+    if "power" in cons and budget.power_w is not None:
+        cons["power"] = relative_violation(metrics["tdp_w"], budget.power_w)
+    if "shoreline" in cons:
+        bd = area_breakdown(arch)
+        cons["shoreline"] = relative_violation(bd.shoreline_used_mm, bd.shoreline_available_mm)
     # Stages 3 and 4: SRAM holds one token; weights + KV fit DRAM (cheap, evaluated together).
     # With several models/scenarios each constraint keeps its worst (largest) value.
     found: dict[str, list[float]] = {}
@@ -292,7 +310,7 @@ def evaluate_point(ctx: EvalContext, params: Mapping[str, Any]) -> PointResult:
     stage = first_violated_stage(cons)
     if stage:
         reason = {
-            "budget": "over the area/cost budget",
+            "budget": "over the area/cost/power budget or the die-edge (shoreline) limit",
             "roofline_slo": "the roofline lower bound already exceeds an SLO",
         }.get(stage, "; ".join(dict.fromkeys(reasons)))
         return done(arch, metrics, placeholders, reason)

@@ -11,6 +11,9 @@ Definitions (per design point, over all `devices` of the system):
 * `throughput_tokens_per_s` — output tokens/s of the system (static batch, or the serving run at
   capacity); `throughput_per_mm2` / `throughput_per_usd` per mm² / $ of silicon.
 * `area_mm2`, `cost_usd`, `peak_tflops` — one device (die area, manufacturing cost, dense FP16).
+* `tdp_w` — one device's full-load power (hardware/power.py).
+* `power_w` — one device's mean power over the static batch; `energy_per_token_j` — energy of
+  the system per output token (static batch; perf/energy.py); `tokens_per_joule` its inverse.
 
 With several models or scenarios a design must serve all of them, so the aggregate of a metric
 is its worst value: the minimum for maximised metrics, the maximum for minimised ones.
@@ -56,6 +59,10 @@ METRICS: dict[str, Metric] = {
         Metric("area_mm2", "mm²", "minimize", _M.DESIGN, "die area of one device"),
         Metric("cost_usd", "$", "minimize", _M.DESIGN, "manufacturing cost of one device"),
         Metric("peak_tflops", "TFLOPS", "maximize", _M.DESIGN, "dense FP16 peak of one device"),
+        Metric("tdp_w", "W", "minimize", _M.DESIGN, "full-load power of one device"),
+        Metric("power_w", "W", "minimize", _M.STATIC, "static-batch mean power per device"),
+        Metric("energy_per_token_j", "J/tok", "minimize", _M.STATIC, "energy per output token"),
+        Metric("tokens_per_joule", "tok/J", "maximize", _M.STATIC, "output tokens per joule"),
     )
 }
 

@@ -8,7 +8,7 @@ Layout (every table forbids unknown keys; see `studies/*.toml` and docs/explorat
     [[scenarios]] kind = "static" (batch, input_len, output_len) |
                   kind = "serving" (workload, num_requests, seed)
     [slo]        ttft_p90_ms, tbt_p99_ms (serving); ttft_ms, tbt_ms (static)
-    [budget]     area_mm2, cost_usd (per device)
+    [budget]     area_mm2, cost_usd, power_w (per device; power = full-load TDP)
     [space]      base = "<preset>", <param> = value | {min, max, step} | {choices = [...]}
     [[objectives]] name, direction (default: the metric's natural one), reference
 
@@ -97,6 +97,7 @@ class SloSection(_Strict):
 class BudgetSection(_Strict):
     area_mm2: Annotated[float, Field(gt=0)] | None = None
     cost_usd: Annotated[float, Field(gt=0)] | None = None
+    power_w: Annotated[float, Field(gt=0)] | None = None
 
 
 class ObjectiveSection(_Strict):
@@ -263,6 +264,7 @@ def _default_reference(name: str, f: SpecFile) -> float | None:
     limits = {
         "area_mm2": f.budget.area_mm2,
         "cost_usd": f.budget.cost_usd,
+        "tdp_w": f.budget.power_w,
         "ttft_p90_ms": f.slo.ttft_p90_ms,
         "tbt_p99_ms": f.slo.tbt_p99_ms,
         "ttft_ms": f.slo.ttft_ms,
@@ -309,6 +311,9 @@ def _constraints(f: SpecFile) -> tuple[str, ...]:
         applicable.insert(1, "area")
     if f.budget.cost_usd is not None:
         applicable.insert(applicable.index("sram"), "cost")
+    if f.budget.power_w is not None:
+        applicable.insert(applicable.index("sram"), "power")
+    applicable.insert(applicable.index("sram"), "shoreline")
     ttft = (f.slo.ttft_ms is not None and "static" in kinds) or (
         f.slo.ttft_p90_ms is not None and "serving" in kinds
     )

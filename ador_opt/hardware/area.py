@@ -115,9 +115,8 @@ def area_breakdown(arch: ArchConfig) -> AreaBreakdown:
     n_p2p = p2p_units(arch)
     p2p_phy, p2p_ctrl = (n_p2p * a for a in c.LINK_UNIT_AREA_MM2[arch.p2p_type])
     total = cores_total + global_sram + dram_phy + dram_ctrl + p2p_phy + p2p_ctrl
-    shoreline = n_dram * c.DRAM_UNIT_EDGE_MM[arch.dram_type] + n_p2p * (
-        c.LINK_UNIT_EDGE_MM[arch.p2p_type]
-    )
+    edge_dram = n_dram * c.DRAM_UNIT_EDGE_MM[arch.dram_type]
+    shoreline = edge_dram + n_p2p * c.LINK_UNIT_EDGE_MM[arch.p2p_type]
     return AreaBreakdown(
         core_control_mm2=control,
         core_vector_alu_mm2=alu,
