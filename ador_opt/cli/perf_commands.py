@@ -83,6 +83,9 @@ def _print_evaluation(doc: dict[str, Any]) -> None:
         ("area_mm2", "area per device (mm²)", 1),
         ("peak_tflops", "peak (TFLOPS)", 1),
         ("cost_usd", "cost per device ($)", 0),
+        ("tdp_w", "full-load power per device (W)", 0),
+        ("power_w", "mean power per device (W)", 1),
+        ("energy_per_token_j", "energy per output token (J)", 4),
         ("dram_bandwidth_utilisation", "DRAM BW utilisation", 3),
     ):
         table.add_row(label, _fmt(doc.get(key), digits))
