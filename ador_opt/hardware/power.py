@@ -122,6 +122,10 @@ class PowerBreakdown:
     leakage_w: float
     total_w: float
 
+    @property
+    def tdp_w(self) -> float:
+        return self.total_w
+
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
 
