@@ -318,3 +318,23 @@ def test_spec_refuses_a_bad_power_budget(tmp_path: Path) -> None:
     spec.write_text(POWER_SPEC.replace("power_w = 300.0", "power_w = -5"))
     assert_input_error(run_cli("optimize", str(spec), cwd=tmp_path), "budget.power_w")
     assert not (tmp_path / "runs").exists()
+
+
+def test_power_objectives_default_to_the_power_budget() -> None:
+    import tomllib
+
+    from ador_opt.explore.spec import validate_spec
+
+    text = POWER_SPEC.replace('name = "tbt_ms"\nreference = 1000.0', 'name = "power_w"')
+    spec = validate_spec(tomllib.loads(text + '\n[[objectives]]\nname = "tdp_w"\n'))
+    assert [(o.name, o.direction, o.reference) for o in spec.objectives] == [
+        ("tokens_per_joule", "maximize", 0.0),
+        ("power_w", "minimize", 300.0),
+        ("tdp_w", "minimize", 300.0),
+    ]
+    assert spec.constraints[:3] == ("sanity", "power", "shoreline")
+    no_budget = text.replace("[budget]\npower_w = 300.0\n", "")
+    with pytest.raises(InputError, match="reference"):  # no budget: power_w needs a reference
+        validate_spec(tomllib.loads(no_budget))
+    bare = validate_spec(tomllib.loads(POWER_SPEC.replace("[budget]\npower_w = 300.0\n", "")))
+    assert "power" not in bare.constraints and "shoreline" in bare.constraints

@@ -265,6 +265,7 @@ def _default_reference(name: str, f: SpecFile) -> float | None:
         "area_mm2": f.budget.area_mm2,
         "cost_usd": f.budget.cost_usd,
         "tdp_w": f.budget.power_w,
+        "power_w": f.budget.power_w,  # mean power ≤ TDP ≤ the budget
         "ttft_p90_ms": f.slo.ttft_p90_ms,
         "tbt_p99_ms": f.slo.tbt_p99_ms,
         "ttft_ms": f.slo.ttft_ms,
