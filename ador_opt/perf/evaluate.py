@@ -8,6 +8,7 @@ J, utilisation as a fraction of each unit's datasheet peak (busy time / wall tim
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,10 @@ def evaluate_design(
     if not memory.ok:
         return {**doc, "feasible": False, "reason": memory.reason}
     result = evaluate_static_batch(hw, model, batch, input_len, output_len, tp_used, sa_backend)
+    if not (math.isfinite(result.e2e_ms) and result.e2e_ms > 0):
+        # e.g. a denormal bandwidth: the times overflow; a design that never finishes.
+        return {**doc, "feasible": False, "reason": "step times are not finite (a bandwidth "
+                "or size too small to evaluate)"}  # fmt: skip
     area_total = doc["area_mm2"] * tp_used
     return {
         **doc,
