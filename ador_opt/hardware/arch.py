@@ -70,6 +70,9 @@ class ArchConfig:
     sa_rows: int = 64
     sa_cols: int = 64
     sa_per_core: int = 1
+    # In-array weight double buffering: a second weight register per PE, so fold i+1's weights
+    # shift in while fold i streams (perf/systolic.double_buffered; area: one register per PE).
+    sa_weight_double_buffer: bool = False
     mt_width: int = 16
     mt_lanes: int = 16
     vector_width: int = 128
@@ -95,6 +98,10 @@ class ArchConfig:
         object.__setattr__(self, "dram_type", _enum(DramType, self.dram_type, "dram_type"))
         object.__setattr__(self, "p2p_type", _enum(LinkType, self.p2p_type, "p2p_type"))
         object.__setattr__(self, "tp_sync", _enum(TpSync, self.tp_sync, "tp_sync"))
+        if not isinstance(self.sa_weight_double_buffer, bool):
+            raise InputError(
+                f"sa_weight_double_buffer: must be true or false, got {self.sa_weight_double_buffer!r}"
+            )
         ints_pos = ("core_count", "sa_rows", "sa_cols", "sa_per_core", "vector_width")
         ints_nonneg = (
             "mt_width",

@@ -159,6 +159,11 @@ class StepLayout:
     up_n: int  # output columns of the (gate+)up projection
     vec_elems_per_token: int  # vector-unit elements per token per layer
     vec_flops_per_token: int  # vector-unit ops per token per layer (softmax excluded)
+    # The same ops by the GEMM they are fused with (name, ops per token per layer): the norm
+    # before QKV and rotary after it; the residual add and the norm before the MLP; the
+    # activation/gating between up and down and the residual add after down. Sums to
+    # `vec_flops_per_token`.
+    vec_by_gemm: tuple[tuple[str, int], ...] = ()
 
 
 @lru_cache(maxsize=256)
@@ -175,6 +180,7 @@ def step_layout(model: ModelSpec, tp: int) -> StepLayout:
     heads = model.num_heads // tp
     kv_heads = max(1, model.num_kv_heads // tp)
     f = model.ffn_size // tp
+    mlp = "moe" if model.num_experts > 1 else "mlp"
     # Per token per layer: 2 norms (≈ 4 ops/elem on h), rotary on q,k (≈ 6 ops/elem), the
     # activation and gating (≈ 8 ops/elem on f), 2 residual adds (1 op/elem on h); softmax
     # (≈ 5 ops per score element) is added per step from the attention ops.
@@ -195,6 +201,11 @@ def step_layout(model: ModelSpec, tp: int) -> StepLayout:
         up_n=2 * f if model.gated_mlp else f,
         vec_elems_per_token=4 * h + (heads + kv_heads) * hd + f,
         vec_flops_per_token=10 * h + 6 * (heads + kv_heads) * hd + 8 * f,
+        vec_by_gemm=(
+            ("qkv_proj", 4 * h + 6 * (heads + kv_heads) * hd),
+            (f"{mlp}_up", 5 * h),
+            (f"{mlp}_down", 8 * f + h),
+        ),
     )
 
 

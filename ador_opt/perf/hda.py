@@ -3,9 +3,13 @@
 The step's per-device ops (`models/ops.py`) are mapped to units by `schedule.py`, tensor-
 parallel synchronisation is added by `tp.py`, and the step time is
 
-    T = max( Σ_layers [ Σ_GEMMs t_gemm + t_attention + t_tp_exposed ] + t_lm_head ,  T_vector )
+    T = Σ_layers [ Σ_GEMMs (t_gemm + v_gemm) + t_attention + v_softmax + t_tp_exposed ] + t_lm_head
 
-(ops of a layer in sequence, resources overlapped inside each op, vector work overlapped).
+(ops of a layer in sequence, resources overlapped inside each op). v_x is the part of the
+vector work fused with op x (norm and RoPE with QKV, residual + norm with the MLP's up
+projection, activation + residual with its down projection, softmax with attention) that does
+not overlap it: the two are row-pipelined in min(PIPELINE_CHUNKS, rows) tiles, so
+v = max(t_vec, t_x) − t_x + min(t_vec, t_x)/tiles (noc.pipelined_exposed_s).
 Results are memoised by value (all inputs are frozen); the GEMM part of a step is memoised per
 `GemmTiming` (token count and LM-head rows), so steps that differ only in attention share it.
 """
@@ -22,13 +26,16 @@ from ador_opt.models.ops import BatchComposition, GemmTiming, step_parts
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.result import StepTime
 from ador_opt.perf.schedule import P2P, UNIT_NAMES, VEC, attention_time, gemm_time
-from ador_opt.perf.systolic import CyclesFn, ws_cycles, ws_cycles_double_buffered
+from ador_opt.perf.noc import PIPELINE_CHUNKS, pipelined_exposed_s
+from ador_opt.perf.systolic import CyclesFn, double_buffered, ws_cycles
 from ador_opt.perf.tp import LayerProducers, tp_sync_cost
 from ador_opt.perf.vector import vector_s
 
 # closed-form (default): SCALE-Sim's WS timing in closed form; scalesim: SCALE-Sim's compute
-# stage itself (identical numbers; slow, cached on disk); double-buffered: arrays that overlap
-# consecutive folds (an optimistic what-if, systolic.ws_cycles_double_buffered).
+# stage itself (identical numbers; slow, cached on disk). Either gives the in-array weight
+# double-buffered timing (systolic.double_buffered) for designs with
+# `sa_weight_double_buffer`. double-buffered: every design timed as if it had in-array weight
+# double buffering (a what-if that ignores the field and its register area).
 SA_BACKENDS = ("closed-form", "scalesim", "double-buffered")
 
 
@@ -40,15 +47,16 @@ def check_sa_backend(sa_backend: str) -> None:
         )
 
 
-def _cycles_fn(sa_backend: str) -> CyclesFn:
+def _cycles_fn(sa_backend: str, arch: ArchConfig) -> CyclesFn:
     if sa_backend == "closed-form":
-        return ws_cycles
+        return double_buffered(ws_cycles) if arch.sa_weight_double_buffer else ws_cycles
     if sa_backend == "double-buffered":
-        return ws_cycles_double_buffered
+        return double_buffered(ws_cycles)
     if sa_backend == "scalesim":
         from ador_opt.perf.scalesim_backend import scalesim_ws_cycles
 
-        return scalesim_ws_cycles
+        base: CyclesFn = scalesim_ws_cycles
+        return double_buffered(base) if arch.sa_weight_double_buffer else base
     raise InputError(f"unknown systolic-array backend {sa_backend!r}; use one of {SA_BACKENDS}")
 
 
@@ -63,29 +71,34 @@ def hda_step_time(
 
     `sa_backend` picks the per-array systolic cycle model (SA_BACKENDS): "scalesim" runs
     SCALE-Sim's compute stage for every array pass (slow, cached on disk; for re-scoring a few
-    final designs, never inside trials) and equals "closed-form" exactly."""
-    return _step(arch, model, batch, tp, _cycles_fn(sa_backend))
+    final designs, never inside trials) and equals "closed-form" exactly; "double-buffered"
+    times every design as if `sa_weight_double_buffer` were set."""
+    return _step(arch, model, batch, tp, _cycles_fn(sa_backend, arch))
 
 
 @dataclass(frozen=True, slots=True)
 class _Block:
     """Summed over a set of ops: chain seconds, busy seconds per unit, seconds per bounding
-    unit, DRAM bytes, and per-layer seconds by op name."""
+    unit, DRAM / SRAM / NoC bytes, and per-layer seconds by op name."""
 
     chain_s: float
     busy: tuple[float, ...]
     bound_s: tuple[tuple[str, float], ...]
     dram_bytes: float
     per_layer: tuple[tuple[str, float], ...]
+    sram_bytes: float = 0.0
+    noc_bytes: float = 0.0
 
 
 @lru_cache(maxsize=32768)
 def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Block:
-    """All GEMMs of a step (`group.shapes`: name, m, k, n, repeat) run one after another.
-    Cached per `GemmTiming`, so steps that differ only in their attention share it."""
+    """All GEMMs of a step (`group.shapes`: name, m, k, n, repeat) run one after another,
+    each with the exposed part of the vector work fused with it. Cached per `GemmTiming`, so
+    steps that differ only in their attention share it."""
     layout = group.layout
     wb, ab, layers = layout.wb, layout.ab, layout.layers
-    chain = dram = 0.0
+    vec_per_token = dict(layout.vec_by_gemm)
+    chain = dram = sram = noc = 0.0
     busy = [0.0] * len(UNIT_NAMES)
     bound_s: dict[str, float] = {}
     per_layer: dict[str, float] = {}
@@ -93,11 +106,31 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
         t = gemm_time(arch, m, k, n, wb, ab, cycles_fn)
         chain += t.seconds * repeat
         dram += t.dram_bytes * repeat
+        sram += t.sram_bytes * repeat
+        noc += t.noc_bytes * repeat
         for i, b in enumerate(t.busy):
             busy[i] += b * repeat
         bound_s[t.bound] = bound_s.get(t.bound, 0.0) + t.seconds * repeat
-        per_layer[name] = per_layer.get(name, 0.0) + t.seconds * repeat / layers
-    return _Block(chain, tuple(busy), tuple(bound_s.items()), dram, tuple(per_layer.items()))
+        layer_s = t.seconds * repeat / layers
+        per_layer[name] = per_layer.get(name, 0.0) + layer_s
+        ops = vec_per_token.get(name, 0) * m
+        if ops:
+            vec_s = vector_s(arch, ops)
+            exposed = pipelined_exposed_s(vec_s, layer_s, min(PIPELINE_CHUNKS, m)) * layers
+            busy[VEC] += vec_s * layers
+            sram += 2.0 * ops * ab * layers  # operands read + results written (local SRAM)
+            chain += exposed
+            if exposed > 0:
+                bound_s["vector"] = bound_s.get("vector", 0.0) + exposed
+    return _Block(
+        chain,
+        tuple(busy),
+        tuple(bound_s.items()),
+        dram,
+        tuple(per_layer.items()),
+        sram,
+        noc,
+    )
 
 
 @lru_cache(maxsize=32768)
@@ -113,18 +146,28 @@ def _step(
     dram_bytes = block.dram_bytes
 
     attention_s = 0.0
+    sram_bytes, noc_bytes = block.sram_bytes, block.noc_bytes
     if parts.attn_prefill is not None or parts.attn_decode is not None:
         t = attention_time(
             arch, parts.attn_prefill, parts.attn_decode, batch, parts.layout.ab, cycles_fn
         )
-        chain += t.seconds * layers
+        # Softmax (the vector work not fused with a GEMM), row-pipelined over K/V blocks.
+        softmax_ops = parts.vector_flops - parts.tokens * parts.layout.vec_flops_per_token
+        softmax_s = vector_s(arch, softmax_ops)
+        exposed = pipelined_exposed_s(softmax_s, t.seconds)
+        busy[VEC] += softmax_s * layers
+        chain += (t.seconds + exposed) * layers
         dram_bytes += t.dram_bytes * layers
+        sram_bytes += (t.sram_bytes + 2.0 * softmax_ops * parts.layout.ab) * layers
+        noc_bytes += t.noc_bytes * layers
         for i, b in enumerate(t.busy):
             busy[i] += b * layers
         bound_s[t.bound] = bound_s.get(t.bound, 0.0) + t.seconds * layers
-        attention_s = t.seconds
-    busy[VEC] += vector_s(arch, parts.vector_flops) * layers
+        if exposed > 0:
+            bound_s["vector"] = bound_s.get("vector", 0.0) + exposed * layers
+        attention_s = t.seconds + exposed
 
+    p2p_bytes = 0.0
     if tp > 1:
         per_layer = dict(block.per_layer)
         producers = LayerProducers(
@@ -138,15 +181,18 @@ def _step(
         chain += cost.exposed_s * layers
         busy[P2P] += cost.busy_s * layers
         bound_s["p2p"] = bound_s.get("p2p", 0.0) + cost.exposed_s * layers
+        # ASSUMPTION (energy counter only): the link moves its bandwidth per direction while
+        # busy (p2p_gbps is bidirectional; ring collectives send one direction per step).
+        p2p_bytes = cost.busy_s * layers * arch.p2p_gbps / 2 * 1e9
 
-    seconds = chain
     bound = max(bound_s, key=bound_s.__getitem__) if bound_s else "vector"
-    if busy[VEC] > chain:
-        seconds, bound = busy[VEC], "vector"
     return StepTime(
-        seconds=seconds,
+        seconds=chain,
         bound=bound,
         busy_s=MappingProxyType(dict(zip(UNIT_NAMES, busy, strict=True))),
         dram_bytes=dram_bytes,
         flops=float(parts.total_flops),
+        sram_bytes=sram_bytes,
+        noc_bytes=noc_bytes,
+        p2p_bytes=p2p_bytes,
     )

@@ -6,6 +6,7 @@ and reduces them through an adder tree of depth ⌈log2 width⌉. The ⌈k/width
 segments of one input row are spread over all lanes of all cores (a lane owns an output column,
 or a K-slice of one when there are fewer columns than lanes, partial sums meeting in the
 accumulators), so an (m × k)·(k × n) product takes m · ⌈⌈k/width⌉·n / (lanes·cores)⌉ cycles.
+Attention: `mt_attention_s` (the tree's width against the head dimension).
 
 DRAM streaming efficiency. The paper measured a MAC tree on an Alveo U55C (2 HBM2 stacks,
 460 GB/s) and reports (Fig. 10) that memory-bandwidth utilisation grows *logarithmically* with
@@ -22,8 +23,6 @@ not a fit to any reference row): −0.10 per decade below 64 MiB, floored at 0.3
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 from ador_opt.hardware.arch import ArchConfig
 
 U_MAX = 0.90  # ADOR paper §V-A / Fig. 10: "up to 90 % of the theoretical maximum bandwidth"
@@ -47,36 +46,34 @@ def dram_stream_s(arch: ArchConfig, stream_bytes: float) -> float:
     return stream_bytes / (arch.dram_gbps * 1e9 * dram_utilisation(stream_bytes))
 
 
-@dataclass(frozen=True, slots=True)
-class MtTiming:
-    """One op on the MAC trees of a device. Seconds; `compute_s` is MT busy time."""
-
-    compute_s: float
-    dram_s: float
-    dram_bytes: float
-
-
 def has_mac_tree(arch: ArchConfig) -> bool:
     return arch.mt_width > 0 and arch.mt_lanes > 0
 
 
-def mt_gemm(arch: ArchConfig, m: int, k: int, n: int, weight_bytes: float) -> MtTiming:
-    """(m × k) · (k × n) with the k × n weights streamed once from DRAM (each weight chunk is
-    held in the lane registers while the m input rows pass, so weights are read once)."""
-    return MtTiming(mt_gemm_s(arch, m, k, n), dram_stream_s(arch, weight_bytes), weight_bytes)
+def _tree_depth(width: int) -> int:
+    """Adder-tree levels of a `width`-input lane (pipeline latency paid once per op)."""
+    return math.ceil(math.log2(max(2, width)))
 
 
 def mt_gemm_s(arch: ArchConfig, m: int, k: int, n: int) -> float:
-    """MAC-tree compute seconds of (m × k) · (k × n) (`mt_gemm`'s `compute_s`)."""
+    """MAC-tree compute seconds of (m × k) · (k × n): each of the m rows has ⌈k/W⌉·n segments
+    of W products (a k shorter than W wastes inputs), spread over all L·P lanes; a lane holds
+    its weight segment in registers while the m rows pass, so weights are read once."""
     lanes = arch.mt_lanes * arch.core_count
     cycles = m * math.ceil(math.ceil(k / arch.mt_width) * n / lanes)
-    cycles += math.ceil(math.log2(max(2, arch.mt_width)))  # adder-tree depth, paid once
+    cycles += _tree_depth(arch.mt_width)
     return cycles / arch.freq_hz
 
 
-def mt_attention(arch: ArchConfig, macs: float, kv_bytes: float) -> MtTiming:
-    """Decode attention (QKᵀ and AV over the KV cache): `macs` multiply-adds, `kv_bytes`
-    streamed from DRAM. Head dimensions are multiples of the tree width for every preset, so
-    the MAC count divides evenly over width × lanes × cores."""
-    per_cycle = arch.mt_width * arch.mt_lanes * arch.core_count
-    return MtTiming(macs / per_cycle / arch.freq_hz, dram_stream_s(arch, kv_bytes), kv_bytes)
+def mt_attention_s(arch: ArchConfig, rows: int, head_dim: int, keys: int) -> float:
+    """MAC-tree compute seconds of attention for `rows` query rows (query heads × tokens), each
+    against `keys` keys: QKᵀ is `keys` dot products of length head_dim (⌈hd/W⌉ lane cycles
+    each), AV is head_dim dot products of length `keys` (⌈keys/W⌉ each). Rows and keys are
+    spread over all lanes of all cores (keys split across lanes and cores, partial softmax
+    statistics merged as in split-K / flash-decoding); a tree wider than the head dimension
+    idles inputs on QKᵀ (paper Fig. 11-(b): lanes are sized against the heads)."""
+    w = arch.mt_width
+    segments = rows * (keys * math.ceil(head_dim / w) + head_dim * math.ceil(keys / w))
+    lanes = arch.mt_lanes * arch.core_count
+    cycles = math.ceil(segments / lanes) + 2 * _tree_depth(w)
+    return cycles / arch.freq_hz

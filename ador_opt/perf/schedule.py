@@ -1,67 +1,75 @@
 """HDA schedule (ADOR paper §IV-E, Fig. 8): which unit runs each op of a step, and how long.
 
-Mapping rules (docs/perf-hda.md lists them with their sources):
+Every op is offered to every compute unit (`perf/units/`: the systolic arrays and the MAC trees
+answer GEMMs and attention; the vector unit element-wise work). Each answer is the unit's
+`UnitWork` for the whole op: busy seconds, DRAM / SRAM / NoC bytes, and how its DRAM stream
+reaches it. The op then runs on the candidate that finishes first (ties: MAC tree, then the
+split, then the arrays — fewer SRAM bytes):
 
-* GEMMs. Two candidate mappings; the compiler takes the faster (ties go to the MAC tree):
-  - MAC-tree path ("GEMV"): weights stream DRAM → MAC trees, no SRAM staging (mactree.py).
-  - Systolic path ("GEMM"): the GEMM's output columns are split between the systolic arrays
-    and the MAC trees in the ratio of their MAC counts, fixed at compile time (§IV-E), and the
-    SA part uses the faster of the n-split / m-split plans (systolic.py). Both parts share DRAM.
-  Decode GEMVs land on the MAC trees; prefill GEMMs and large decode batches on the arrays.
-* Prefill attention (QKᵀ, AV per chunk and KV head) on the systolic arrays. The chunk's own
-  K/V is read from global SRAM when it fits (else read back from DRAM); cached context K/V
-  always comes from DRAM.
-* Decode attention on the MAC trees, streaming the KV cache from DRAM (on the systolic arrays
-  when the design has no MAC tree).
-* In a mixed step the decode attention (MAC trees) runs concurrently with the prefill attention
-  (systolic arrays), sharing DRAM bandwidth, when the prefill's K/V is all on chip; when the
-  prefill needs K/V from DRAM the arrays wait until the decode attention is done (§IV-E), and
-  without MAC trees both parts run on the arrays one after the other.
-* Vector work is overlapped (vector.py); the step is at least the vector unit's busy time.
-* Op composition: ops of a layer run in order (each needs the previous one's output); within
-  an op, compute, DRAM streaming and NoC transfers overlap (double-buffered weight tiles; the
-  first tile of an op is prefetched during the previous op), so an op takes the longest of
-  them plus the exposed part of its pipelined NoC transfer (noc.py).
+* each unit alone: `t = staged(compute, DRAM) + exposed NoC` (units/base.staged_core_s: the MAC
+  tree consumes its DRAM stream directly; the arrays stage it through local SRAM, exposing one
+  tile's load and one tile's compute, or serialising when tiles cannot be double-buffered);
+* split across the units (§IV-E "GEMM operations are distributed across both units"): the op's
+  independent work (output columns of a GEMM, heads × requests of attention) is divided in
+  the ratio of the units' own rates for this op, so both finish together:
+  `t = max(1 / Σ 1/T_i, DRAM(all bytes)) + exposed NoC`, T_i = unit i's time alone (its DRAM
+  stream at full bandwidth included); the units share the DRAM bandwidth. The division is
+  fluid (ignores rounding to whole column folds / lanes, ≤ one fold per array).
+
+No op is forced onto a unit: a small MAC tree only ever takes the share it finishes in time,
+so adding lanes never slows an op (each candidate's time is non-increasing in the lanes).
+
+Attention: prefill chunks (QKᵀ, AV per chunk and KV head; FlashAttention-style Q tiles sized by
+the local SRAM, `flash_q_blocks`; the chunk's own K/V in global SRAM, §IV-B) and decode tokens
+(QKᵀ, AV per request and KV head over the KV cache in DRAM) are two ops. In a mixed step they
+run one after the other, or — when the design has MAC trees and the prefill's K/V is all on
+chip — concurrently, decode on the MAC trees and prefill on the arrays sharing DRAM (Fig. 8);
+the faster of the two is taken.
+
+Op composition: ops of a layer run in order (each needs the previous one's output); within an
+op, compute, DRAM streaming and NoC transfers overlap as above.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import itemgetter
 
 from ador_opt.hardware.arch import ArchConfig
 from ador_opt.models.ops import BatchComposition, Op
-from ador_opt.perf.mactree import dram_stream_s, has_mac_tree, mt_attention, mt_gemm_s
+from ador_opt.perf.mactree import dram_stream_s, has_mac_tree
 from ador_opt.perf.noc import noc_s, pipelined_exposed_s
-from ador_opt.perf.systolic import (
-    CyclesFn,
-    onchip_bytes,
-    sa_batched_cycles,
-    sa_gemm_plans,
-    ws_cycles,
-)
+from ador_opt.perf.systolic import ACC_BYTES, CyclesFn, onchip_bytes, ws_cycles
+from ador_opt.perf.units import MAC_TREE, SYSTOLIC_ARRAY, ComputeUnit, UnitWork, Work, WorkKind
+from ador_opt.perf.units.base import staged_core_s
 
 # Busy-time slots, in this order everywhere (matches perf/result.py UNITS).
 SA, MT, VEC, DRAM, NOC, P2P = range(6)
 UNIT_NAMES = ("systolic", "mac_tree", "vector", "dram", "noc", "p2p")
+_SLOT = {name: i for i, name in enumerate(UNIT_NAMES)}
+
+# The matrix units offered every GEMM and attention op, in tie-break order.
+MATRIX_UNITS: tuple[ComputeUnit, ...] = (MAC_TREE, SYSTOLIC_ARRAY)
+
+# ASSUMPTION: keys per FlashAttention K/V block held in local SRAM next to the Q tile (the
+# FlashAttention-2 kernels use 64–128-key blocks; Dao 2023, §3.3).
+FLASH_KEY_BLOCK = 64
+
+Busy = tuple[float, float, float, float, float, float]
 
 
 @dataclass(frozen=True, slots=True)
 class OpTime:
     """Wall time of one op copy, busy seconds per unit (UNIT_NAMES order), the unit that set
-    the time, and the DRAM bytes it moved."""
+    the time, and the bytes it moved (DRAM, local/global SRAM, NoC)."""
 
     seconds: float
-    busy: tuple[float, float, float, float, float, float]
+    busy: Busy
     bound: str
     dram_bytes: float
-
-
-def _busy(
-    sa: float = 0.0, mt: float = 0.0, vec: float = 0.0, dram: float = 0.0, noc: float = 0.0
-) -> tuple[float, float, float, float, float, float]:
-    return (sa, mt, vec, dram, noc, 0.0)
+    sram_bytes: float = 0.0
+    noc_bytes: float = 0.0
 
 
 def _bound(sa: float, mt: float, dram: float, noc: float) -> str:
@@ -73,15 +81,76 @@ def _bound(sa: float, mt: float, dram: float, noc: float) -> str:
     return "dram" if dram >= noc else "noc"
 
 
-def mt_share(arch: ArchConfig) -> float:
-    """Fraction of a GEMM's output columns given to the MAC trees on the systolic path: their
-    share of the core's MACs (paper §IV-E: split fixed at compile time by compute ratio)."""
-    mt = arch.mt_macs_per_core
-    return mt / (mt + arch.sa_macs_per_core)
+def _finish(
+    arch: ArchConfig,
+    core: float,
+    compute: dict[str, float],
+    dram_bytes: float,
+    sram_bytes: float,
+    noc_bytes: float,
+) -> OpTime:
+    link = noc_s(arch, noc_bytes)
+    t = core + pipelined_exposed_s(link, core)
+    busy = [0.0] * 6
+    for name, c in compute.items():
+        busy[_SLOT[name]] += c
+    busy[DRAM] = dram_bytes / (arch.dram_gbps * 1e9)
+    busy[NOC] = link
+    bound = _bound(busy[SA], busy[MT], dram_stream_s(arch, dram_bytes), link)
+    return OpTime(t, (busy[0], busy[1], busy[2], busy[3], busy[4], 0.0), bound, dram_bytes,
+                  sram_bytes, noc_bytes)  # fmt: skip
 
 
-def _raw_dram_s(arch: ArchConfig, nbytes: float) -> float:
-    return nbytes / (arch.dram_gbps * 1e9)
+def _alone_core_s(arch: ArchConfig, w: UnitWork) -> float:
+    return staged_core_s(w.compute_s, dram_stream_s(arch, w.dram_bytes), w.stages)
+
+
+def best_mapping(arch: ArchConfig, works: list[UnitWork], noc_extra: float = 0.0) -> OpTime:
+    """The fastest of: each unit alone, and the split over all of them in the ratio of their
+    rates (fluid; ties: the first unit, then the split, then the others). Written out for one
+    and two units (the hot path; a third unit kind extends the split to Σ over units)."""
+    noc_bw = arch.noc_gbps * 1e9
+    if len(works) == 1:
+        w = works[0]
+        core = _alone_core_s(arch, w)
+        return _finish(arch, core, {w.unit: w.compute_s}, w.dram_bytes, w.sram_bytes,
+                       w.noc_bytes + noc_extra)  # fmt: skip
+    assert len(works) == 2, "best_mapping splits over at most two units"
+    a, b = works
+    ta, tb = _alone_core_s(arch, a), _alone_core_s(arch, b)
+    sa = tb / (ta + tb)  # share of a: rate_a / (rate_a + rate_b)
+    sb = 1.0 - sa
+    split_dram = sa * a.dram_bytes + sb * b.dram_bytes
+    split_core = max(ta * sa, dram_stream_s(arch, split_dram))  # ta·sa = 1 / (1/ta + 1/tb)
+    best_t, best = math.inf, (ta, 1.0, 0.0)
+    for core, s_a, s_b in ((ta, 1.0, 0.0), (split_core, sa, sb), (tb, 0.0, 1.0)):
+        noc = s_a * a.noc_bytes + s_b * b.noc_bytes + noc_extra
+        t = core + pipelined_exposed_s(noc / noc_bw, core)
+        if t < best_t:
+            best_t, best = t, (core, s_a, s_b)
+    core, s_a, s_b = best
+    compute = {}
+    if s_a > 0:
+        compute[a.unit] = s_a * a.compute_s
+    if s_b > 0:
+        compute[b.unit] = s_b * b.compute_s
+    return _finish(
+        arch,
+        core,
+        compute,
+        s_a * a.dram_bytes + s_b * b.dram_bytes,
+        s_a * a.sram_bytes + s_b * b.sram_bytes,
+        s_a * a.noc_bytes + s_b * b.noc_bytes + noc_extra,
+    )
+
+
+def _offer(arch: ArchConfig, work: Work, cycles_fn: CyclesFn) -> list[UnitWork]:
+    out = []
+    for unit in MATRIX_UNITS:
+        w = unit.run(arch, work, cycles_fn)
+        if w is not None:
+            out.append(w)
+    return out
 
 
 @lru_cache(maxsize=65536)
@@ -94,46 +163,12 @@ def gemm_time(
     bytes_per_act: int,
     cycles_fn: CyclesFn = ws_cycles,
 ) -> OpTime:
-    """One (m × k)·(k × n) GEMM whose k × n weights come from DRAM, on the faster mapping."""
+    """One (m × k)·(k × n) GEMM whose k × n weights come from DRAM, on the fastest mapping.
+    If its input + output exceed all on-chip SRAM they round-trip through DRAM once."""
     act = m * (k + n) * bytes_per_act
-    spill = act if act > onchip_bytes(arch) else 0.0  # activations round-trip via DRAM
-    bw = arch.dram_gbps * 1e9
-    mac_tree = has_mac_tree(arch)
-    # Candidates as (time, systolic_s, mac_tree_s, dram_s, noc_s, dram_bytes).
-    candidates = []
-    if mac_tree:
-        wbytes = k * n * bytes_per_weight + spill
-        mt_s = mt_gemm_s(arch, m, k, n)
-        dram_s = dram_stream_s(arch, wbytes)
-        gather_s = noc_s(arch, m * n * bytes_per_act)  # all-gather of the final sums
-        core = mt_s if mt_s > dram_s else dram_s
-        t = core + pipelined_exposed_s(gather_s, core)
-        candidates.append((t, 0.0, mt_s, dram_s, gather_s, wbytes))
-
-    n_mt = round(n * mt_share(arch)) if mac_tree else 0
-    n_sa = n - n_mt
-    mt_s = mt_bytes = 0.0
-    if n_mt:
-        mt_bytes = k * n_mt * bytes_per_weight
-        mt_s = mt_gemm_s(arch, m, k, n_mt)
-    if n_sa:
-        wbytes = k * n_sa * bytes_per_weight
-        freq_hz = arch.freq_hz
-        for plan in sa_gemm_plans(arch, m, k, n_sa, wbytes, bytes_per_act, cycles_fn):
-            sa_s = plan.cycles / freq_hz
-            dram_bytes = plan.weight_bytes + mt_bytes + spill
-            dram_s = dram_stream_s(arch, dram_bytes)
-            link_s = noc_s(arch, plan.noc_bytes + m * n_mt * bytes_per_act)
-            core = max(sa_s, mt_s, dram_s)
-            t = core + pipelined_exposed_s(link_s, core)
-            candidates.append((t, sa_s, mt_s, dram_s, link_s, dram_bytes))
-    t, sa_s, mt_s, dram_s, link_s, dram_bytes = min(candidates, key=itemgetter(0))
-    return OpTime(
-        t,
-        (sa_s, mt_s, 0.0, dram_bytes / bw, link_s, 0.0),
-        _bound(sa_s, mt_s, dram_s, link_s),
-        dram_bytes,
-    )
+    spill = float(act) if act > onchip_bytes(arch) else 0.0
+    work = Work(WorkKind.GEMM, m, k, n, bytes_per_weight, bytes_per_act, dram_bytes=spill)
+    return best_mapping(arch, _offer(arch, work, cycles_fn))
 
 
 def _chunk_kinds(batch: BatchComposition) -> dict[tuple[int, int], int]:
@@ -148,33 +183,69 @@ def _chunk_kinds(batch: BatchComposition) -> dict[tuple[int, int], int]:
     return counts
 
 
-def _prefill_attention_sa_s(
-    arch: ArchConfig, op: Op, chunks: dict[tuple[int, int], int], cycles_fn: CyclesFn
-) -> float:
-    """Systolic-array seconds for QKᵀ and AV of all prefill chunks of one layer. Per chunk and
-    KV head: the head group's g query heads stack their t rows (M = g·t) against the K/V of
-    the c + (t+1)/2 keys a causal chunk sees on average (block-causal tiles skipped)."""
+def flash_q_blocks(arch: ArchConfig, rows: int, head_dim: int, bytes_per_act: int) -> int:
+    """Q tiles a product of `rows` query rows is cut into so that one tile fits a core's local
+    SRAM next to its double-buffered K and V blocks (paper §V-B / Fig. 12, FlashAttention-style
+    softmax decomposition): per row the Q row, an fp32 output row and an fp32 score row of one
+    key block; K/V are re-read once per Q tile."""
+    local = arch.local_sram_kib * 1024
+    fixed = 4 * FLASH_KEY_BLOCK * head_dim * bytes_per_act  # K and V blocks, double-buffered
+    per_row = head_dim * bytes_per_act + head_dim * ACC_BYTES + FLASH_KEY_BLOCK * ACC_BYTES
+    tile = max(1, int((local - fixed) // per_row))
+    return -(-rows // tile)
+
+
+def _merge(works: list[UnitWork], dram_bytes: float) -> UnitWork:
+    """One unit's works for several chunk kinds run one after another, with the op's DRAM."""
+    if any(w.stages == 1 for w in works):
+        stages = 1
+    else:
+        stages = sum(w.stages for w in works)
+    return UnitWork(
+        works[0].unit,
+        sum(w.compute_s for w in works),
+        dram_bytes,
+        sum(w.sram_bytes for w in works),
+        sum(w.noc_bytes for w in works),
+        stages,
+    )
+
+
+def _prefill_works(
+    arch: ArchConfig, op: Op, batch: BatchComposition, ab: int, cycles_fn: CyclesFn
+) -> tuple[list[UnitWork], float, bool]:
+    """Per-unit works of all prefill chunks' attention of one layer, their DRAM bytes, and
+    whether all K/V they read is on chip. Per chunk kind and KV head, the group's query heads
+    stack their t rows (M = g·t) against the c + ⌈(t+1)/2⌉ keys a causal chunk sees on average
+    (block-causal tiles skipped). Cached context K/V comes from DRAM, the chunk's own K/V from
+    global SRAM while the chunks in flight fit (else the excess is read back from DRAM), each
+    once per Q tile; new K/V is written to DRAM."""
     group = op.heads // op.kv_heads
     hd = op.k
-    cycles = 0
-    for (tokens, context), count in chunks.items():
-        keys = context + -(-(tokens + 1) // 2)  # ⌈(t+1)/2⌉ causal keys on average
+    kv_row = op.kv_write_bytes / max(1, op.m)  # K+V bytes per token of one layer
+    arrays = arch.core_count * arch.sa_per_core
+    global_bytes = arch.global_sram_mib * 2**20
+    dram = float(op.kv_write_bytes)
+    sram = 0.0
+    per_unit: dict[str, list[UnitWork]] = {}
+    for (tokens, context), count in _chunk_kinds(batch).items():
+        keys = context + -(-(tokens + 1) // 2)
         rows = group * tokens
-        units = count * op.kv_heads
-        cycles += sa_batched_cycles(arch, units, rows, hd, keys, cycles_fn)  # QKᵀ
-        cycles += sa_batched_cycles(arch, units, rows, keys, hd, cycles_fn)  # AV
-    return cycles / arch.freq_hz
-
-
-def _decode_attention_sa_s(arch: ArchConfig, op: Op, cycles_fn: CyclesFn) -> float:
-    """Decode attention on the arrays (designs without MAC trees): per request and KV head,
-    the g query heads (M = g) against the request's average context."""
-    group = op.heads // op.kv_heads
-    ctx = max(1, op.n)
-    units = op.m * op.kv_heads
-    cycles = sa_batched_cycles(arch, units, group, op.k, ctx, cycles_fn)
-    cycles += sa_batched_cycles(arch, units, group, ctx, op.k, cycles_fn)
-    return cycles / arch.freq_hz
+        blocks = flash_q_blocks(arch, rows, hd, ab)
+        chunk_kv = tokens * kv_row
+        in_flight = min(count, -(-arrays // op.kv_heads)) * chunk_kv
+        readback = max(0.0, 1.0 - global_bytes / in_flight) if in_flight > 0 else 0.0
+        dram += count * (context * kv_row + readback * chunk_kv) * blocks
+        sram += count * (1.0 - readback) * chunk_kv * blocks
+        work = Work(WorkKind.ATTENTION, rows, hd, keys, ab, ab, count=count * op.kv_heads,
+                    group=group)  # fmt: skip
+        for w in _offer(arch, work, cycles_fn):
+            per_unit.setdefault(w.unit, []).append(w)
+    on_chip = dram == op.kv_write_bytes
+    works = [_merge(ws, dram) for ws in per_unit.values()]
+    works = [UnitWork(w.unit, w.compute_s, w.dram_bytes, w.sram_bytes + sram, w.noc_bytes,
+                      w.stages) for w in works]  # fmt: skip
+    return works, dram, on_chip
 
 
 def attention_time(
@@ -185,49 +256,58 @@ def attention_time(
     bytes_per_act: int,
     cycles_fn: CyclesFn = ws_cycles,
 ) -> OpTime:
-    """One layer's attention: prefill part on the arrays, decode part on the MAC trees."""
-    sa_s = mt_s = 0.0
-    dram_dec = dram_pre = 0.0  # bytes
-    dec_dram_s = pre_dram_s = 0.0  # DRAM streaming seconds of each part
-    dec_s = pre_s = 0.0
-    noc_bytes = 0.0
-    mac_tree = has_mac_tree(arch)
+    """One layer's attention: prefill and decode parts each on their fastest mapping, one
+    after the other, or concurrently (decode on MAC trees, prefill on arrays, Fig. 8)."""
+    ab = bytes_per_act
+    dec = pre = None
+    dec_works: list[UnitWork] = []
+    pre_works: list[UnitWork] = []
+    dec_noc = pre_noc = 0.0
+    on_chip = False
     if decode is not None:
-        dram_dec = decode.kv_bytes + decode.kv_write_bytes
-        if mac_tree:
-            mt = mt_attention(arch, decode.flops / 2, dram_dec)
-            mt_s = mt.compute_s
-            dec_dram_s = mt.dram_s
-            dec_s = max(mt_s, dec_dram_s)
-        else:
-            sa_dec = _decode_attention_sa_s(arch, decode, cycles_fn)
-            sa_s += sa_dec
-            dec_dram_s = dram_stream_s(arch, dram_dec)
-            dec_s = max(sa_dec, dec_dram_s)
-        noc_bytes += decode.m * decode.heads * decode.k * bytes_per_act
-    on_chip = True
+        dec_work = Work(
+            WorkKind.ATTENTION,
+            decode.heads // decode.kv_heads,
+            decode.k,
+            max(1, decode.n),
+            ab,
+            ab,
+            count=decode.m * decode.kv_heads,
+            group=decode.heads // decode.kv_heads,
+            dram_bytes=float(decode.kv_bytes + decode.kv_write_bytes),
+        )
+        dec_works = _offer(arch, dec_work, cycles_fn)
+        dec_noc = float(decode.m * decode.heads * decode.k * ab)
+        dec = best_mapping(arch, dec_works, dec_noc)
     if prefill is not None:
-        sa_pre = _prefill_attention_sa_s(arch, prefill, _chunk_kinds(batch), cycles_fn)
-        sa_s += sa_pre
-        readback = max(0.0, prefill.kv_write_bytes - arch.global_sram_mib * 2**20)
-        dram_pre = prefill.kv_bytes + prefill.kv_write_bytes + readback
-        on_chip = prefill.kv_bytes == 0 and readback == 0
-        pre_dram_s = dram_stream_s(arch, dram_pre)
-        pre_s = max(sa_pre, pre_dram_s)
-        noc_bytes += prefill.m * prefill.heads * prefill.k * bytes_per_act
-    link_s = noc_s(arch, noc_bytes)
-    dram_s = dec_dram_s + pre_dram_s
-    if prefill is not None and decode is not None and on_chip and mac_tree:
-        core = max(dec_s, pre_s, dram_s)  # Fig. 8: MT on DRAM KV, SA on SRAM KV, together
-    else:
-        # The arrays wait for the decode attention (KV in DRAM, or both parts on the arrays
-        # when there is no MAC tree), or only one part exists.
-        core = dec_s + pre_s
-    t = core + pipelined_exposed_s(link_s, core)
-    total = dram_dec + dram_pre
-    return OpTime(
-        t,
-        _busy(sa_s, mt_s, 0.0, _raw_dram_s(arch, total), link_s),
-        _bound(sa_s, mt_s, dram_s, link_s),
-        total,
+        pre_works, _, on_chip = _prefill_works(arch, prefill, batch, ab, cycles_fn)
+        pre_noc = float(prefill.m * prefill.heads * prefill.k * ab)
+        pre = best_mapping(arch, pre_works, pre_noc)
+    if dec is None:
+        assert pre is not None
+        return pre
+    if pre is None:
+        return dec
+    seq = OpTime(
+        dec.seconds + pre.seconds,
+        tuple(a + b for a, b in zip(dec.busy, pre.busy, strict=True)),  # type: ignore[arg-type]
+        dec.bound if dec.seconds >= pre.seconds else pre.bound,
+        dec.dram_bytes + pre.dram_bytes,
+        dec.sram_bytes + pre.sram_bytes,
+        dec.noc_bytes + pre.noc_bytes,
     )
+    if not (on_chip and has_mac_tree(arch)):
+        return seq
+    mt = next(w for w in dec_works if w.unit == MAC_TREE.name)
+    sa = next(w for w in pre_works if w.unit == SYSTOLIC_ARRAY.name)
+    dram = mt.dram_bytes + sa.dram_bytes
+    core = max(_alone_core_s(arch, mt), _alone_core_s(arch, sa), dram_stream_s(arch, dram))
+    conc = _finish(
+        arch,
+        core,
+        {mt.unit: mt.compute_s, sa.unit: sa.compute_s},
+        dram,
+        mt.sram_bytes + sa.sram_bytes,
+        mt.noc_bytes + sa.noc_bytes + dec_noc + pre_noc,
+    )
+    return conc if conc.seconds < seq.seconds else seq

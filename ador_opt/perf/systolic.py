@@ -50,24 +50,28 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
 from ador_opt.errors import InputError
 from ador_opt.hardware.arch import ArchConfig
+from ador_opt.hardware.constants import SRAM_BANK_KIB
 
 # A per-array cycle model: (m, k, n, rows, cols) -> cycles: `ws_cycles` (SCALE-Sim's timing in
 # closed form, the default), SCALE-Sim itself (scalesim_backend.scalesim_ws_cycles) or
 # `ws_cycles_double_buffered` (what-if).
 CyclesFn = Callable[[int, int, int, int, int], int]
 
-# ASSUMPTION: half of the on-chip SRAM holds a GEMM's input rows; the other half holds the
-# double-buffered weight tiles, output accumulators/outputs and the chunk's KV.
-ACT_SRAM_FRACTION = 0.5
 ACC_BYTES = 4  # fp32 partial sums (standard for fp16/fp8 MAC arrays)
 
-
+# Local-SRAM ports. ASSUMPTION (docs/perf-hda.md §1): the local SRAM is built from banks of
+# SRAM_BANK_KIB (the area model's bank, hardware/constants.py, so area and bandwidth describe the
+# same macros), each with one port of SRAM_PORT_BYTES_PER_CYCLE. 128 B/cycle is the SM shared
+# memory/L1 port of NVIDIA Volta/Ampere (32 banks × 4 B per clock, CUDA C Programming Guide,
+# "Shared Memory"), the buffer that feeds an A100 SM's four tensor cores.
+SRAM_PORT_BYTES_PER_CYCLE = 128
 def ws_cycles(m: int, k: int, n: int, rows: int, cols: int) -> int:
     """SCALE-Sim 3.0.0 weight-stationary compute cycles of (m × k)·(k × n) on a rows × cols
     array: ⌈k/rows⌉·⌈n/cols⌉·(2·rows + cols + m − 2) − 1."""
@@ -101,13 +105,34 @@ def ws_utilisation(m: int, k: int, n: int, rows: int, cols: int) -> float:
     return m * k * n / (rows * cols * (ws_cycles(m, k, n, rows, cols) + 1))
 
 
+@lru_cache(maxsize=8)
+def double_buffered(base: CyclesFn) -> CyclesFn:
+    """The per-array cycle model of arrays with in-array weight double buffering built on
+    `base`'s count of one fold: base(M, R, C) + (folds − 1)·max(M, R) (fold i+1's weights shift
+    in while fold i streams its M rows; a fold lasts the longer of the two). With `base` =
+    `ws_cycles` this is `ws_cycles_double_buffered`; with SCALE-Sim's compute stage it is
+    SCALE-Sim's single-fold count plus the same overlap rule. One object per base (cache key)."""
+    if base is ws_cycles:
+        return ws_cycles_double_buffered
+
+    def cycles(m: int, k: int, n: int, rows: int, cols: int) -> int:
+        folds = -(-k // rows) * -(-n // cols)
+        return base(m, rows, cols, rows, cols) + (folds - 1) * max(m, rows)
+
+    return cycles
+
+
 @dataclass(frozen=True, slots=True)
 class SaPlan:
-    """One way to run a GEMM on a device's systolic arrays.
+    """One way to run a GEMM (or a batch of products) on a device's systolic arrays.
 
-    `cycles`: compute cycles of the busiest array; `weight_bytes`: DRAM weight bytes streamed
-    (× passes); `noc_bytes`: NoC bytes (weight broadcast, or input multicast + output
-    all-gather + partial sums); `passes`: times the weights are streamed.
+    `cycles`: cycles of the busiest array including local-SRAM port stalls (`array_cycles`:
+    the array's own count, `port_cycles`: its core's SRAM traffic over the core's ports);
+    `weight_bytes`: DRAM bytes of the stationary operand (× passes); `noc_bytes`: NoC bytes
+    (weight broadcast, or input multicast + output all-gather + partial sums); `passes`: times
+    the stationary operand is streamed; `sram_bytes`: local-SRAM bytes read + written by all
+    arrays; `stages`: stationary tiles the busiest array streams through SRAM (the DRAM → SRAM
+    → array pipeline depth; 1 = the tiles cannot be double-buffered, load and compute serialise).
     """
 
     mode: str
@@ -115,6 +140,10 @@ class SaPlan:
     weight_bytes: float
     noc_bytes: float
     passes: int
+    sram_bytes: float = 0.0
+    stages: int = 1
+    array_cycles: int = 0
+    port_cycles: int = 0
 
 
 def onchip_bytes(arch: ArchConfig) -> float:
@@ -122,11 +151,75 @@ def onchip_bytes(arch: ArchConfig) -> float:
     return arch.core_count * arch.local_sram_kib * 1024 + arch.global_sram_mib * 2**20
 
 
+def sram_banks(arch: ArchConfig) -> int:
+    """Banks of one core's local SRAM (SRAM_BANK_KIB each, at least one)."""
+    return max(1, math.ceil(arch.local_sram_kib / SRAM_BANK_KIB - 1e-9))
+
+
+def sram_port_bytes_per_cycle(arch: ArchConfig) -> int:
+    """Local-SRAM bytes one core can read or write per cycle (banks × port width)."""
+    return sram_banks(arch) * SRAM_PORT_BYTES_PER_CYCLE
+
+
+def weight_staging(arch: ArchConfig, bytes_per_weight: int) -> tuple[bool, float]:
+    """(double-buffered, local bytes left for activations) of one core. Each array needs its
+    R × C stationary tile in local SRAM before a fold; two per array let the next tile's DRAM
+    load overlap the current fold. ASSUMPTION: weight staging may take at most half the local
+    SRAM (the rest holds the activations the arrays stream); if two tiles per array do not fit
+    in that half the tiles are single-buffered and DRAM load and compute serialise."""
+    local = arch.local_sram_kib * 1024
+    tiles = arch.sa_per_core * arch.sa_rows * arch.sa_cols * bytes_per_weight
+    if 2 * tiles <= local / 2:
+        return True, local - 2 * tiles
+    return False, max(0.0, local - tiles)
+
+
 def weight_passes(arch: ArchConfig, m: int, k: int, bytes_per_act: int) -> int:
-    """Passes over the weights needed to push m input rows of k elements through the on-chip
-    activation pool."""
-    pool_rows = max(1, int(ACT_SRAM_FRACTION * onchip_bytes(arch) // (k * bytes_per_act)))
+    """Passes over the weights needed to push m input rows of k elements through one core's
+    local SRAM when every core holds the same rows (n-split; paper §IV-B: more on-chip
+    activations ⇒ more weight reuse). Output rows are not counted here (see `sa_gemm_plans`)."""
+    _, act = weight_staging(arch, bytes_per_act)
+    pool_rows = max(1, int(act // (k * bytes_per_act)))
     return -(-m // pool_rows)
+
+
+def _array_sram_bytes(
+    passes: int, m_pass: int, row_folds: int, col_folds: int, r: int, c: int, wb: int, ab: int
+) -> float:
+    """Local-SRAM port bytes of one array: per fold its m_pass × R input slice read, the R × C
+    stationary tile written (from DRAM/NoC) and read (into the array); per column fold its
+    m_pass × C outputs written. ASSUMPTION: the fp32 accumulators occupy local-SRAM capacity
+    (see `sa_gemm_plans`) but are read-modify-written through their own port next to the
+    array's bottom edge (as the TPU's accumulator buffer), not through the banks' ports."""
+    folds = row_folds * col_folds
+    per_pass = folds * (m_pass * r * ab + 2 * r * c * wb) + col_folds * m_pass * c * ab
+    return float(passes * per_pass)
+
+
+def _plan(
+    arch: ArchConfig,
+    mode: str,
+    array_cycles: int,
+    array_sram: float,
+    weight_bytes: float,
+    noc_bytes: float,
+    passes: int,
+    stages: int,
+    double: bool,
+) -> SaPlan:
+    per_core = array_sram * arch.sa_per_core
+    port = math.ceil(per_core / sram_port_bytes_per_cycle(arch))
+    return SaPlan(
+        mode,
+        max(array_cycles, port),
+        weight_bytes,
+        noc_bytes,
+        passes,
+        array_sram * arch.core_count * arch.sa_per_core,
+        stages if double else 1,
+        array_cycles,
+        port,
+    )
 
 
 def sa_gemm_plans(
@@ -137,38 +230,90 @@ def sa_gemm_plans(
     weight_bytes: float,
     bytes_per_act: int,
     cycles_fn: CyclesFn = ws_cycles,
+    bytes_per_weight: int | None = None,
 ) -> tuple[SaPlan, ...]:
     """The n-split and m-split plans of (m × k)·(k × n) on `arch` (m-split only when every
-    core gets at least one row per pass)."""
+    core gets at least one row per pass). Row blocks per pass are set by what one core's local
+    SRAM holds after weight staging (`weight_staging`): n-split cores all work on the same rows
+    (streamed K-slice by K-slice, with accumulators for their column fold), m-split cores hold
+    their own rows (all of K, reused by every broadcast tile) and reuse weights over P× the rows
+    (paper §IV-C, Fig. 6-(b)). Accumulators are fp32 (ACC_BYTES)."""
+    ab = bytes_per_act
+    wb = bytes_per_weight if bytes_per_weight is not None else ab
     r, c = arch.sa_rows, arch.sa_cols
     cores, per_core = arch.core_count, arch.sa_per_core
     arrays = cores * per_core
     f_r, f_c = -(-k // r), -(-n // c)
-    passes = weight_passes(arch, m, k, bytes_per_act)
-    m_pass = -(-m // passes)
+    double, act = weight_staging(arch, wb)
     plans = []
 
     # n-split: column folds over all arrays; K split too when columns are scarce.
     k_split = 1 if f_c >= arrays else max(1, min(f_r, arrays // f_c))
     col_folds = -(-f_c // (arrays // k_split))
     row_folds = -(-f_r // k_split)
+    # Per row in local SRAM: each array's double-buffered input K-slice (rows arrive over the
+    # NoC, multicast once per column round) and its fp32 accumulators of the current column
+    # fold.
+    row_bytes = per_core * (2 * r * ab + c * ACC_BYTES)
+    rows = max(1, int(act // row_bytes))
+    passes = -(-m // rows)
+    m_pass = -(-m // passes)
     cycles = passes * cycles_fn(m_pass, row_folds * r, col_folds * c, r, c)
     noc = (
-        m * k * bytes_per_act * col_folds  # input rows multicast once per column round
-        + m * n * bytes_per_act  # all-gather of the final outputs
+        m * k * ab * col_folds  # input rows multicast once per column round
+        + m * n * ab  # all-gather of the final outputs
         + (k_split - 1) * m * n * ACC_BYTES  # partial sums of a split K
     )
-    plans.append(SaPlan("n-split", cycles, weight_bytes * passes, noc, passes))
+    sram = _array_sram_bytes(passes, m_pass, row_folds, col_folds, r, c, wb, ab)
+    stages = passes * row_folds * col_folds
+    plans.append(
+        _plan(arch, "n-split", cycles, sram, weight_bytes * passes, noc, passes, stages, double)
+    )
 
     # m-split: rows over cores, weights broadcast; a core's arrays share its column folds.
+    col_folds = -(-f_c // per_core)
+    # Per row: the whole input row (reused by every broadcast weight tile) and the fp32
+    # accumulators of the core's current column folds.
+    row_bytes = k * ab + per_core * c * ACC_BYTES
+    rows_core = max(1, int(act // row_bytes))
+    passes = -(-m // (rows_core * cores))
+    m_pass = -(-m // passes)
     if m_pass >= cores:
         m_core = -(-m_pass // cores)
-        col_folds = -(-f_c // per_core)
         cycles = passes * cycles_fn(m_core, f_r * r, col_folds * c, r, c)
-        plans.append(
-            SaPlan("m-split", cycles, weight_bytes * passes, weight_bytes * passes, passes)
-        )
+        sram = _array_sram_bytes(passes, m_core, f_r, col_folds, r, c, wb, ab)
+        stages = passes * f_r * col_folds
+        wbytes = weight_bytes * passes
+        plans.append(_plan(arch, "m-split", cycles, sram, wbytes, wbytes, passes, stages, double))
     return tuple(plans)
+
+
+def sa_batched_plan(
+    arch: ArchConfig,
+    count: int,
+    m: int,
+    k: int,
+    n: int,
+    cycles_fn: CyclesFn = ws_cycles,
+    bytes_per_elem: int = 2,
+) -> SaPlan:
+    """`count` independent (m × k)·(k × n) products (e.g. one per attention head and request)
+    spread over all arrays; when there are fewer products than arrays, each product's rows
+    are split across arrays too. The k × n operand is stationary (staged through local SRAM);
+    `weight_bytes` and `noc_bytes` are left to the caller (they depend on where it lives)."""
+    if count <= 0:
+        return SaPlan("batched", 0, 0.0, 0.0, 1)
+    r, c = arch.sa_rows, arch.sa_cols
+    arrays = arch.core_count * arch.sa_per_core
+    slices = max(1, min(m, arrays // count)) if count < arrays else 1
+    rounds = math.ceil(count * slices / arrays)
+    m_slice = -(-m // slices)
+    cycles = rounds * cycles_fn(m_slice, k, n, r, c)
+    row_folds, col_folds = -(-k // r), -(-n // c)
+    sram = _array_sram_bytes(rounds, m_slice, row_folds, col_folds, r, c, bytes_per_elem, 2)
+    double, _ = weight_staging(arch, bytes_per_elem)
+    return _plan(arch, "batched", cycles, sram, 0.0, 0.0, 1, rounds * row_folds * col_folds,
+                 double)  # fmt: skip
 
 
 def sa_batched_cycles(
@@ -179,12 +324,6 @@ def sa_batched_cycles(
     n: int,
     cycles_fn: CyclesFn = ws_cycles,
 ) -> int:
-    """Cycles of the busiest array for `count` independent (m × k)·(k × n) products (e.g. one
-    per attention head and request) spread over all arrays; when there are fewer products than
-    arrays, each product's rows are split across arrays too."""
-    if count <= 0:
-        return 0
-    arrays = arch.core_count * arch.sa_per_core
-    slices = max(1, min(m, arrays // count)) if count < arrays else 1
-    units = count * slices
-    return math.ceil(units / arrays) * cycles_fn(-(-m // slices), k, n, arch.sa_rows, arch.sa_cols)
+    """Array cycles of the busiest array for `count` products (`sa_batched_plan`, without
+    SRAM-port stalls)."""
+    return sa_batched_plan(arch, count, m, k, n, cycles_fn).array_cycles
