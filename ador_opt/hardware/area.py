@@ -36,6 +36,7 @@ class AreaBreakdown:
     core_vector_alu_mm2: float
     core_register_file_mm2: float
     core_systolic_mm2: float
+    core_sa_double_buffer_mm2: float
     core_mac_tree_mm2: float
     core_local_sram_mm2: float
     core_crossbar_mm2: float
@@ -100,11 +101,12 @@ def area_breakdown(arch: ArchConfig) -> AreaBreakdown:
     alu = lanes * c.VECTOR_ALU_MM2_PER_LANE
     regs = lanes * c.REGISTER_FILE_MM2_PER_LANE
     systolic = arch.sa_macs_per_core * c.FP16_MAC_MM2
+    sa_db = arch.sa_macs_per_core * c.SA_DOUBLE_BUFFER_MM2_PER_PE * arch.sa_weight_double_buffer
     # MAC tree: one FP16 multiply-add PE per input (multiplier + tree adder) and one FP32
     # accumulator per lane.
     mac_tree = arch.mt_macs_per_core * c.FP16_MAC_MM2 + arch.mt_lanes * c.FP32_FPU_MM2
     local = sram_area_mm2(arch.local_sram_kib)
-    core = control + alu + regs + systolic + mac_tree + local
+    core = control + alu + regs + systolic + sa_db + mac_tree + local
     physical = arch.physical_core_count or arch.core_count
     port = noc_port_bytes_per_cycle(arch)
     router = router_area_mm2(port)
@@ -122,6 +124,7 @@ def area_breakdown(arch: ArchConfig) -> AreaBreakdown:
         core_vector_alu_mm2=alu,
         core_register_file_mm2=regs,
         core_systolic_mm2=systolic,
+        core_sa_double_buffer_mm2=sa_db,
         core_mac_tree_mm2=mac_tree,
         core_local_sram_mm2=local,
         core_crossbar_mm2=router,

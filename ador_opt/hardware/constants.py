@@ -12,6 +12,15 @@ from ador_opt.hardware.arch import DramType, LinkType
 LOGIC_DENSITY_MTR_PER_MM2 = 96.3  # TSMC N7 logic density used by LLMCompass
 FP16_MAC_TRANSISTORS = 25_344  # LLMCompass: FP16 multiply-accumulate PE
 FP16_MAC_MM2 = FP16_MAC_TRANSISTORS / (LOGIC_DENSITY_MTR_PER_MM2 * 1e6)  # = 0.000263 mm²
+# In-array weight double buffering (ArchConfig.sa_weight_double_buffer): one more 16-bit weight
+# register per PE plus the 2:1 select. ≈ 24 transistors per static master–slave D flip-flop bit
+# with its local clock buffers and 6 per transmission-gate 2:1 mux bit (Weste & Harris, CMOS
+# VLSI Design, 4th ed., ch. 10 sequencing elements / ch. 11 multiplexers) at the LLMCompass
+# logic density: 16 × 30 Tr = 480 Tr ≈ 1.9 % of an FP16 MAC PE.
+SA_DOUBLE_BUFFER_TRANSISTORS_PER_PE = 16 * (24 + 6)
+SA_DOUBLE_BUFFER_MM2_PER_PE = SA_DOUBLE_BUFFER_TRANSISTORS_PER_PE / (
+    LOGIC_DENSITY_MTR_PER_MM2 * 1e6
+)
 FP32_FPU_MM2 = 0.001392  # LLMCompass: FP32 FPU per vector lane (used for MAC-tree accumulators)
 
 # Control: LLMCompass gives 1.324 mm² for the A100 SM's 128 lanes = 4 sublanes × 32, each

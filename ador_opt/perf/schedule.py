@@ -73,8 +73,9 @@ class OpTime:
 
 
 def _bound(sa: float, mt: float, dram: float, noc: float) -> str:
-    """Name of the unit with the largest time (first wins ties: systolic, mac_tree, dram)."""
-    if sa >= mt and sa >= dram and sa >= noc:
+    """Name of the unit with the largest time (first wins ties: systolic, mac_tree, dram; a
+    split op's units finish together, equal up to rounding)."""
+    if sa >= mt * (1 - 1e-9) and sa >= dram and sa >= noc:
         return "systolic"
     if mt >= dram and mt >= noc:
         return "mac_tree"
@@ -88,6 +89,7 @@ def _finish(
     dram_bytes: float,
     sram_bytes: float,
     noc_bytes: float,
+    split_unit: str = "",
 ) -> OpTime:
     link = noc_s(arch, noc_bytes)
     t = core + pipelined_exposed_s(link, core)
@@ -96,7 +98,11 @@ def _finish(
         busy[_SLOT[name]] += c
     busy[DRAM] = dram_bytes / (arch.dram_gbps * 1e9)
     busy[NOC] = link
-    bound = _bound(busy[SA], busy[MT], dram_stream_s(arch, dram_bytes), link)
+    dram_s = dram_stream_s(arch, dram_bytes)
+    if split_unit and core > dram_s and core > link:
+        bound = split_unit  # the units finish together; name the one doing most of the work
+    else:
+        bound = _bound(busy[SA], busy[MT], dram_s, link)
     return OpTime(t, (busy[0], busy[1], busy[2], busy[3], busy[4], 0.0), bound, dram_bytes,
                   sram_bytes, noc_bytes)  # fmt: skip
 
@@ -129,6 +135,9 @@ def best_mapping(arch: ArchConfig, works: list[UnitWork], noc_extra: float = 0.0
         if t < best_t:
             best_t, best = t, (core, s_a, s_b)
     core, s_a, s_b = best
+    split_unit = ""
+    if 0 < s_a < 1:
+        split_unit = a.unit if s_a >= s_b else b.unit
     compute = {}
     if s_a > 0:
         compute[a.unit] = s_a * a.compute_s
@@ -141,6 +150,7 @@ def best_mapping(arch: ArchConfig, works: list[UnitWork], noc_extra: float = 0.0
         s_a * a.dram_bytes + s_b * b.dram_bytes,
         s_a * a.sram_bytes + s_b * b.sram_bytes,
         s_a * a.noc_bytes + s_b * b.noc_bytes + noc_extra,
+        split_unit,
     )
 
 

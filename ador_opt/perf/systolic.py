@@ -174,15 +174,6 @@ def weight_staging(arch: ArchConfig, bytes_per_weight: int) -> tuple[bool, float
     return False, max(0.0, local - tiles)
 
 
-def weight_passes(arch: ArchConfig, m: int, k: int, bytes_per_act: int) -> int:
-    """Passes over the weights needed to push m input rows of k elements through one core's
-    local SRAM when every core holds the same rows (n-split; paper §IV-B: more on-chip
-    activations ⇒ more weight reuse). Output rows are not counted here (see `sa_gemm_plans`)."""
-    _, act = weight_staging(arch, bytes_per_act)
-    pool_rows = max(1, int(act // (k * bytes_per_act)))
-    return -(-m // pool_rows)
-
-
 def _array_sram_bytes(
     passes: int, m_pass: int, row_folds: int, col_folds: int, r: int, c: int, wb: int, ab: int
 ) -> float:
