@@ -12,9 +12,10 @@ split, then the arrays — fewer SRAM bytes):
 * split across the units (§IV-E "GEMM operations are distributed across both units"): the op's
   independent work (output columns of a GEMM, heads × requests of attention) is divided in
   the ratio of the units' own rates for this op, so both finish together:
-  `t = max(1 / Σ 1/T_i, DRAM(all bytes)) + exposed NoC`, T_i = unit i's time alone (its DRAM
-  stream at full bandwidth included); the units share the DRAM bandwidth. The division is
-  fluid (ignores rounding to whole column folds / lanes, ≤ one fold per array).
+  `t = max(φ_i·T_i, DRAM(all bytes)) + exposed NoC`, T_i = unit i's time alone (its DRAM
+  stream at full bandwidth included), φ_i ∝ 1/T_i; the units share the DRAM bandwidth. The
+  arrays' share is rounded up to whole column rounds of their busiest array (a MAC tree can
+  only relieve an array of a whole fold); the MAC tree's share is fluid (lanes are fine-grained).
 
 No op is forced onto a unit: a small MAC tree only ever takes the share it finishes in time,
 so adding lanes never slows an op (each candidate's time is non-increasing in the lanes).
@@ -124,10 +125,17 @@ def best_mapping(arch: ArchConfig, works: list[UnitWork], noc_extra: float = 0.0
     assert len(works) == 2, "best_mapping splits over at most two units"
     a, b = works
     ta, tb = _alone_core_s(arch, a), _alone_core_s(arch, b)
-    sa = tb / (ta + tb)  # share of a: rate_a / (rate_a + rate_b)
+    sa = tb / (ta + tb)  # share of a: rate_a / (rate_a + rate_b); both would finish together
+    # A unit whose work comes in whole rounds keeps at least its balanced share, rounded up
+    # to whole rounds (the other unit takes whole rounds off it, and finishes first).
+    if b.granules:
+        sb = math.ceil((1.0 - sa) * b.granules - 1e-9) / b.granules
+        sa = 1.0 - sb
+    elif a.granules:
+        sa = math.ceil(sa * a.granules - 1e-9) / a.granules
     sb = 1.0 - sa
     split_dram = sa * a.dram_bytes + sb * b.dram_bytes
-    split_core = max(ta * sa, dram_stream_s(arch, split_dram))  # ta·sa = 1 / (1/ta + 1/tb)
+    split_core = max(ta * sa, tb * sb, dram_stream_s(arch, split_dram))
     best_t, best = math.inf, (ta, 1.0, 0.0)
     for core, s_a, s_b in ((ta, 1.0, 0.0), (split_core, sa, sb), (tb, 0.0, 1.0)):
         noc = s_a * a.noc_bytes + s_b * b.noc_bytes + noc_extra

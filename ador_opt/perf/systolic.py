@@ -132,7 +132,9 @@ class SaPlan:
     (weight broadcast, or input multicast + output all-gather + partial sums); `passes`: times
     the stationary operand is streamed; `sram_bytes`: local-SRAM bytes read + written by all
     arrays; `stages`: stationary tiles the busiest array streams through SRAM (the DRAM → SRAM
-    → array pipeline depth; 1 = the tiles cannot be double-buffered, load and compute serialise).
+    → array pipeline depth; 1 = the tiles cannot be double-buffered, load and compute serialise);
+    `granules`: equal rounds of the busiest array's work another unit could take over (its
+    column folds, or its products).
     """
 
     mode: str
@@ -144,6 +146,7 @@ class SaPlan:
     stages: int = 1
     array_cycles: int = 0
     port_cycles: int = 0
+    granules: int = 1
 
 
 def onchip_bytes(arch: ArchConfig) -> float:
@@ -197,6 +200,7 @@ def _plan(
     passes: int,
     stages: int,
     double: bool,
+    granules: int,
 ) -> SaPlan:
     per_core = array_sram * arch.sa_per_core
     port = math.ceil(per_core / sram_port_bytes_per_cycle(arch))
@@ -210,6 +214,7 @@ def _plan(
         stages if double else 1,
         array_cycles,
         port,
+        granules,
     )
 
 
@@ -258,7 +263,8 @@ def sa_gemm_plans(
     sram = _array_sram_bytes(passes, m_pass, row_folds, col_folds, r, c, wb, ab)
     stages = passes * row_folds * col_folds
     plans.append(
-        _plan(arch, "n-split", cycles, sram, weight_bytes * passes, noc, passes, stages, double)
+        _plan(arch, "n-split", cycles, sram, weight_bytes * passes, noc, passes, stages, double,
+              col_folds)  # fmt: skip
     )
 
     # m-split: rows over cores, weights broadcast; a core's arrays share its column folds.
@@ -275,7 +281,8 @@ def sa_gemm_plans(
         sram = _array_sram_bytes(passes, m_core, f_r, col_folds, r, c, wb, ab)
         stages = passes * f_r * col_folds
         wbytes = weight_bytes * passes
-        plans.append(_plan(arch, "m-split", cycles, sram, wbytes, wbytes, passes, stages, double))
+        plans.append(_plan(arch, "m-split", cycles, sram, wbytes, wbytes, passes, stages, double,
+                           col_folds))  # fmt: skip
     return tuple(plans)
 
 
@@ -301,10 +308,12 @@ def sa_batched_plan(
     m_slice = -(-m // slices)
     cycles = rounds * cycles_fn(m_slice, k, n, r, c)
     row_folds, col_folds = -(-k // r), -(-n // c)
-    sram = _array_sram_bytes(rounds, m_slice, row_folds, col_folds, r, c, bytes_per_elem, 2)
+    sram = _array_sram_bytes(
+        rounds, m_slice, row_folds, col_folds, r, c, bytes_per_elem, bytes_per_elem
+    )
     double, _ = weight_staging(arch, bytes_per_elem)
     return _plan(arch, "batched", cycles, sram, 0.0, 0.0, 1, rounds * row_folds * col_folds,
-                 double)  # fmt: skip
+                 double, rounds)  # fmt: skip
 
 
 def sa_batched_cycles(

@@ -58,6 +58,7 @@ class UnitWork:
     sram_bytes: float = 0.0
     noc_bytes: float = 0.0
     stages: int = 0
+    granules: int = 0
 
 
 class ComputeUnit(Protocol):

@@ -51,6 +51,7 @@ class SystolicArrayUnit:
             plan.sram_bytes,
             plan.noc_bytes,
             plan.stages,
+            plan.granules,
         )
 
     def _attention(self, arch: ArchConfig, work: Work, cycles_fn: CyclesFn) -> UnitWork:
@@ -66,6 +67,7 @@ class SystolicArrayUnit:
             qk.sram_bytes + av.sram_bytes,
             0.0,
             stages,
+            qk.granules,
         )
 
 
