@@ -48,7 +48,6 @@ from ador_opt.perf.units.base import staged_core_s
 # Busy-time slots, in this order everywhere (matches perf/result.py UNITS).
 SA, MT, VEC, DRAM, NOC, P2P = range(6)
 UNIT_NAMES = ("systolic", "mac_tree", "vector", "dram", "noc", "p2p")
-_SLOT = {name: i for i, name in enumerate(UNIT_NAMES)}
 
 # The matrix units offered every GEMM and attention op, in tie-break order.
 MATRIX_UNITS: tuple[ComputeUnit, ...] = (MAC_TREE, SYSTOLIC_ARRAY)
@@ -92,20 +91,17 @@ def _finish(
     noc_bytes: float,
     split_unit: str = "",
 ) -> OpTime:
-    link = noc_s(arch, noc_bytes)
+    link = noc_bytes / (arch.noc_gbps * 1e9) if noc_bytes > 0 else 0.0
     t = core + pipelined_exposed_s(link, core)
-    busy = [0.0] * 6
-    for name, c in compute.items():
-        busy[_SLOT[name]] += c
-    busy[DRAM] = dram_bytes / (arch.dram_gbps * 1e9)
-    busy[NOC] = link
+    sa = compute.get("systolic", 0.0)
+    mt = compute.get("mac_tree", 0.0)
     dram_s = dram_stream_s(arch, dram_bytes)
     if split_unit and core > dram_s and core > link:
         bound = split_unit  # the units finish together; name the one doing most of the work
     else:
-        bound = _bound(busy[SA], busy[MT], dram_s, link)
-    return OpTime(t, (busy[0], busy[1], busy[2], busy[3], busy[4], 0.0), bound, dram_bytes,
-                  sram_bytes, noc_bytes)  # fmt: skip
+        bound = _bound(sa, mt, dram_s, link)
+    busy = (sa, mt, 0.0, dram_bytes / (arch.dram_gbps * 1e9), link, 0.0)
+    return OpTime(t, busy, bound, dram_bytes, sram_bytes, noc_bytes)
 
 
 def _alone_core_s(arch: ArchConfig, w: UnitWork) -> float:

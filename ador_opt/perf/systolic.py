@@ -156,12 +156,17 @@ def onchip_bytes(arch: ArchConfig) -> float:
 
 def sram_banks(arch: ArchConfig) -> int:
     """Banks of one core's local SRAM (SRAM_BANK_KIB each, at least one)."""
-    return max(1, math.ceil(arch.local_sram_kib / SRAM_BANK_KIB - 1e-9))
+    return _banks(arch.local_sram_kib)
+
+
+@lru_cache(maxsize=1024)
+def _banks(local_sram_kib: float) -> int:
+    return max(1, math.ceil(local_sram_kib / SRAM_BANK_KIB - 1e-9))
 
 
 def sram_port_bytes_per_cycle(arch: ArchConfig) -> int:
     """Local-SRAM bytes one core can read or write per cycle (banks × port width)."""
-    return sram_banks(arch) * SRAM_PORT_BYTES_PER_CYCLE
+    return _banks(arch.local_sram_kib) * SRAM_PORT_BYTES_PER_CYCLE
 
 
 def weight_staging(arch: ArchConfig, bytes_per_weight: int) -> tuple[bool, float]:
@@ -170,8 +175,14 @@ def weight_staging(arch: ArchConfig, bytes_per_weight: int) -> tuple[bool, float
     load overlap the current fold. ASSUMPTION: weight staging may take at most half the local
     SRAM (the rest holds the activations the arrays stream); if two tiles per array do not fit
     in that half the tiles are single-buffered and DRAM load and compute serialise."""
-    local = arch.local_sram_kib * 1024
-    tiles = arch.sa_per_core * arch.sa_rows * arch.sa_cols * bytes_per_weight
+    return _staging(
+        arch.local_sram_kib, arch.sa_per_core * arch.sa_rows * arch.sa_cols * bytes_per_weight
+    )
+
+
+@lru_cache(maxsize=4096)
+def _staging(local_sram_kib: float, tiles: int) -> tuple[bool, float]:
+    local = local_sram_kib * 1024
     if 2 * tiles <= local / 2:
         return True, local - 2 * tiles
     return False, max(0.0, local - tiles)
@@ -203,7 +214,7 @@ def _plan(
     granules: int,
 ) -> SaPlan:
     per_core = array_sram * arch.sa_per_core
-    port = math.ceil(per_core / sram_port_bytes_per_cycle(arch))
+    port = math.ceil(per_core / (_banks(arch.local_sram_kib) * SRAM_PORT_BYTES_PER_CYCLE))
     return SaPlan(
         mode,
         max(array_cycles, port),
