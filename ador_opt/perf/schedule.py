@@ -34,7 +34,7 @@ op, compute, DRAM streaming and NoC transfers overlap as above.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from ador_opt.hardware.arch import ArchConfig
@@ -222,6 +222,7 @@ def _merge(works: list[UnitWork], dram_bytes: float) -> UnitWork:
         sum(w.sram_bytes for w in works),
         sum(w.noc_bytes for w in works),
         stages,
+        min(w.granules for w in works),
     )
 
 
@@ -257,8 +258,7 @@ def _prefill_works(
             per_unit.setdefault(w.unit, []).append(w)
     on_chip = dram == op.kv_write_bytes
     works = [_merge(ws, dram) for ws in per_unit.values()]
-    works = [UnitWork(w.unit, w.compute_s, w.dram_bytes, w.sram_bytes + sram, w.noc_bytes,
-                      w.stages) for w in works]  # fmt: skip
+    works = [replace(w, sram_bytes=w.sram_bytes + sram) for w in works]
     return works, dram, on_chip
 
 
