@@ -31,8 +31,8 @@ def variants() -> list[tuple[str, dict[str, Any]]]:
         if lanes == 0:
             over["mt_width"] = 0
         out.append((f"mt_lanes={lanes}", over))
-    for width, lanes in ((8, 32), (32, 8), (64, 4), (128, 2)):
-        out.append((f"mt {lanes}x{width}", {"mt_width": width, "mt_lanes": lanes}))
+    for width, lanes in ((8, 32), (32, 8), (64, 4), (128, 2), (256, 1)):
+        out.append((f"mt {lanes} lanes x {width}", {"mt_width": width, "mt_lanes": lanes}))
     if "sa_weight_double_buffer" in ArchConfig.field_names():
         out.append(("sa_weight_double_buffer", {"sa_weight_double_buffer": True}))
     out.append(("vector_width=8", {"vector_width": 8}))
