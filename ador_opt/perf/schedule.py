@@ -34,7 +34,7 @@ op, compute, DRAM streaming and NoC transfers overlap as above.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 from ador_opt.hardware.arch import ArchConfig
@@ -85,16 +85,17 @@ def _bound(sa: float, mt: float, dram: float, noc: float) -> str:
 def _finish(
     arch: ArchConfig,
     core: float,
-    compute: dict[str, float],
+    sa: float,
+    mt: float,
     dram_bytes: float,
     sram_bytes: float,
     noc_bytes: float,
     split_unit: str = "",
 ) -> OpTime:
+    """The op's OpTime: `core` seconds of overlapped compute and DRAM, `sa` / `mt` busy
+    seconds of the arrays / trees, plus the exposed part of its pipelined NoC transfer."""
     link = noc_bytes / (arch.noc_gbps * 1e9) if noc_bytes > 0 else 0.0
     t = core + pipelined_exposed_s(link, core)
-    sa = compute.get("systolic", 0.0)
-    mt = compute.get("mac_tree", 0.0)
     dram_s = dram_stream_s(arch, dram_bytes)
     if split_unit and core > dram_s and core > link:
         bound = split_unit  # the units finish together; name the one doing most of the work
@@ -108,15 +109,23 @@ def _alone_core_s(arch: ArchConfig, w: UnitWork) -> float:
     return staged_core_s(w.compute_s, dram_stream_s(arch, w.dram_bytes), w.stages)
 
 
+def _busy_of(w: UnitWork, share: float) -> tuple[float, float]:
+    """(arrays, trees) busy seconds of `share` of `w`."""
+    if w.unit == "systolic":
+        return share * w.compute_s, 0.0
+    if w.unit == "mac_tree":
+        return 0.0, share * w.compute_s
+    return 0.0, 0.0
+
+
 def best_mapping(arch: ArchConfig, works: list[UnitWork], noc_extra: float = 0.0) -> OpTime:
     """The fastest of: each unit alone, and the split over all of them in the ratio of their
     rates (fluid; ties: the first unit, then the split, then the others). Written out for one
     and two units (the hot path; a third unit kind extends the split to Σ over units)."""
-    noc_bw = arch.noc_gbps * 1e9
     if len(works) == 1:
         w = works[0]
-        core = _alone_core_s(arch, w)
-        return _finish(arch, core, {w.unit: w.compute_s}, w.dram_bytes, w.sram_bytes,
+        sa_s, mt_s = _busy_of(w, 1.0)
+        return _finish(arch, _alone_core_s(arch, w), sa_s, mt_s, w.dram_bytes, w.sram_bytes,
                        w.noc_bytes + noc_extra)  # fmt: skip
     assert len(works) == 2, "best_mapping splits over at most two units"
     a, b = works
@@ -125,32 +134,29 @@ def best_mapping(arch: ArchConfig, works: list[UnitWork], noc_extra: float = 0.0
     # A unit whose work comes in whole rounds keeps at least its balanced share, rounded up
     # to whole rounds (the other unit takes whole rounds off it, and finishes first).
     if b.granules:
-        sb = math.ceil((1.0 - sa) * b.granules - 1e-9) / b.granules
-        sa = 1.0 - sb
+        sa = 1.0 - math.ceil((1.0 - sa) * b.granules - 1e-9) / b.granules
     elif a.granules:
         sa = math.ceil(sa * a.granules - 1e-9) / a.granules
     sb = 1.0 - sa
-    split_dram = sa * a.dram_bytes + sb * b.dram_bytes
-    split_core = max(ta * sa, tb * sb, dram_stream_s(arch, split_dram))
+    split_core = max(ta * sa, tb * sb, dram_stream_s(arch, sa * a.dram_bytes + sb * b.dram_bytes))
+    inv_noc = 1.0 / (arch.noc_gbps * 1e9)
     best_t, best = math.inf, (ta, 1.0, 0.0)
     for core, s_a, s_b in ((ta, 1.0, 0.0), (split_core, sa, sb), (tb, 0.0, 1.0)):
-        noc = s_a * a.noc_bytes + s_b * b.noc_bytes + noc_extra
-        t = core + pipelined_exposed_s(noc / noc_bw, core)
+        link = (s_a * a.noc_bytes + s_b * b.noc_bytes + noc_extra) * inv_noc
+        t = core + pipelined_exposed_s(link, core)
         if t < best_t:
             best_t, best = t, (core, s_a, s_b)
     core, s_a, s_b = best
     split_unit = ""
     if 0 < s_a < 1:
         split_unit = a.unit if s_a >= s_b else b.unit
-    compute = {}
-    if s_a > 0:
-        compute[a.unit] = s_a * a.compute_s
-    if s_b > 0:
-        compute[b.unit] = s_b * b.compute_s
+    sa1, mt1 = _busy_of(a, s_a)
+    sa2, mt2 = _busy_of(b, s_b)
     return _finish(
         arch,
         core,
-        compute,
+        sa1 + sa2,
+        mt1 + mt2,
         s_a * a.dram_bytes + s_b * b.dram_bytes,
         s_a * a.sram_bytes + s_b * b.sram_bytes,
         s_a * a.noc_bytes + s_b * b.noc_bytes + noc_extra,
@@ -258,7 +264,11 @@ def _prefill_works(
             per_unit.setdefault(w.unit, []).append(w)
     on_chip = dram == op.kv_write_bytes
     works = [_merge(ws, dram) for ws in per_unit.values()]
-    works = [replace(w, sram_bytes=w.sram_bytes + sram) for w in works]
+    works = [
+        UnitWork(w.unit, w.compute_s, w.dram_bytes, w.sram_bytes + sram, w.noc_bytes, w.stages,
+                 w.granules)  # fmt: skip
+        for w in works
+    ]
     return works, dram, on_chip
 
 
@@ -319,7 +329,8 @@ def attention_time(
     conc = _finish(
         arch,
         core,
-        {mt.unit: mt.compute_s, sa.unit: sa.compute_s},
+        sa.compute_s,
+        mt.compute_s,
         dram,
         mt.sram_bytes + sa.sram_bytes,
         mt.noc_bytes + sa.noc_bytes + dec_noc + pre_noc,
