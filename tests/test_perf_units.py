@@ -64,9 +64,7 @@ def test_unit_contract(unit: ComputeUnit, work: Work) -> None:
         assert math.isfinite(v) and v >= 0
     assert got.stages >= 0 and got.granules >= 0
     if work.kind is WorkKind.GEMM:
-        macs_per_s = (
-            ADOR.sa_tflops if unit is SYSTOLIC_ARRAY else ADOR.mt_tflops
-        ) * 1e12 / 2
+        macs_per_s = (ADOR.sa_tflops if unit is SYSTOLIC_ARRAY else ADOR.mt_tflops) * 1e12 / 2
         assert got.compute_s >= work.m * work.k * work.n / macs_per_s * (1 - 1e-9)
         assert got.dram_bytes >= work.k * work.n * work.wb
 
@@ -133,8 +131,8 @@ def test_best_mapping_never_slower_when_a_unit_speeds_up(
 
 def test_double_buffer_register_area() -> None:
     """One 16-bit weight register + 2:1 select per PE: 480 transistors, about 1.9 % of a PE."""
-    assert c.SA_DOUBLE_BUFFER_MM2_PER_PE == pytest.approx(480 / 96.3e6)
-    assert c.SA_DOUBLE_BUFFER_MM2_PER_PE / c.FP16_MAC_MM2 == pytest.approx(480 / 25344)
+    assert pytest.approx(480 / 96.3e6) == c.SA_DOUBLE_BUFFER_MM2_PER_PE
+    assert pytest.approx(480 / 25344) == c.SA_DOUBLE_BUFFER_MM2_PER_PE / c.FP16_MAC_MM2
     plain, db = area_breakdown(ADOR), area_breakdown(ADOR.replace(sa_weight_double_buffer=True))
     assert plain.core_sa_double_buffer_mm2 == 0.0
     per_core = ADOR.sa_macs_per_core * c.SA_DOUBLE_BUFFER_MM2_PER_PE

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ador_opt.errors import InputError
+from ador_opt.hardware.arch import ArchConfig
 from ador_opt.hardware.presets import HARDWARE_PRESETS
 from ador_opt.perf import scalesim_backend as sb
-from ador_opt.hardware.arch import ArchConfig
 from ador_opt.perf.systolic import (
     SRAM_PORT_BYTES_PER_CYCLE,
     double_buffered,

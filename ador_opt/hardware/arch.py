@@ -99,9 +99,8 @@ class ArchConfig:
         object.__setattr__(self, "p2p_type", _enum(LinkType, self.p2p_type, "p2p_type"))
         object.__setattr__(self, "tp_sync", _enum(TpSync, self.tp_sync, "tp_sync"))
         if not isinstance(self.sa_weight_double_buffer, bool):
-            raise InputError(
-                f"sa_weight_double_buffer: must be true or false, got {self.sa_weight_double_buffer!r}"
-            )
+            value = self.sa_weight_double_buffer
+            raise InputError(f"sa_weight_double_buffer: must be true or false, got {value!r}")
         ints_pos = ("core_count", "sa_rows", "sa_cols", "sa_per_core", "vector_width")
         ints_nonneg = (
             "mt_width",

@@ -23,6 +23,7 @@ not a fit to any reference row): −0.10 per decade below 64 MiB, floored at 0.3
 from __future__ import annotations
 
 import math
+
 from ador_opt.hardware.arch import ArchConfig
 
 U_MAX = 0.90  # ADOR paper §V-A / Fig. 10: "up to 90 % of the theoretical maximum bandwidth"

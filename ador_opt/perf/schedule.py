@@ -40,7 +40,7 @@ from functools import lru_cache
 from ador_opt.hardware.arch import ArchConfig
 from ador_opt.models.ops import BatchComposition, Op
 from ador_opt.perf.mactree import dram_stream_s, has_mac_tree
-from ador_opt.perf.noc import noc_s, pipelined_exposed_s
+from ador_opt.perf.noc import pipelined_exposed_s
 from ador_opt.perf.systolic import ACC_BYTES, CyclesFn, onchip_bytes, ws_cycles
 from ador_opt.perf.units import MAC_TREE, SYSTOLIC_ARRAY, ComputeUnit, UnitWork, Work, WorkKind
 from ador_opt.perf.units.base import staged_core_s
@@ -125,8 +125,15 @@ def best_mapping(arch: ArchConfig, works: list[UnitWork], noc_extra: float = 0.0
     if len(works) == 1:
         w = works[0]
         sa_s, mt_s = _busy_of(w, 1.0)
-        return _finish(arch, _alone_core_s(arch, w), sa_s, mt_s, w.dram_bytes, w.sram_bytes,
-                       w.noc_bytes + noc_extra)  # fmt: skip
+        return _finish(
+            arch,
+            _alone_core_s(arch, w),
+            sa_s,
+            mt_s,
+            w.dram_bytes,
+            w.sram_bytes,
+            w.noc_bytes + noc_extra,
+        )
     assert len(works) == 2, "best_mapping splits over at most two units"
     a, b = works
     ta, tb = _alone_core_s(arch, a), _alone_core_s(arch, b)
@@ -217,10 +224,8 @@ def flash_q_blocks(arch: ArchConfig, rows: int, head_dim: int, bytes_per_act: in
 
 def _merge(works: list[UnitWork], dram_bytes: float) -> UnitWork:
     """One unit's works for several chunk kinds run one after another, with the op's DRAM."""
-    if any(w.stages == 1 for w in works):
-        stages = 1
-    else:
-        stages = sum(w.stages for w in works)
+    single = any(w.stages == 1 for w in works)
+    stages = 1 if single else sum(w.stages for w in works)
     return UnitWork(
         works[0].unit,
         sum(w.compute_s for w in works),
@@ -258,15 +263,23 @@ def _prefill_works(
         readback = max(0.0, 1.0 - global_bytes / in_flight) if in_flight > 0 else 0.0
         dram += count * (context * kv_row + readback * chunk_kv) * blocks
         sram += count * (1.0 - readback) * chunk_kv * blocks
-        work = Work(WorkKind.ATTENTION, rows, hd, keys, ab, ab, count=count * op.kv_heads,
-                    group=group)  # fmt: skip
+        work = Work(
+            WorkKind.ATTENTION, rows, hd, keys, ab, ab, count=count * op.kv_heads, group=group
+        )
         for w in _offer(arch, work, cycles_fn):
             per_unit.setdefault(w.unit, []).append(w)
     on_chip = dram == op.kv_write_bytes
     works = [_merge(ws, dram) for ws in per_unit.values()]
     works = [
-        UnitWork(w.unit, w.compute_s, w.dram_bytes, w.sram_bytes + sram, w.noc_bytes, w.stages,
-                 w.granules)  # fmt: skip
+        UnitWork(
+            w.unit,
+            w.compute_s,
+            w.dram_bytes,
+            w.sram_bytes + sram,
+            w.noc_bytes,
+            w.stages,
+            w.granules,
+        )
         for w in works
     ]
     return works, dram, on_chip

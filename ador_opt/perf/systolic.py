@@ -72,6 +72,8 @@ ACC_BYTES = 4  # fp32 partial sums (standard for fp16/fp8 MAC arrays)
 # memory/L1 port of NVIDIA Volta/Ampere (32 banks × 4 B per clock, CUDA C Programming Guide,
 # "Shared Memory"), the buffer that feeds an A100 SM's four tensor cores.
 SRAM_PORT_BYTES_PER_CYCLE = 128
+
+
 def ws_cycles(m: int, k: int, n: int, rows: int, cols: int) -> int:
     """SCALE-Sim 3.0.0 weight-stationary compute cycles of (m × k)·(k × n) on a rows × cols
     array: ⌈k/rows⌉·⌈n/cols⌉·(2·rows + cols + m − 2) − 1."""
@@ -274,8 +276,18 @@ def sa_gemm_plans(
     sram = _array_sram_bytes(passes, m_pass, row_folds, col_folds, r, c, wb, ab)
     stages = passes * row_folds * col_folds
     plans.append(
-        _plan(arch, "n-split", cycles, sram, weight_bytes * passes, noc, passes, stages, double,
-              col_folds)  # fmt: skip
+        _plan(
+            arch,
+            "n-split",
+            cycles,
+            sram,
+            weight_bytes * passes,
+            noc,
+            passes,
+            stages,
+            double,
+            col_folds,
+        )
     )
 
     # m-split: rows over cores, weights broadcast; a core's arrays share its column folds.
@@ -292,8 +304,9 @@ def sa_gemm_plans(
         sram = _array_sram_bytes(passes, m_core, f_r, col_folds, r, c, wb, ab)
         stages = passes * f_r * col_folds
         wbytes = weight_bytes * passes
-        plans.append(_plan(arch, "m-split", cycles, sram, wbytes, wbytes, passes, stages, double,
-                           col_folds))  # fmt: skip
+        plans.append(
+            _plan(arch, "m-split", cycles, sram, wbytes, wbytes, passes, stages, double, col_folds)
+        )
     return tuple(plans)
 
 
@@ -323,8 +336,9 @@ def sa_batched_plan(
         rounds, m_slice, row_folds, col_folds, r, c, bytes_per_elem, bytes_per_elem
     )
     double, _ = weight_staging(arch, bytes_per_elem)
-    return _plan(arch, "batched", cycles, sram, 0.0, 0.0, 1, rounds * row_folds * col_folds,
-                 double, rounds)  # fmt: skip
+    return _plan(
+        arch, "batched", cycles, sram, 0.0, 0.0, 1, rounds * row_folds * col_folds, double, rounds
+    )
 
 
 def sa_batched_cycles(
