@@ -34,7 +34,11 @@ def variants() -> list[tuple[str, dict[str, Any]]]:
     for width, lanes in ((8, 32), (32, 8), (64, 4), (128, 2), (256, 1)):
         out.append((f"mt {lanes} lanes x {width}", {"mt_width": width, "mt_lanes": lanes}))
     if "sa_weight_double_buffer" in ArchConfig.field_names():
-        out.append(("sa_weight_double_buffer", {"sa_weight_double_buffer": True}))
+        for lanes in (0, 1, 2, 4, 8, 16, 32):
+            over = {"sa_weight_double_buffer": True, "mt_lanes": lanes}
+            if lanes == 0:
+                over["mt_width"] = 0
+            out.append((f"sa_weight_double_buffer, mt_lanes={lanes}", over))
     out.append(("vector_width=8", {"vector_width": 8}))
     # fixed total SRAM 32·2 MiB + 16 MiB = 80 MiB
     out.append(("local 1024 KiB + global 48 MiB", {"local_sram_kib": 1024, "global_sram_mib": 48}))
