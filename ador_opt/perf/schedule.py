@@ -181,6 +181,12 @@ def _offer(arch: ArchConfig, work: Work, cycles_fn: CyclesFn) -> list[UnitWork]:
 
 
 @lru_cache(maxsize=65536)
+def _offer_cached(arch: ArchConfig, work: Work, cycles_fn: CyclesFn) -> tuple[UnitWork, ...]:
+    """`_offer` memoised by value (attention shapes repeat across the steps of a run)."""
+    return tuple(_offer(arch, work, cycles_fn))
+
+
+@lru_cache(maxsize=65536)
 def gemm_time(
     arch: ArchConfig,
     m: int,
@@ -266,7 +272,7 @@ def _prefill_works(
         work = Work(
             WorkKind.ATTENTION, rows, hd, keys, ab, ab, count=count * op.kv_heads, group=group
         )
-        for w in _offer(arch, work, cycles_fn):
+        for w in _offer_cached(arch, work, cycles_fn):
             per_unit.setdefault(w.unit, []).append(w)
     on_chip = dram == op.kv_write_bytes
     works = [_merge(ws, dram) for ws in per_unit.values()]
@@ -313,7 +319,7 @@ def attention_time(
             group=decode.heads // decode.kv_heads,
             dram_bytes=float(decode.kv_bytes + decode.kv_write_bytes),
         )
-        dec_works = _offer(arch, dec_work, cycles_fn)
+        dec_works = list(_offer_cached(arch, dec_work, cycles_fn))
         dec_noc = float(decode.m * decode.heads * decode.k * ab)
         dec = best_mapping(arch, dec_works, dec_noc)
     if prefill is not None:
