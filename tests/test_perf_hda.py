@@ -479,3 +479,19 @@ def test_random_designs_give_sane_steps(
 
     matrix = sum(op.total_flops for op in step_ops(L8, batch, 1) if op.kind is not OpKind.VECTOR)
     assert st_.seconds >= matrix / (arch.peak_tflops * 1e12) * (1 - 1e-9)
+
+
+def test_lm_head_logits_spill_with_small_local_sram() -> None:
+    """Fig. 12: the LM head needs vocab/P × batch of local SRAM per core; beyond it the
+    logits round-trip through DRAM (batch 150: 150 × 4008 × 2 B = 1.15 MiB per core)."""
+    from ador_opt.perf.memory import logits_spill_bytes
+
+    assert logits_spill_bytes(ADOR, 150, L8.vocab_size, 2) == 0.0
+    small = ADOR.replace(local_sram_kib=512.0)
+    spill = logits_spill_bytes(small, 150, L8.vocab_size, 2)
+    assert spill == pytest.approx(2 * 32 * (150 * 4008 * 2 - 512 * 1024))
+    batch = _decode(150, 1024)
+    assert (
+        hda_step_time(small, L8, batch, 1).dram_bytes
+        >= hda_step_time(ADOR, L8, batch, 1).dram_bytes + spill
+    )

@@ -26,7 +26,9 @@ from ador_opt.models.ops import BatchComposition, GemmTiming, step_parts
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.noc import PIPELINE_CHUNKS, pipelined_exposed_s
 from ador_opt.perf.result import StepTime
-from ador_opt.perf.schedule import P2P, UNIT_NAMES, VEC, attention_time, gemm_time
+from ador_opt.perf.mactree import dram_stream_s
+from ador_opt.perf.memory import logits_spill_bytes
+from ador_opt.perf.schedule import DRAM, P2P, UNIT_NAMES, VEC, attention_time, gemm_time
 from ador_opt.perf.systolic import CyclesFn, double_buffered, ws_cycles
 from ador_opt.perf.tp import LayerProducers, tp_sync_cost
 from ador_opt.perf.vector import vector_s
@@ -111,6 +113,14 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
         for i, b in enumerate(t.busy):
             busy[i] += b * repeat
         bound_s[t.bound] = bound_s.get(t.bound, 0.0) + t.seconds * repeat
+        if name == "lm_head":
+            spill = logits_spill_bytes(arch, m, n, ab)
+            if spill:  # written to DRAM and read back for sampling, after the GEMM
+                spill_s = dram_stream_s(arch, spill)
+                chain += spill_s
+                dram += spill
+                busy[DRAM] += spill / (arch.dram_gbps * 1e9)
+                bound_s["dram"] = bound_s.get("dram", 0.0) + spill_s
         layer_s = t.seconds * repeat / layers
         per_layer[name] = per_layer.get(name, 0.0) + layer_s
         ops = vec_per_token.get(name, 0) * m

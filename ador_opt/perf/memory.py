@@ -4,6 +4,8 @@
   the KV budget (GPUs: an engine keeps a fraction of the free memory, see below).
 * Local SRAM of each core must hold at least one token's activations of a layer (else every
   GEMM spills activations to DRAM; the design is rejected as infeasible).
+* The LM head's logits of a step (rows × vocab/P per core) stay in local SRAM for sampling;
+  the excess round-trips through DRAM (`logits_spill_bytes`, Fig. 12: LM head × batch).
 """
 
 from __future__ import annotations
@@ -64,6 +66,16 @@ def local_sram_need_kib(arch: ArchConfig, model: ModelSpec, tp: int) -> float:
     qkv = (model.num_heads + 2 * model.num_kv_heads) * model.head_dim // tp
     widest_out = max(up, qkv, model.vocab_size // tp)
     return (widest_in + widest_out / arch.core_count) * ab / 1024
+
+
+def logits_spill_bytes(arch: ArchConfig, rows: int, vocab: int, bytes_per_act: int) -> float:
+    """DRAM bytes (written + read back) of the LM head's logits that do not fit in local SRAM
+    (paper §V-B / Fig. 12: the LM head's local-memory need is vocab × batch). Each core keeps
+    the logits of its vocab slice (vocab/P per row) for the softmax/sampling that follows;
+    what exceeds its local SRAM goes to DRAM and back."""
+    per_core = rows * -(-vocab // arch.core_count) * bytes_per_act
+    excess = per_core - arch.local_sram_kib * 1024
+    return 2.0 * excess * arch.core_count if excess > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)
