@@ -24,10 +24,10 @@ from ador_opt.errors import InputError
 from ador_opt.hardware.arch import ArchConfig
 from ador_opt.models.ops import BatchComposition, GemmTiming, step_parts
 from ador_opt.models.spec import ModelSpec
-from ador_opt.perf.noc import PIPELINE_CHUNKS, pipelined_exposed_s
-from ador_opt.perf.result import StepTime
 from ador_opt.perf.mactree import dram_stream_s
 from ador_opt.perf.memory import logits_spill_bytes
+from ador_opt.perf.noc import PIPELINE_CHUNKS, pipelined_exposed_s
+from ador_opt.perf.result import StepTime
 from ador_opt.perf.schedule import DRAM, P2P, UNIT_NAMES, VEC, attention_time, gemm_time
 from ador_opt.perf.systolic import CyclesFn, double_buffered, ws_cycles
 from ador_opt.perf.tp import LayerProducers, tp_sync_cost
