@@ -100,6 +100,7 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
     layout = group.layout
     wb, ab, layers = layout.wb, layout.ab, layout.layers
     vec_per_token = dict(layout.vec_by_gemm)
+    tokens = group.shapes[0][1]  # the step's tokens (QKV sees all of them; MoE GEMMs fewer)
     chain = dram = sram = noc = 0.0
     busy = [0.0] * len(UNIT_NAMES)
     bound_s: dict[str, float] = {}
@@ -123,10 +124,11 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
                 bound_s["dram"] = bound_s.get("dram", 0.0) + spill_s
         layer_s = t.seconds * repeat / layers
         per_layer[name] = per_layer.get(name, 0.0) + layer_s
-        ops = vec_per_token.get(name, 0) * m
+        ops = vec_per_token.get(name, 0) * tokens
         if ops:
             vec_s = vector_s(arch, ops)
-            exposed = pipelined_exposed_s(vec_s, layer_s, min(PIPELINE_CHUNKS, m)) * layers
+            tiles = min(PIPELINE_CHUNKS, tokens)
+            exposed = pipelined_exposed_s(vec_s, layer_s, tiles) * layers
             busy[VEC] += vec_s * layers
             sram += 2.0 * ops * ab * layers  # operands read + results written (local SRAM)
             chain += exposed
