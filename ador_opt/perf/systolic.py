@@ -16,9 +16,10 @@ weight load and its fill/drain. That is SCALE-Sim's timing, which the paper used
 arrays (§V-A), and matches the paper's remark that weight double buffering is not feasible for
 GEMV on systolic arrays (§III-B).
 
-What-if (`sa_backend="double-buffered"`, `ws_cycles_double_buffered`): arrays whose fold i+1
-weight load overlaps fold i's input stream, so folds stream back to back, a fold costs
-max(M, R) and the first load plus the last fill/drain are exposed once:
+In-array weight double buffering (template field `sa_weight_double_buffer`; the
+`sa_backend="double-buffered"` what-if applies it to every design): fold i+1's weights shift in
+while fold i streams, so a fold costs max(M, R) and the first load plus the last fill/drain are
+exposed once (`double_buffered(base)`; with `ws_cycles` as base, `ws_cycles_double_buffered`):
 
     2R + C + M − 3 + (⌈K/R⌉·⌈N/C⌉ − 1) · max(M, R)
 
@@ -36,10 +37,14 @@ two ways (paper §IV-C, Fig. 6):
   broadcast to all cores over the NoC, double-buffered; the arrays of one core share its
   column folds.
 
-On-chip activation pool: ACT_SRAM_FRACTION of all SRAM (every core's local SRAM plus the global
-SRAM) holds the GEMM's input rows. A larger input is processed in passes of rows that fit, and
-every pass streams the weights again (paper §IV-B: more on-chip activations ⇒ more weight
-reuse). Each pass of an array is one layer of ⌈K/R⌉·⌈N/C⌉ folds for the cycle model.
+Local SRAM (paper §IV-B, Fig. 12): each core stages its arrays' stationary tiles (two per
+array when they fit in half the local SRAM, else one: `weight_staging`) and holds the rows of
+one pass (n-split: the streamed input K-slices and fp32 accumulators; m-split: whole input rows
+and accumulators); a larger input is processed in passes and every pass streams the weights
+again (more local SRAM ⇒ more weight reuse). The local SRAM's banks (SRAM_BANK_KIB each, one
+SRAM_PORT_BYTES_PER_CYCLE port per bank) bound the bytes the arrays of a core can read and
+write per cycle; beyond that they stall (`SaPlan.port_cycles`). Each pass of an array is one
+layer of ⌈K/R⌉·⌈N/C⌉ folds for the cycle model.
 
 All cycle counts are per array (the busiest one); the caller turns them into seconds with the
 clock and overlaps them with DRAM and NoC time (schedule.py).
@@ -60,8 +65,8 @@ from ador_opt.hardware.arch import ArchConfig
 from ador_opt.hardware.constants import SRAM_BANK_KIB
 
 # A per-array cycle model: (m, k, n, rows, cols) -> cycles: `ws_cycles` (SCALE-Sim's timing in
-# closed form, the default), SCALE-Sim itself (scalesim_backend.scalesim_ws_cycles) or
-# `ws_cycles_double_buffered` (what-if).
+# closed form, the default), SCALE-Sim itself (scalesim_backend.scalesim_ws_cycles), or either
+# with in-array weight double buffering (`double_buffered`).
 CyclesFn = Callable[[int, int, int, int, int], int]
 
 ACC_BYTES = 4  # fp32 partial sums (standard for fp16/fp8 MAC arrays)
