@@ -138,3 +138,29 @@ def test_double_buffer_register_area() -> None:
     per_core = ADOR.sa_macs_per_core * c.SA_DOUBLE_BUFFER_MM2_PER_PE
     assert db.core_sa_double_buffer_mm2 == pytest.approx(per_core)
     assert db.total_mm2 - plain.total_mm2 == pytest.approx(per_core * ADOR.core_count)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 512),
+    st.sampled_from([128, 4096, 14336]),
+    st.sampled_from([1024, 6144, 28672]),
+    st.sampled_from([1, 4, 16, 64]),
+    st.floats(200, 8000),
+    st.floats(100, 8000),
+)
+def test_mac_tree_shortcut_is_exact(
+    m: int, k: int, n: int, lanes: int, dram_gbps: float, noc_gbps: float
+) -> None:
+    """`_offer(prune=True)` skips the arrays only when the tree streams at the DRAM bound; the
+    best mapping is the same as with every unit asked."""
+    from ador_opt.perf.schedule import _offer
+
+    arch = ADOR.replace(mt_lanes=lanes, dram_gbps=dram_gbps, noc_gbps=noc_gbps)
+    for work in (
+        Work(WorkKind.GEMM, m, k, n),
+        Work(WorkKind.ATTENTION, 4, 128, n, count=m * 8, dram_bytes=float(m * n * 4096)),
+    ):
+        full = best_mapping(arch, _offer(arch, work, ws_cycles))
+        pruned = best_mapping(arch, _offer(arch, work, ws_cycles, prune=True))
+        assert pruned == full

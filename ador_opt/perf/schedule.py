@@ -171,19 +171,35 @@ def best_mapping(arch: ArchConfig, works: list[UnitWork], noc_extra: float = 0.0
     )
 
 
-def _offer(arch: ArchConfig, work: Work, cycles_fn: CyclesFn) -> list[UnitWork]:
+def _offer(
+    arch: ArchConfig, work: Work, cycles_fn: CyclesFn, prune: bool = False
+) -> list[UnitWork]:
+    """Every matrix unit's answer for `work`. With `prune`, stop after the MAC tree when it
+    streams the op at the DRAM bound with no more NoC bytes than any other mapping moves:
+    nothing can then finish earlier (every candidate moves at least its DRAM bytes and NoC
+    bytes), so the arrays need not be asked (an exact shortcut of `best_mapping`)."""
     out = []
     for unit in MATRIX_UNITS:
         w = unit.run(arch, work, cycles_fn)
-        if w is not None:
-            out.append(w)
+        if w is None:
+            continue
+        out.append(w)
+        if (
+            prune
+            and w.unit == MAC_TREE.name
+            and w.compute_s <= dram_stream_s(arch, w.dram_bytes)
+            and (work.kind is WorkKind.ATTENTION or work.m * work.ab <= work.k * work.wb)
+        ):
+            break
     return out
 
 
 @lru_cache(maxsize=65536)
-def _offer_cached(arch: ArchConfig, work: Work, cycles_fn: CyclesFn) -> tuple[UnitWork, ...]:
+def _offer_cached(
+    arch: ArchConfig, work: Work, cycles_fn: CyclesFn, prune: bool = False
+) -> tuple[UnitWork, ...]:
     """`_offer` memoised by value (attention shapes repeat across the steps of a run)."""
-    return tuple(_offer(arch, work, cycles_fn))
+    return tuple(_offer(arch, work, cycles_fn, prune))
 
 
 @lru_cache(maxsize=65536)
@@ -201,7 +217,7 @@ def gemm_time(
     act = m * (k + n) * bytes_per_act
     spill = float(act) if act > onchip_bytes(arch) else 0.0
     work = Work(WorkKind.GEMM, m, k, n, bytes_per_weight, bytes_per_act, dram_bytes=spill)
-    return best_mapping(arch, _offer(arch, work, cycles_fn))
+    return best_mapping(arch, _offer(arch, work, cycles_fn, prune=True))
 
 
 def _chunk_kinds(batch: BatchComposition) -> dict[tuple[int, int], int]:
@@ -319,7 +335,7 @@ def attention_time(
             group=decode.heads // decode.kv_heads,
             dram_bytes=float(decode.kv_bytes + decode.kv_write_bytes),
         )
-        dec_works = list(_offer_cached(arch, dec_work, cycles_fn))
+        dec_works = list(_offer_cached(arch, dec_work, cycles_fn, prune=True))
         dec_noc = float(decode.m * decode.heads * decode.k * ab)
         dec = best_mapping(arch, dec_works, dec_noc)
     if prefill is not None:
