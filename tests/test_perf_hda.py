@@ -37,7 +37,7 @@ def _decode(b: int, ctx: int) -> BatchComposition:
 
 
 def _clear_caches() -> None:
-    for fn in (hda._step, hda._gemm_block, schedule.gemm_time, schedule._offer_cached):  # type: ignore[attr-defined]
+    for fn in (hda._step, hda._gemm_block, schedule.gemm_time):  # type: ignore[attr-defined]
         fn.cache_clear()
 
 

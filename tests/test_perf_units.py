@@ -39,10 +39,12 @@ works = st.one_of(
     st.builds(
         Work,
         kind=st.just(WorkKind.ATTENTION),
-        m=st.integers(1, 2048),
         k=st.sampled_from([64, 128]),
-        n=st.integers(1, 8192),
-        count=st.integers(1, 512),
+        parts=st.lists(
+            st.tuples(st.integers(1, 512), st.integers(1, 2048), st.integers(1, 8192)),
+            min_size=1,
+            max_size=3,
+        ).map(tuple),
         dram_bytes=st.floats(0, 1e9),
     ),
     st.builds(Work, kind=st.just(WorkKind.ELEMENTWISE), ops=st.floats(1, 1e9)),
@@ -63,10 +65,14 @@ def test_unit_contract(unit: ComputeUnit, work: Work) -> None:
     for v in (got.compute_s, got.dram_bytes, got.sram_bytes, got.noc_bytes):
         assert math.isfinite(v) and v >= 0
     assert got.stages >= 0 and got.granules >= 0
+    macs_per_s = (ADOR.sa_tflops if unit is SYSTOLIC_ARRAY else ADOR.mt_tflops) * 1e12 / 2
     if work.kind is WorkKind.GEMM:
-        macs_per_s = (ADOR.sa_tflops if unit is SYSTOLIC_ARRAY else ADOR.mt_tflops) * 1e12 / 2
         assert got.compute_s >= work.m * work.k * work.n / macs_per_s * (1 - 1e-9)
         assert got.dram_bytes >= work.k * work.n * work.wb
+    if work.kind is WorkKind.ATTENTION:  # QKᵀ + AV: 2 · rows · keys · hd MACs per product
+        macs = sum(2 * c * r * keys * work.k for c, r, keys in work.parts)
+        assert got.compute_s >= macs / macs_per_s * (1 - 1e-9)
+        assert got.dram_bytes == work.dram_bytes
 
 
 def test_each_unit_answers_only_its_kinds() -> None:
@@ -159,7 +165,7 @@ def test_mac_tree_shortcut_is_exact(
     arch = ADOR.replace(mt_lanes=lanes, dram_gbps=dram_gbps, noc_gbps=noc_gbps)
     for work in (
         Work(WorkKind.GEMM, m, k, n),
-        Work(WorkKind.ATTENTION, 4, 128, n, count=m * 8, dram_bytes=float(m * n * 4096)),
+        Work(WorkKind.ATTENTION, k=128, parts=((m * 8, 4, n),), dram_bytes=float(m * n * 4096)),
     ):
         full = best_mapping(arch, _offer(arch, work, ws_cycles))
         pruned = best_mapping(arch, _offer(arch, work, ws_cycles, prune=True))

@@ -18,7 +18,9 @@ from ador_opt.perf import scalesim_backend as sb
 from ador_opt.perf.systolic import (
     SRAM_PORT_BYTES_PER_CYCLE,
     double_buffered,
+    sa_attention_cost,
     sa_batched_cycles,
+    sa_batched_plan,
     sa_gemm_plans,
     sram_banks,
     sram_port_bytes_per_cycle,
@@ -268,3 +270,25 @@ def test_batched_cycles_split_rows_when_units_are_few() -> None:
     assert one < many  # one unit is spread over all 32 arrays
     assert sa_batched_cycles(ADOR, 64, 1024, 128, 1024) == 2 * many
     assert sa_batched_cycles(ADOR, 0, 1024, 128, 1024) == 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 600),
+    st.integers(1, 2048),
+    st.sampled_from([64, 128]),
+    st.integers(1, 8192),
+    st.sampled_from([16.0, 192.0, 2048.0]),
+)
+def test_attention_cost_is_two_batched_plans(
+    count: int, m: int, hd: int, keys: int, local: float
+) -> None:
+    arch = ADOR.replace(local_sram_kib=local)
+    qk = sa_batched_plan(arch, count, m, hd, keys)
+    av = sa_batched_plan(arch, count, m, keys, hd)
+    cycles, sram, stages, granules = sa_attention_cost(arch, count, m, hd, keys, ws_cycles, 2)
+    assert cycles == qk.cycles + av.cycles
+    assert sram == pytest.approx(qk.sram_bytes + av.sram_bytes)
+    # Double-buffered tiles pipeline across both products; single-buffered ones serialise.
+    assert stages == (qk.stages + av.stages if weight_staging(arch, 2)[0] else 1)
+    assert granules == qk.granules == av.granules

@@ -101,6 +101,8 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
     wb, ab, layers = layout.wb, layout.ab, layout.layers
     vec_per_token = dict(layout.vec_by_gemm)
     tokens = group.shapes[0][1]  # the step's tokens (QKV sees all of them; MoE GEMMs fewer)
+    tiles = min(PIPELINE_CHUNKS, tokens)
+    vec_rate = arch.vector_width * arch.core_count * arch.freq_hz  # ops per second (vector.py)
     chain = dram = sram = noc = 0.0
     busy = [0.0] * len(UNIT_NAMES)
     bound_s: dict[str, float] = {}
@@ -126,8 +128,7 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
         per_layer[name] = per_layer.get(name, 0.0) + layer_s
         ops = vec_per_token.get(name, 0) * tokens
         if ops:
-            vec_s = vector_s(arch, ops)
-            tiles = min(PIPELINE_CHUNKS, tokens)
+            vec_s = ops / vec_rate
             exposed = pipelined_exposed_s(vec_s, layer_s, tiles) * layers
             busy[VEC] += vec_s * layers
             sram += 2.0 * ops * ab * layers  # operands read + results written (local SRAM)

@@ -195,14 +195,6 @@ def _offer(
 
 
 @lru_cache(maxsize=65536)
-def _offer_cached(
-    arch: ArchConfig, work: Work, cycles_fn: CyclesFn, prune: bool = False
-) -> tuple[UnitWork, ...]:
-    """`_offer` memoised by value (attention shapes repeat across the steps of a run)."""
-    return tuple(_offer(arch, work, cycles_fn, prune))
-
-
-@lru_cache(maxsize=65536)
 def gemm_time(
     arch: ArchConfig,
     m: int,
@@ -244,21 +236,6 @@ def flash_q_blocks(arch: ArchConfig, rows: int, head_dim: int, bytes_per_act: in
     return -(-rows // tile)
 
 
-def _merge(works: list[UnitWork], dram_bytes: float) -> UnitWork:
-    """One unit's works for several chunk kinds run one after another, with the op's DRAM."""
-    single = any(w.stages == 1 for w in works)
-    stages = 1 if single else sum(w.stages for w in works)
-    return UnitWork(
-        works[0].unit,
-        sum(w.compute_s for w in works),
-        dram_bytes,
-        sum(w.sram_bytes for w in works),
-        sum(w.noc_bytes for w in works),
-        stages,
-        min(w.granules for w in works),
-    )
-
-
 def _prefill_works(
     arch: ArchConfig, op: Op, batch: BatchComposition, ab: int, cycles_fn: CyclesFn
 ) -> tuple[list[UnitWork], float, bool]:
@@ -275,7 +252,7 @@ def _prefill_works(
     global_bytes = arch.global_sram_mib * 2**20
     dram = float(op.kv_write_bytes)
     sram = 0.0
-    per_unit: dict[str, list[UnitWork]] = {}
+    parts = []
     for (tokens, context), count in _chunk_kinds(batch).items():
         keys = context + -(-(tokens + 1) // 2)
         rows = group * tokens
@@ -285,26 +262,19 @@ def _prefill_works(
         readback = max(0.0, 1.0 - global_bytes / in_flight) if in_flight > 0 else 0.0
         dram += count * (context * kv_row + readback * chunk_kv) * blocks
         sram += count * (1.0 - readback) * chunk_kv * blocks
-        work = Work(
-            WorkKind.ATTENTION, rows, hd, keys, ab, ab, count=count * op.kv_heads, group=group
-        )
-        for w in _offer_cached(arch, work, cycles_fn):
-            per_unit.setdefault(w.unit, []).append(w)
+        parts.append((count * op.kv_heads, rows, keys))
     on_chip = dram == op.kv_write_bytes
-    works = [_merge(ws, dram) for ws in per_unit.values()]
-    works = [
-        UnitWork(
-            w.unit,
-            w.compute_s,
-            w.dram_bytes,
-            w.sram_bytes + sram,
-            w.noc_bytes,
-            w.stages,
-            w.granules,
-        )
-        for w in works
-    ]
-    return works, dram, on_chip
+    work = Work(
+        WorkKind.ATTENTION,
+        k=hd,
+        wb=ab,
+        ab=ab,
+        group=group,
+        dram_bytes=dram,
+        parts=tuple(parts),
+        sram_bytes=sram,
+    )
+    return _offer(arch, work, cycles_fn), dram, on_chip
 
 
 def attention_time(
@@ -324,18 +294,17 @@ def attention_time(
     dec_noc = pre_noc = 0.0
     on_chip = False
     if decode is not None:
+        group = decode.heads // decode.kv_heads
         dec_work = Work(
             WorkKind.ATTENTION,
-            decode.heads // decode.kv_heads,
-            decode.k,
-            max(1, decode.n),
-            ab,
-            ab,
-            count=decode.m * decode.kv_heads,
-            group=decode.heads // decode.kv_heads,
+            k=decode.k,
+            wb=ab,
+            ab=ab,
+            group=group,
             dram_bytes=float(decode.kv_bytes + decode.kv_write_bytes),
+            parts=((decode.m * decode.kv_heads, group, max(1, decode.n)),),
         )
-        dec_works = list(_offer_cached(arch, dec_work, cycles_fn, prune=True))
+        dec_works = _offer(arch, dec_work, cycles_fn, prune=True)
         dec_noc = float(decode.m * decode.heads * decode.k * ab)
         dec = best_mapping(arch, dec_works, dec_noc)
     if prefill is not None:

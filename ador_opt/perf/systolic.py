@@ -346,6 +346,32 @@ def sa_batched_plan(
     )
 
 
+def sa_attention_cost(
+    arch: ArchConfig, count: int, m: int, hd: int, keys: int, cycles_fn: CyclesFn, b: int
+) -> tuple[int, float, int, int]:
+    """QKᵀ (m × hd)·(hd × keys) and AV (m × keys)·(keys × hd) of `count` products, K and V
+    stationary: (cycles incl. port stalls, local-SRAM bytes, stages, granules) — the sum of two
+    `sa_batched_plan`s, computed without building them (hot path of every attention op)."""
+    r, c = arch.sa_rows, arch.sa_cols
+    arrays = arch.core_count * arch.sa_per_core
+    slices = max(1, min(m, arrays // count)) if count < arrays else 1
+    rounds = -(-(count * slices) // arrays)
+    m_slice = -(-m // slices)
+    double, _ = weight_staging(arch, b)
+    port = _banks(arch.local_sram_kib) * SRAM_PORT_BYTES_PER_CYCLE
+    cycles = 0
+    sram = 0.0
+    stages = 0
+    for k, n in ((hd, keys), (keys, hd)):
+        array_cycles = rounds * cycles_fn(m_slice, k, n, r, c)
+        row_folds, col_folds = -(-k // r), -(-n // c)
+        per_array = _array_sram_bytes(rounds, m_slice, row_folds, col_folds, r, c, b, b)
+        cycles += max(array_cycles, math.ceil(per_array * arch.sa_per_core / port))
+        sram += per_array * arrays
+        stages += rounds * row_folds * col_folds
+    return cycles, sram, stages if double else 1, rounds
+
+
 def sa_batched_cycles(
     arch: ArchConfig,
     count: int,

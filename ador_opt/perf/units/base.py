@@ -27,10 +27,12 @@ class WorkKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Work:
-    """An op's shape as the units see it. GEMM: m, k, n, bytes per weight / activation.
-    ATTENTION: `count` independent products of `m` query rows, head dimension `k`, `n` keys
-    (`group` query heads share one KV head; `dram_bytes` of K/V come from DRAM).
-    ELEMENTWISE: `ops` operations."""
+    """An op's shape as the units see it. GEMM: m, k, n, bytes per weight / activation
+    (`dram_bytes`: extra DRAM bytes, e.g. an activation spill). ATTENTION: head dimension `k`
+    and `parts`, groups of (count, rows, keys) — `count` independent products of `rows` query
+    rows against `keys` keys (one group per prefill chunk kind, or the decode tokens), run one
+    after another; `group` query heads share one KV head; `dram_bytes` of K/V come from DRAM,
+    `sram_bytes` from global SRAM. ELEMENTWISE: `ops` operations."""
 
     kind: WorkKind
     m: int = 0
@@ -38,10 +40,11 @@ class Work:
     n: int = 0
     wb: int = 2
     ab: int = 2
-    count: int = 0
     group: int = 1
     dram_bytes: float = 0.0
     ops: float = 0.0
+    parts: tuple[tuple[int, int, int], ...] = ()
+    sram_bytes: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

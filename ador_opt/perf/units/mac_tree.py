@@ -33,15 +33,12 @@ class MacTreeUnit:
                 0,
             )
         if work.kind is WorkKind.ATTENTION:
-            rows = work.count * work.m
-            return UnitWork(
-                self.name,
-                mt_attention_s(arch, rows, work.k, work.n),
-                work.dram_bytes,
-                float(2 * rows * work.k * work.ab),
-                0.0,
-                0,
-            )
+            compute = 0.0
+            sram = work.sram_bytes
+            for count, rows, keys in work.parts:
+                compute += mt_attention_s(arch, count * rows, work.k, keys)
+                sram += 2 * count * rows * work.k * work.ab  # queries in, outputs out
+            return UnitWork(self.name, compute, work.dram_bytes, sram, 0.0, 0)
         return None
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ador_opt.hardware.arch import ArchConfig
 from ador_opt.perf.mactree import dram_stream_s
 from ador_opt.perf.noc import noc_s, pipelined_exposed_s
-from ador_opt.perf.systolic import CyclesFn, SaPlan, sa_batched_plan, sa_gemm_plans
+from ador_opt.perf.systolic import CyclesFn, SaPlan, sa_attention_cost, sa_gemm_plans
 from ador_opt.perf.units.base import UnitWork, Work, WorkKind, staged_core_s
 
 
@@ -56,18 +56,18 @@ class SystolicArrayUnit:
 
     def _attention(self, arch: ArchConfig, work: Work, cycles_fn: CyclesFn) -> UnitWork:
         """QKᵀ (rows × hd)·(hd × keys) and AV (rows × keys)·(keys × hd) per product, K and V
-        stationary in the arrays (staged through local SRAM)."""
-        qk = sa_batched_plan(arch, work.count, work.m, work.k, work.n, cycles_fn, work.ab)
-        av = sa_batched_plan(arch, work.count, work.m, work.n, work.k, cycles_fn, work.ab)
-        stages = qk.stages + av.stages if qk.stages > 1 and av.stages > 1 else 1
+        stationary in the arrays (staged through local SRAM); parts run one after another."""
+        cycles = stages = 0
+        sram = work.sram_bytes
+        granules = 0
+        for count, rows, keys in work.parts:
+            c, b, st, g = sa_attention_cost(arch, count, rows, work.k, keys, cycles_fn, work.ab)
+            cycles += c
+            sram += b
+            stages = 1 if st == 1 else stages + st
+            granules = g if not granules else min(granules, g)
         return UnitWork(
-            self.name,
-            (qk.cycles + av.cycles) / arch.freq_hz,
-            work.dram_bytes,
-            qk.sram_bytes + av.sram_bytes,
-            0.0,
-            stages,
-            qk.granules,
+            self.name, cycles / arch.freq_hz, work.dram_bytes, sram, 0.0, stages, granules
         )
 
 
