@@ -23,6 +23,7 @@ not a fit to any reference row): −0.10 per decade below 64 MiB, floored at 0.3
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from ador_opt.hardware.arch import ArchConfig
 
@@ -51,6 +52,7 @@ def has_mac_tree(arch: ArchConfig) -> bool:
     return arch.mt_width > 0 and arch.mt_lanes > 0
 
 
+@lru_cache(maxsize=256)
 def _tree_depth(width: int) -> int:
     """Adder-tree levels of a `width`-input lane (pipeline latency paid once per op)."""
     return math.ceil(math.log2(max(2, width)))
