@@ -104,7 +104,8 @@ P = PrefillChunk
 #   (50.942 → 49.370 ms with issue 13's shared collective path), now DRAM-bound:
 #   the expert GEMMs go to whichever of arrays / trees / both finishes first instead of the
 #   compile-time MAC-ratio split, which left the arrays' fold overhead on the critical path.
-# * llmcompass-t (no MAC tree): 25.665 → 25.750 ms (+0.3 %): one tile's load exposed per op,
+# * llmcompass-t (no MAC tree): 25.669 → 25.754 ms (+0.3 %; at its 3,840 GB/s NoC): one tile's
+#   load exposed per op,
 #   +0.05 ms vector exposure; DRAM +1.8 % from Q-tile re-reads of the 3000-token context
 #   (768 KiB local SRAM holds fewer Q rows per tile).
 GOLDEN = [
@@ -117,7 +118,7 @@ GOLDEN = [
      0.04936982510151503, "dram", 74110730240.0, 2661830246400.0),
     ("llmcompass-t", "llama-3-8b", "fp16", 1,
      BatchComposition((P(200, 3000, True),), 64, 64 * 800),
-     0.025750399774233105, "dram", 22541238272.0, 4110341722112.0),
+     0.02575397102944144, "dram", 22541238272.0, 4110341722112.0),
     ("a100", "llama-3-8b", "fp16", 1, BatchComposition((P(480, 0, True),), 32, 32 * 1000),
      0.04150868318577633, "compute", 24178412032.0, 7262607163392.0),
     ("h100-sxm-80gb", "mixtral-8x7b", "fp8", 2,
