@@ -3,7 +3,9 @@
 For each knob, every other field stays at the ador-paper preset (area-only overrides cleared,
 as inside a study) and the knob takes each listed value; each design runs `evaluate` on
 llama-3-8b fp16, 1024 prompt + 1024 output tokens, at batch 1, 16 and 150 (the paper's Fig. 15
-batches). Link knobs (`p2p_*`, `tp_sync`) run the same model on a TP2 pair. Printed as one
+batches). Link knobs (`p2p_*`, `tp_sync`) run the same model on a TP2 pair; two combined
+sweeps show the MAC tree's shape at 256 MACs per core and its lanes with in-array weight
+double buffering. Printed as one
 Markdown table per knob: TTFT and TBT (ms) per batch, die area (mm²), full-load power (W) and
 energy per output token at batch 16 (mJ).
 
@@ -27,7 +29,7 @@ INPUT_LEN = OUTPUT_LEN = 1024
 
 # knob → (values, base overrides). Values bracket the paper's point and the shipped ranges.
 KNOBS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
-    "freq_mhz": ((1000.0, 1500.0, 2000.0, 2500.0, 3000.0), {}),
+    "freq_mhz": ((1000.0, 1500.0, 2000.0, 2500.0, 3000.0), {}),  # 3000: above the ceiling
     "core_count": ((16, 24, 32, 48, 64), {}),
     "sa_dim": ((32, 64, 96, 128), {}),
     "sa_per_core": ((1, 2, 4), {}),
@@ -45,25 +47,58 @@ KNOBS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "p2p_gbps": ((16.0, 32.0, 64.0, 128.0, 256.0), {"devices": 2, "tp": 2}),
     "tp_sync": (("all-gather", "all-reduce", "megatron"), {"devices": 2, "tp": 2}),
 }
+# Two-field sweeps: knob → (label, fields) rows; the tree's shape at a fixed 256 MACs per core,
+# and MAC-tree lanes with in-array weight double buffering.
+COMBOS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
+    "mt_shape": tuple(
+        (f"{lanes} lanes × {256 // lanes}", {"mt_lanes": lanes, "mt_width": 256 // lanes})
+        for lanes in (1, 2, 4, 8, 16, 32)
+    ),
+    "mt_lanes+double_buffer": tuple(
+        (
+            f"{lanes} lanes",
+            {"mt_lanes": lanes, "mt_width": 16 if lanes else 0, "sa_weight_double_buffer": True},
+        )
+        for lanes in (0, 1, 2, 4, 8, 16, 32)
+    ),
+}
 
 
-def _design(knob: str, value: Any, overrides: dict[str, Any]) -> Hardware:
+def _design(name: str, fields: dict[str, Any]) -> Hardware:
     base = HARDWARE_PRESETS["ador-paper"].arch
     assert base is not None
-    fields: dict[str, Any] = {
-        "name": f"{knob}={value}",
-        "physical_core_count": 0,
-        "dram_phy_count": 0,
-        "p2p_link_count": 0,
-        **overrides,
-    }
-    if knob == "sa_dim":
-        fields["sa_rows"] = fields["sa_cols"] = value
-    else:
-        fields[knob] = value
-    if knob == "mt_lanes" and value == 0:
-        fields["mt_width"] = 0
-    return Hardware(fields["name"], base.replace(**fields), None)
+    return Hardware(name, base.replace(name=name, **fields), None)
+
+
+# A preset's area-only override describes its physical die; a knob that changes what the
+# override sizes re-derives it (as a study trial does).
+AREA_OVERRIDE_OF = {
+    "core_count": "physical_core_count",
+    "dram_type": "dram_phy_count",
+    "dram_gbps": "dram_phy_count",
+    "dram_gib": "dram_phy_count",
+    "p2p_type": "p2p_link_count",
+    "p2p_gbps": "p2p_link_count",
+}
+
+
+def _rows(knob: str) -> list[tuple[str, dict[str, Any]]]:
+    if knob in COMBOS:
+        return list(COMBOS[knob])
+    values, overrides = KNOBS[knob]
+    rows = []
+    for value in values:
+        fields = dict(overrides)
+        if knob == "sa_dim":
+            fields["sa_rows"] = fields["sa_cols"] = value
+        else:
+            fields[knob] = value
+        if knob == "mt_lanes" and value == 0:
+            fields["mt_width"] = 0
+        if knob in AREA_OVERRIDE_OF:
+            fields[AREA_OVERRIDE_OF[knob]] = 0
+        rows.append((str(value), fields))
+    return rows
 
 
 def _tdp_w(hw: Hardware) -> float | None:
@@ -84,21 +119,20 @@ def _fmt(x: Any, digits: int = 2) -> str:
 
 
 def knob_table(knob: str) -> str:
-    values, overrides = KNOBS[knob]
     model = load_model("llama-3-8b")
     head = ["value"]
     for b in BATCHES:
         head += [f"TTFT b{b} ms", f"TBT b{b} ms"]
     head += ["area mm²", "TDP W", "mJ/token b16"]
     lines = [f"### `{knob}`", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for value in values:
+    for label, fields in _rows(knob):
         try:
-            hw = _design(knob, value, overrides)
+            hw = _design(f"{knob}={label}", fields)
         except Exception as exc:  # an invalid value of the template
-            lines.append(f"| {value} | invalid: {exc} |")
+            lines.append(f"| {label} | refused: {exc} |")
             continue
         assert hw.arch is not None
-        row = [str(value)]
+        row = [label]
         energy = None
         for b in BATCHES:
             doc = evaluate_design(hw, model, b, INPUT_LEN, OUTPUT_LEN, hw.arch.tp)
@@ -115,9 +149,9 @@ def knob_table(knob: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--knob", choices=sorted(KNOBS), action="append")
+    parser.add_argument("--knob", choices=sorted([*KNOBS, *COMBOS]), action="append")
     args = parser.parse_args(argv)
-    for knob in args.knob or list(KNOBS):
+    for knob in args.knob or [*KNOBS, *COMBOS]:
         try:
             sys.stdout.write(knob_table(knob) + "\n")
         except Exception as exc:  # a knob the template does not have (yet)

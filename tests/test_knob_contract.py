@@ -15,8 +15,6 @@ from ador_opt.explore.spec import load_spec
 STUDIES = sorted((Path(__file__).resolve().parents[1] / "studies").glob("*.toml"))
 
 
-# TEMPORARY (integration): xfail until the issue-11 physics branches are merged; removed then.
-@pytest.mark.xfail(reason="issue-11 physics not merged yet", strict=False)
 @pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
 def test_every_knob_costs_and_changes_something(path: Path) -> None:
     ctx = EvalContext(load_spec(path))
