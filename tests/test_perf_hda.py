@@ -16,11 +16,11 @@ from ador_opt.models import load_model
 from ador_opt.models.ops import BatchComposition, PrefillChunk, step_ops
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf import evaluate_static_batch, hda, schedule
-from ador_opt.perf.hda import hda_step_time
+from ador_opt.perf.hda import hda_step_time, min_p2p_gbps_to_hide
 from ador_opt.perf.mactree import U_MAX, dram_utilisation, mt_attention_s, mt_gemm_s
 from ador_opt.perf.result import UNITS
 from ador_opt.perf.systolic import ws_cycles
-from ador_opt.perf.tp import HIDE_TOLERANCE, min_p2p_gbps_to_hide
+from ador_opt.perf.tp import HIDE_TOLERANCE
 from ador_opt.perf.units import MAC_TREE, SYSTOLIC_ARRAY, VECTOR_UNIT, Work, WorkKind
 
 ADOR = HARDWARE_PRESETS["ador-paper"].arch

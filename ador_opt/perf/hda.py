@@ -30,7 +30,7 @@ from ador_opt.perf.noc import PIPELINE_CHUNKS, pipelined_exposed_s
 from ador_opt.perf.result import StepTime
 from ador_opt.perf.schedule import DRAM, P2P, UNIT_NAMES, VEC, attention_time, gemm_time
 from ador_opt.perf.systolic import CyclesFn, double_buffered, ws_cycles
-from ador_opt.perf.tp import LayerProducers, tp_sync_cost
+from ador_opt.perf.tp import LayerProducers, bisect_bandwidth_to_hide, tp_sync_cost
 from ador_opt.perf.vector import vector_s
 
 # closed-form (default): SCALE-Sim's WS timing in closed form; scalesim: SCALE-Sim's compute
@@ -209,3 +209,11 @@ def _step(
         noc_bytes=noc_bytes,
         p2p_bytes=p2p_bytes,
     )
+
+
+def min_p2p_gbps_to_hide(
+    arch: ArchConfig, model: ModelSpec, batch: BatchComposition, tp: int
+) -> float:
+    """Smallest `p2p_gbps` (bidirectional aggregate per device, GB/s) at which the HDA step
+    of `batch` on a `tp`-way group hides its synchronisation (within `tp.HIDE_TOLERANCE`)."""
+    return bisect_bandwidth_to_hide(lambda a: hda_step_time(a, model, batch, tp).seconds, arch)

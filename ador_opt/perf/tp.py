@@ -24,8 +24,8 @@ bytes per activation.
   the next op (norm, residual) needs the reduced value, so they are not overlapped (paper
   §IV-C: all-reduce "requires more data transfer and additional accumulation steps").
 
-`min_p2p_gbps_to_hide` finds, by bisection on `p2p_gbps`, the smallest link bandwidth at which
-the step is within HIDE_TOLERANCE of the same step over an infinitely fast link.
+`hda.min_p2p_gbps_to_hide` (with `bisect_bandwidth_to_hide` here) finds, by bisection on
+`p2p_gbps`, the smallest link bandwidth at which the step is within HIDE_TOLERANCE of the same step over an infinitely fast link.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ador_opt.hardware.arch import ArchConfig, TpSync
-from ador_opt.models.ops import BatchComposition
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.collectives import Collective, LinkParams, collective_time, device_link
 from ador_opt.perf.noc import pipelined_exposed_s
@@ -103,16 +102,6 @@ def tp_sync_cost(
 
 
 StepFn = Callable[[ArchConfig], float]
-
-
-def min_p2p_gbps_to_hide(
-    arch: ArchConfig, model: ModelSpec, batch: BatchComposition, tp: int
-) -> float:
-    """Smallest `p2p_gbps` (bidirectional aggregate per device, GB/s) at which the HDA step
-    of `batch` on a `tp`-way group hides its synchronisation (within HIDE_TOLERANCE)."""
-    from ador_opt.perf.hda import hda_step_time
-
-    return bisect_bandwidth_to_hide(lambda a: hda_step_time(a, model, batch, tp).seconds, arch)
 
 
 def bisect_bandwidth_to_hide(
