@@ -14,6 +14,7 @@ from typer.exceptions import Abort, Exit, TyperException
 
 from ador_opt.cli import catalog
 from ador_opt.errors import InputError
+from ador_opt.redact import redact
 
 app = typer.Typer(
     name="ador-opt",
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         code = app(args=args, prog_name="ador-opt", standalone_mode=False)
     except InputError as exc:
         # one line even when the message quotes user text with line breaks (e.g. a TOML key)
-        message = " | ".join(str(exc).splitlines())
+        message = " | ".join(redact(str(exc)).splitlines())
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     except Abort:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exit as exc:
         sys.exit(exc.exit_code)
     except TyperException as exc:  # click usage errors: bad option, missing argument, …
-        message = " ".join(exc.format_message().split())
+        message = redact(" ".join(exc.format_message().split()))
         if message:  # an empty message is click's "no arguments: help shown"
             print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
@@ -68,8 +69,9 @@ def main(argv: list[str] | None = None) -> None:
 
         reason = environment_error(exc)
         if reason is not None:  # a locked store or a full disk: not a bug, but still exit 1
-            print(f"error: {reason}", file=sys.stderr)
+            print(f"error: {redact(reason)}", file=sys.stderr)
             sys.exit(1)
-        print(f"internal error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        message = " ".join(redact(str(exc)).split())
+        print(f"internal error: {exc.__class__.__name__}: {message}", file=sys.stderr)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -20,6 +20,7 @@ from ador_opt.cli._common import emit_json, err_console
 from ador_opt.errors import InputError
 from ador_opt.hardware import load_hardware
 from ador_opt.hardware.presets import Hardware
+from ador_opt.limits import MAX_NUM_REQUESTS, check_option_bounded
 from ador_opt.models import load_model
 from ador_opt.models.spec import ModelSpec
 from ador_opt.serving.arrivals import ArrivalProcess, GammaArrivals, PoissonArrivals
@@ -246,6 +247,7 @@ def _context(
 
 def _num_requests(num: int | None, workload: Workload) -> int:
     if num is not None:
+        check_option_bounded("--num-requests", num, MAX_NUM_REQUESTS)
         return num
     if workload.arrival_s is not None or workload.source.startswith(("trace", "conversations")):
         return len(workload.input_len.values)  # type: ignore[attr-defined]

@@ -11,13 +11,17 @@ from rich.table import Table
 
 from ador_opt.cli._common import emit_json, err_console
 from ador_opt.errors import InputError
+from ador_opt.limits import MAX_N_JOBS
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 NTrials = Annotated[
     int | None,
     typer.Option("--n-trials", min=1, help="Total COMPLETE trials the study should reach."),
 ]
-NJobs = Annotated[int | None, typer.Option("--n-jobs", min=1, help="Local worker processes.")]
+NJobs = Annotated[
+    int | None,
+    typer.Option("--n-jobs", min=1, max=MAX_N_JOBS, help="Local worker processes."),
+]
 Timeout = Annotated[
     float | None, typer.Option("--timeout", min=0.001, help="Stop starting trials after S s.")
 ]
@@ -154,6 +158,8 @@ def resume(
     given = explore.load_spec(spec_path) if spec_path else None
     ref = explore.resolve_store(store)
     study = explore.load_study(ref, study_name)
+    if given is not None:  # finish a creation that a crash cut short (no spec, no trial)
+        explore.adopt_unfinished(study, given)
     spec = explore.check_compatible(study, given)
     s = spec.file.study
     target = n_trials or s.n_trials

@@ -13,6 +13,7 @@ from ador_opt.explore.spec import SAMPLERS, StudySpec, load_spec, spec_hash, val
 from ador_opt.explore.storage import default_store, open_storage, resolve_store
 from ador_opt.explore.study import (
     StopFlag,
+    adopt_unfinished,
     check_compatible,
     count_trials,
     create_or_open,
@@ -20,6 +21,7 @@ from ador_opt.explore.study import (
     make_sampler,
     run_trials,
 )
+from ador_opt.redact import redact
 
 __all__ = [
     "SAMPLERS",
@@ -31,6 +33,7 @@ __all__ = [
     "StopFlag",
     "StudyProgress",
     "StudySpec",
+    "adopt_unfinished",
     "check_compatible",
     "count_trials",
     "create_or_open",
@@ -45,6 +48,7 @@ __all__ = [
     "pareto_view",
     "parse_space",
     "realise",
+    "redact",
     "resolve_store",
     "run_trials",
     "snapshot",

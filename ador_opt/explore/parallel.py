@@ -10,7 +10,10 @@ the remainder itself, so the study still reaches its target.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +21,45 @@ from typing import Any
 import optuna
 
 from ador_opt.explore.progress import StudyProgress, snapshot
-from ador_opt.explore.storage import StoreRef, open_storage, recover_stale_trials
+from ador_opt.explore.storage import (
+    StoreRef,
+    check_store_present,
+    open_storage,
+    recover_stale_trials,
+    store_identity,
+)
 from ador_opt.explore.study import StopFlag, count_trials, run_trials
 
 POLL_S = 0.5
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WATCHDOG_S = 1.0  # how often a worker checks that its parent is still alive
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this worker process end when its parent dies, even by `kill -9` (no cleanup can
+    run in the parent then). Linux: `prctl(PR_SET_PDEATHSIG, SIGKILL)` — the kernel kills us
+    when the parent thread exits. Everywhere (and as a backstop for the race where the parent
+    died before the prctl call): a daemon thread that exits the process once the parent pid
+    changes (we were re-parented to init or a subreaper). A trial cut short this way stays
+    RUNNING and is recovered by the next `resume` (alive lock / heartbeat)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCHDOG_S)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="ador-parent-watchdog", daemon=True).start()
 
 
 @dataclass
@@ -52,8 +90,15 @@ class RunSummary:
 
 
 def _child(
-    ref: StoreRef, study_name: str, target: int, seed: int, timeout_s: float | None, event: Any
+    ref: StoreRef,
+    study_name: str,
+    target: int,
+    seed: int,
+    timeout_s: float | None,
+    event: Any,
+    parent_pid: int,
 ) -> None:
+    die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into `event`
     signal.signal(signal.SIGTERM, lambda *_: event.set())
     study = optuna.load_study(study_name=study_name, storage=open_storage(ref, create=False))
@@ -81,6 +126,7 @@ def drive(
     capacity_fn: Any = None,
 ) -> RunSummary:
     directions = [d.name.lower() for d in study.directions]
+    identity = store_identity(ref)
     recovered = recover_stale_trials(study, ref)
     start_complete = count_trials(study).complete
     start = time.monotonic()
@@ -99,7 +145,7 @@ def drive(
             procs = [
                 ctx.Process(
                     target=_child,
-                    args=(ref, study.study_name, target, seed + i, timeout_s, event),
+                    args=(ref, study.study_name, target, seed + i, timeout_s, event, os.getpid()),
                     daemon=False,
                 )
                 for i in range(n_jobs)
@@ -109,6 +155,7 @@ def drive(
             try:
                 while any(p.is_alive() for p in procs):
                     time.sleep(POLL_S)
+                    check_store_present(ref, identity)
                     if stop.requested:
                         event.set()
                     progress.update(snapshot(study, directions))
@@ -137,6 +184,7 @@ def drive(
             )  # fmt: skip
         snap = snapshot(study, directions)
         progress.update(snap)
+    check_store_present(ref, identity)
     counts = count_trials(study)
     timed_out = timeout_s is not None and time.monotonic() - start >= timeout_s
     if n_jobs > 1:

@@ -33,7 +33,14 @@ from ador_opt.errors import InputError
 from ador_opt.explore.constraints import CONSTRAINTS
 from ador_opt.explore.objectives import METRICS, MetricSource
 from ador_opt.explore.space import SearchSpace, parse_space
-from ador_opt.limits import MAX_BATCH, MAX_TOKENS_PER_REQUEST
+from ador_opt.limits import (
+    MAX_BATCH,
+    MAX_N_JOBS,
+    MAX_NUM_REQUESTS,
+    MAX_SMALL_INPUT_BYTES,
+    MAX_TOKENS_PER_REQUEST,
+    read_input_text,
+)
 from ador_opt.models import load_model
 from ador_opt.models.spec import ModelSpec
 
@@ -54,13 +61,13 @@ class _Strict(BaseModel):
 class StudySection(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)]
     description: str = ""
-    n_trials: Annotated[int, Field(gt=0)] = 100
+    n_trials: Annotated[int, Field(strict=True, gt=0)] = 100
     timeout_s: Annotated[float, Field(gt=0)] | None = None
     storage: str | None = None
-    n_jobs: Annotated[int, Field(gt=0, le=256)] = 1
+    n_jobs: Annotated[int, Field(strict=True, gt=0, le=MAX_N_JOBS)] = 1
     sampler: Literal["tpe", "nsga2", "gp", "random", "grid", "stepwise"] = DEFAULT_SAMPLER
     # ≥ 0 and < 2^31: numpy seeds must lie in [0, 2^32); workers add their index and resume 1000
-    seed: Annotated[int, Field(ge=0, lt=2**31)] = 0
+    seed: Annotated[int, Field(strict=True, ge=0, lt=2**31)] = 0
 
 
 class ModelSection(_Strict):
@@ -71,17 +78,17 @@ class ModelSection(_Strict):
 class StaticScenario(_Strict):
     kind: Literal["static"]
     name: str = ""
-    batch: Annotated[int, Field(gt=0, le=MAX_BATCH)]
-    input_len: Annotated[int, Field(gt=0, le=MAX_TOKENS_PER_REQUEST)]
-    output_len: Annotated[int, Field(gt=0, le=MAX_TOKENS_PER_REQUEST)]
+    batch: Annotated[int, Field(strict=True, gt=0, le=MAX_BATCH)]
+    input_len: Annotated[int, Field(strict=True, gt=0, le=MAX_TOKENS_PER_REQUEST)]
+    output_len: Annotated[int, Field(strict=True, gt=0, le=MAX_TOKENS_PER_REQUEST)]
 
 
 class ServingScenario(_Strict):
     kind: Literal["serving"]
     name: str = ""
     workload: str = "chat"
-    num_requests: Annotated[int, Field(gt=0)] = 500
-    seed: int = 0
+    num_requests: Annotated[int, Field(strict=True, gt=0, le=MAX_NUM_REQUESTS)] = 500
+    seed: Annotated[int, Field(strict=True)] = 0
 
 
 Scenario = Annotated[StaticScenario | ServingScenario, Field(discriminator="kind")]
@@ -411,12 +418,13 @@ def _check_workloads(f: SpecFile) -> None:
 def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a TOML study spec file."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"study spec not found: {p}")
+    text = read_input_text(p, "study spec", MAX_SMALL_INPUT_BYTES)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{p}: malformed TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: cannot read ({exc.__class__.__name__})") from None
+    except RecursionError:
+        raise InputError(f"{p}: malformed TOML: nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise InputError(f"{p}: malformed TOML: {str(exc)[:80]}") from None
     return validate_spec(data, where=str(p))

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ador_opt.errors import InputError
+from ador_opt.redact import redact
 
 WORKER_ATTR = "ador_worker"  # trial system attr: "<host>:<pid>" of the process running it
 HEARTBEAT_INTERVAL_S = 5  # assumption: trials last ≪ 5 s, so one beat per trial in practice
@@ -57,17 +58,7 @@ class StoreRef:
 
     @property
     def display(self) -> str:
-        return str(self.path) if self.path is not None else _redact(self.given or self.url)
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a server URL for messages."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
+        return str(self.path) if self.path is not None else redact(self.given or self.url)
 
 
 def pg_driver_url(url: str) -> str:
@@ -115,20 +106,132 @@ def default_store(study_name: str) -> StoreRef:
     return resolve_store(str(Path("runs") / f"{study_name}.db"))
 
 
+class StoreError(RuntimeError):
+    """The store itself failed (vanished during a run, corrupt, truncated): an environment
+    failure, reported as one line with exit 1 (`environment_error`)."""
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+JOURNAL_MAGIC = b'{"op_code"'  # every record Optuna's journal writes starts with it
+
+
+def check_local_store(path: Path, *, create: bool) -> None:
+    """Refuse a local file that is not an ador-opt (Optuna) store before anything opens it for
+    writing: a special file, an unrelated SQLite database, a text file named `.journal`, or an
+    empty file where a store must already exist. A corrupt SQLite store is a `StoreError`."""
+    import stat
+
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if create:
+            return
+        raise InputError(f"no study store at {path}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{path}: not a regular file; refusing to use it as a study store")
+    if st.st_size == 0:
+        if create:
+            return
+        raise InputError(f"{path}: empty file (0 bytes), not an ador-opt study store")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if path.suffix == ".journal":
+        if not head.startswith(JOURNAL_MAGIC[: len(head)]) or len(head) < len(JOURNAL_MAGIC):
+            raise InputError(
+                f"{path}: not an Optuna journal file; refusing to write into it (pick a new "
+                "--storage path)"
+            )
+        return
+    if head != SQLITE_MAGIC:
+        raise InputError(
+            f"{path}: not a SQLite database; refusing to write into it (pick a new --storage "
+            "path, or name a journal store *.journal)"
+        )
+    check_optuna_sqlite(path)
+
+
+def check_optuna_sqlite(path: Path) -> None:
+    """`path` is a SQLite file with Optuna's tables and passes `PRAGMA integrity_check`
+    (catches truncation and index corruption before a run appends to a broken store)."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=sqlite_busy_timeout_s())
+        try:
+            rows = con.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+            tables = {r[0] for r in rows}
+            if not {"studies", "trials"} <= tables:
+                raise InputError(
+                    f"{path}: SQLite database without Optuna study tables; not an ador-opt "
+                    "store, refusing to write into it"
+                )
+            check = con.execute("PRAGMA integrity_check(5)").fetchall()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc):
+            raise
+        raise StoreError(f"{path}: the SQLite store is corrupt ({exc})") from None
+    problems = [str(r[0]) for r in check if r and r[0] != "ok"]
+    if problems:
+        raise StoreError(
+            f"{path}: the SQLite store is corrupt (integrity check: {problems[0][:120]}); "
+            "restore it from a copy"
+        )
+
+
+def store_identity(ref: StoreRef) -> tuple[int, int] | None:
+    """(device, inode) of a local store, to notice it vanishing or being replaced."""
+    if ref.path is None:
+        return None
+    try:
+        st = ref.path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def check_store_present(ref: StoreRef, identity: tuple[int, int] | None) -> None:
+    """Raise `StoreError` when the local store file was deleted or replaced during a run (an
+    open SQLite connection would go on writing into the unlinked file and report success)."""
+    if ref.path is None or identity is None:
+        return
+    if store_identity(ref) != identity:
+        raise StoreError(
+            f"the study store {ref.path} was deleted or replaced during the run; the trials "
+            "written since are lost"
+        )
+
+
 def open_storage(ref: StoreRef, *, create: bool) -> Any:
     """An Optuna storage for `ref`. With `create=False` a missing local file is an input error
-    (reading commands must not create empty databases)."""
+    (reading commands must not create empty databases). A local file that is not an Optuna
+    store is refused before anything is written to it."""
     import optuna
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
-    if ref.path is not None and not ref.path.exists():
-        if not create:
-            raise InputError(f"no study store at {ref.path}")
-        ref.path.parent.mkdir(parents=True, exist_ok=True)
+    if ref.path is not None:
+        check_local_store(ref.path, create=create)
+        if not ref.path.exists():
+            try:
+                ref.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(
+                    f"cannot create the store directory {ref.path.parent}: {exc.strerror}"
+                ) from None
     if ref.kind == "journal":
         assert ref.path is not None
-        return JournalStorage(JournalFileBackend(str(ref.path)))
+        try:
+            return JournalStorage(TolerantJournalBackend(str(ref.path)))
+        except OSError as exc:
+            raise InputError(f"cannot open the journal store {ref.path}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise StoreError(f"{ref.path}: unreadable journal store ({exc})") from None
     engine_kwargs: dict[str, Any] = {}
     if ref.kind == "sqlite":
         engine_kwargs["connect_args"] = {"timeout": sqlite_busy_timeout_s()}
@@ -140,6 +243,111 @@ def open_storage(ref: StoreRef, *, create: bool) -> Any:
     if ref.kind == "sqlite":
         _sqlite_wal(storage.engine)
     return storage
+
+
+def _journal_backend_base() -> Any:
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalFileBackend
+
+
+class TolerantJournalBackend(_journal_backend_base()):  # type: ignore[misc]
+    """Optuna's `JournalFileBackend` that survives a torn record.
+
+    Optuna 5 already skips an incomplete *last* line when reading (no newline yet), but
+    `append_logs` then writes the next record right after the fragment, and the merged line
+    makes every later read raise "Invalid log format" — the whole study becomes unreadable.
+    Here (a) a record is never appended after a fragment: the fragment is closed with a
+    newline first, under Optuna's journal lock; (b) a line that is not valid JSON is read as
+    the complete record it ends with, if any (a fragment followed by an appended record), or
+    else as a no-op (`DISCARD_TRIALS`, which Optuna's replay skips), so line numbers and
+    Optuna's read offsets stay consistent. Each repair is reported once on stderr.
+    """
+
+    def __init__(self, file_path: str) -> None:
+        super().__init__(file_path)
+        self._warned: set[int] = set()
+
+    def _warn(self, key: int, text: str) -> None:
+        import sys
+
+        if key not in self._warned:
+            self._warned.add(key)
+            print(f"warning: {self._file_path}: {text}", file=sys.stderr)
+
+    def _salvage(self, line: bytes, log_number: int) -> dict[str, Any]:
+        import json
+
+        start = line.find(JOURNAL_MAGIC, 1)
+        while start != -1:
+            try:
+                log = json.loads(line[start:])
+            except ValueError:
+                start = line.find(JOURNAL_MAGIC, start + 1)
+                continue
+            if isinstance(log, dict) and "op_code" in log:
+                self._warn(
+                    log_number,
+                    f"line {log_number + 1}: skipped a torn record (a write cut short, e.g. by "
+                    "a full disk) and kept the record appended after it",
+                )
+                return log
+            start = line.find(JOURNAL_MAGIC, start + 1)
+        self._warn(
+            log_number,
+            f"line {log_number + 1}: skipped a torn record (a write cut short, e.g. by a full "
+            "disk); completed trials are unaffected",
+        )
+        return {"op_code": 10, "worker_id": ""}  # JournalOperation.DISCARD_TRIALS: a no-op
+
+    def read_logs(self, log_number_from: int) -> Any:
+        import json
+
+        with open(self._file_path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            start = 0
+            offsets = self._log_number_offset
+            if log_number_from in offsets:
+                f.seek(offsets[log_number_from])
+                start = log_number_from
+                size -= offsets[log_number_from]
+            for log_number, line in enumerate(f, start=start):
+                size -= len(line)
+                if size < 0 or not line.endswith(b"\n"):
+                    break  # being written right now, or a torn last record: not a log yet
+                if log_number + 1 not in offsets:
+                    offsets[log_number + 1] = offsets[log_number] + len(line)
+                if log_number < log_number_from:
+                    continue
+                try:
+                    log = json.loads(line)
+                    if not isinstance(log, dict) or "op_code" not in log:
+                        raise ValueError("not a journal record")
+                except ValueError:
+                    log = self._salvage(line, log_number)
+                yield log
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        import json
+
+        from optuna.storages.journal._file import get_lock_file
+
+        with get_lock_file(self._lock):
+            data = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+            with open(self._file_path, "ab+") as f:
+                end = f.seek(0, os.SEEK_END)
+                if end > 0:
+                    f.seek(end - 1)
+                    if f.read(1) != b"\n":
+                        self._warn(
+                            -1,
+                            "the last record was torn (cut without a newline); closed it so "
+                            "that new records stay readable",
+                        )
+                        data = "\n" + data
+                f.write(data.encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
 
 
 def _rdb_storage(ref: StoreRef, engine_kwargs: dict[str, Any]) -> Any:
@@ -158,13 +366,17 @@ def _rdb_storage(ref: StoreRef, engine_kwargs: dict[str, Any]) -> Any:
                 heartbeat_stale_trial_callback=retry_callback(),
             )
         except ImportError as exc:
-            raise InputError(f"storage {ref.display}: driver missing ({exc})") from None
+            raise InputError(
+                f"storage {ref.display}: driver missing ({redact(str(exc))})"
+            ) from None
         except Exception as exc:  # bad URL, unreachable server, not a database file
             racing = ("already exists", "UNIQUE constraint", "database is locked")
             if ref.kind == "sqlite" and any(r in str(exc) for r in racing) and attempt < 3:
                 time.sleep(0.2 * (attempt + 1))
                 continue
-            msg = " ".join(str(exc).split())[:200]
+            msg = redact(" ".join(str(exc).split()))[:200]
+            if ref.kind == "sqlite" and "malformed" in msg:
+                raise StoreError(f"{ref.display}: the SQLite store is corrupt ({msg})") from None
             raise InputError(f"storage {ref.display}: cannot open ({msg})") from None
     raise AssertionError("unreachable")
 
@@ -178,6 +390,7 @@ def _sqlite_wal(engine: Any) -> None:
 
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # transactions are begun by on_begin below
+        tolerant_text(dbapi_conn)
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -192,6 +405,20 @@ def _sqlite_wal(engine: Any) -> None:
 
     sqlalchemy.event.listen(engine, "connect", on_connect)
     sqlalchemy.event.listen(engine, "begin", on_begin)
+    engine.dispose()
+
+
+def tolerant_text(dbapi_conn: Any) -> None:
+    """Decode SQLite text with invalid UTF-8 bytes as U+FFFD instead of raising: one damaged
+    attribute must not make the whole study unreadable (sqlite3 raises for the whole query)."""
+    dbapi_conn.text_factory = lambda b: b.decode("utf-8", "replace")
+
+
+def tolerant_sqlite(engine: Any) -> None:
+    """`tolerant_text` on every connection of a SQLite engine (read-only commands)."""
+    import sqlalchemy
+
+    sqlalchemy.event.listen(engine, "connect", lambda conn, _rec: tolerant_text(conn))
     engine.dispose()
 
 
@@ -370,6 +597,8 @@ def environment_error(exc: BaseException) -> str | None:
     for _ in range(10):
         if seen is None:
             break
+        if isinstance(seen, StoreError):
+            return redact(str(seen))
         text = str(seen).lower()
         code = getattr(seen, "errno", None)
         if "database is locked" in text:

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 import ador_opt
 from ador_opt.errors import InputError
 from ador_opt.explore.cache import RECORD_ATTRS, ResultCache
-from ador_opt.explore.evaluate import EvalContext, cache_key, constraint_vector, evaluate_point
+from ador_opt.explore.evaluate import EvalContext, cache_key, evaluate_point
 from ador_opt.explore.space import realise
 from ador_opt.explore.spec import StudySpec, spec_differences, spec_hash, validate_spec
 from ador_opt.explore.storage import (
@@ -31,10 +31,13 @@ from ador_opt.explore.storage import (
     StoreRef,
     alive_lock,
     ask_lock,
+    check_store_present,
     fail_dead_local_trials,
     open_storage,
+    store_identity,
     worker_id,
 )
+from ador_opt.redact import redact
 
 # ERROR, not WARNING: when a trial raises (a full disk, a dropped database connection) Optuna
 # logs the traceback as a warning and then re-raises; the CLI already prints that exception as
@@ -46,6 +49,8 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 def study_attrs(spec: StudySpec) -> dict[str, Any]:
     """Study user attrs of the storage schema."""
     data = spec.to_dict()
+    if data["study"].get("storage"):  # secrets never reach the store: keep a redacted URL
+        data["study"]["storage"] = redact(data["study"]["storage"])
     return {
         "ador_spec": data,
         "ador_spec_hash": spec_hash(data),
@@ -67,6 +72,11 @@ def check_compatible(study: optuna.Study, spec: StudySpec | None = None) -> Stud
     attrs = study.user_attrs
     stored = attrs.get("ador_spec")
     if not isinstance(stored, dict):
+        if not study.get_trials(deepcopy=False):
+            raise InputError(
+                f"study {study.study_name!r} has no ador_spec: its creation was interrupted; run "
+                "`ador-opt optimize SPEC` (or `resume --spec SPEC`) again to finish creating it"
+            )
         raise InputError(f"study {study.study_name!r} was not created by ador-opt (no ador_spec)")
     if attrs.get("ador_spec_hash") != spec_hash(stored):
         raise InputError(f"study {study.study_name!r}: stored spec does not match its hash")
@@ -118,21 +128,53 @@ def load_study(ref: StoreRef, study_name: str | None = None) -> optuna.Study:
 
 def create_or_open(ref: StoreRef, spec: StudySpec) -> tuple[optuna.Study, bool]:
     """The study named by `spec` in `ref`: created with the schema's attrs, or reopened after
-    checking that the spec is unchanged. Returns (study, created)."""
+    checking that the spec is unchanged. Returns (study, created).
+
+    Creation and the spec attrs happen under the store's ask lock, so two first runs racing on
+    a new store agree (the second waits, then finds the complete study). A study left without
+    its spec by a crash between the two steps (no ador_spec, no trial) is adopted: the attrs
+    are written now, so the store never stays unusable."""
     storage = open_storage(ref, create=True)
-    if spec.name in study_names(storage):
-        study = optuna.load_study(study_name=spec.name, storage=storage)
-        check_compatible(study, spec)
-        return study, False
-    study = optuna.create_study(
-        storage=storage,
-        study_name=spec.name,
-        directions=[optuna.study.StudyDirection[d.upper()] for d in spec.directions],
-        load_if_exists=False,
-    )
-    for key, value in study_attrs(spec).items():
-        study.set_user_attr(key, value)
-    return study, True
+    lock = ask_lock(ref, spec.name)
+    lock.acquire()
+    try:
+        if spec.name in study_names(storage):
+            study = optuna.load_study(study_name=spec.name, storage=storage)
+            if adopt_unfinished(study, spec):
+                return study, True
+            check_compatible(study, spec)
+            return study, False
+        study = optuna.create_study(
+            storage=storage,
+            study_name=spec.name,
+            directions=[optuna.study.StudyDirection[d.upper()] for d in spec.directions],
+            load_if_exists=False,
+        )
+        write_spec_attrs(study, spec)
+        return study, True
+    finally:
+        lock.release()
+
+
+def write_spec_attrs(study: optuna.Study, spec: StudySpec) -> None:
+    """The schema's study attrs; `ador_spec_hash` last, so a study with a hash has a spec."""
+    attrs = study_attrs(spec)
+    for key, value in attrs.items():
+        if key != "ador_spec_hash":
+            study.set_user_attr(key, value)
+    study.set_user_attr("ador_spec_hash", attrs["ador_spec_hash"])
+
+
+def adopt_unfinished(study: optuna.Study, spec: StudySpec) -> bool:
+    """Finish the creation of a study that a crash left without its spec (no trial yet, no
+    `ador_spec_hash`, directions matching `spec`). Returns True when it did."""
+    attrs = study.user_attrs
+    if "ador_spec_hash" in attrs or study.get_trials(deepcopy=False):
+        return False
+    if _direction_names(study) != spec.directions:
+        return False
+    write_spec_attrs(study, spec)
+    return True
 
 
 # --- samplers -------------------------------------------------------------------------------
@@ -205,9 +247,9 @@ class TrialObjective:
         cons = record["constraints"]
         user = {attr: record[attr] for attr in RECORD_ATTRS}
         user.update(cache_key=key, cache_hit=hit, eval_s=time.perf_counter() - t0)
+        # Constraints are written once, in Optuna 5's per-name form; optuna-dashboard 0.21
+        # (which reads only the old list) gets them from report/dashboard.py's read-side bridge.
         system: dict[str, Any] = {f"constraints:{n}": float(cons[n]) for n in spec.constraints}
-        # Bridge for optuna-dashboard 0.21, which reads only the old list-valued attr.
-        system["constraints"] = constraint_vector(spec, cons)
         write_trial_attrs(trial, user, system)
         return [float(v) for v in record["values"]]
 
@@ -363,8 +405,10 @@ def run_trials(
     start = time.monotonic()
     ran = 0
     callbacks = [on_trial] if on_trial is not None else []
+    identity = store_identity(ref)
     try:
         while not stop.requested:
+            check_store_present(ref, identity)
             if timeout_s is not None and time.monotonic() - start >= timeout_s:
                 break
             lock.acquire()
@@ -402,6 +446,7 @@ def run_trials(
     finally:
         if alive is not None:
             alive.release()
+    check_store_present(ref, identity)
     return ran
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from ador_opt.errors import InputError
 from ador_opt.hardware.arch import ArchConfig
 from ador_opt.hardware.presets import HARDWARE_PRESETS, Hardware
+from ador_opt.limits import MAX_SMALL_INPUT_BYTES, read_input_text
 
 
 def hardware_from_dict(data: Any, where: str = "design") -> Hardware:
@@ -23,6 +24,8 @@ def hardware_from_dict(data: Any, where: str = "design") -> Hardware:
     unknown = sorted(set(data) - known)
     if unknown:
         raise InputError(f"{where}: unknown hardware field(s): {', '.join(unknown)}")
+    if "name" in data and not isinstance(data["name"], str):
+        raise InputError(f"{where}: name must be a string, got {data['name']!r:.60}")
     if base_name is not None:
         if not isinstance(base_name, str):
             raise InputError(f"{where}: base must be a preset name")
@@ -51,15 +54,15 @@ def load_hardware(name_or_path: str) -> Hardware:
         if path.suffix in {".toml", ".json"}:
             raise InputError(f"hardware file not found: {path}")
         return HARDWARE_PRESETS[name_or_path]  # raises "unknown hardware ...; known: ..."
+    text = read_input_text(path, "hardware file", MAX_SMALL_INPUT_BYTES)
     try:
-        text = path.read_text()
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: malformed TOML: {exc}") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    except (ValueError, RecursionError) as exc:  # 5,000-digit integer, nesting too deep
+        raise InputError(f"{path}: unreadable ({str(exc)[:80]})") from None
     if isinstance(data, dict) and "name" not in data and "base" not in data:
         data["name"] = path.stem
     return hardware_from_dict(data, where=str(path))

@@ -14,6 +14,10 @@ from enum import StrEnum
 
 from ador_opt.errors import InputError
 
+# Every size of a model fits a signed 32-bit integer (the largest published: vocab ≈ 256 k,
+# FFN ≈ 53 k, context 10 M); beyond it products overflow float64 exactness.
+MAX_MODEL_COUNT = 2**31 - 1
+
 
 class Precision(StrEnum):
     """Numeric format of weights, activations and KV cache."""
@@ -68,6 +72,11 @@ class ModelSpec:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise InputError(f"model {self.name!r}: {name} must be a positive integer")
+            if value > MAX_MODEL_COUNT:
+                raise InputError(
+                    f"model {self.name!r}: {name} must be at most {MAX_MODEL_COUNT:,}, got "
+                    f"{value:.3g}"
+                )
         if self.num_heads % self.num_kv_heads:
             raise InputError(
                 f"model {self.name!r}: num_heads ({self.num_heads}) must be a multiple of "

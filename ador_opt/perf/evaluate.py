@@ -19,6 +19,7 @@ from ador_opt.hardware.cost import cost_breakdown
 from ador_opt.hardware.loader import hardware_from_dict
 from ador_opt.hardware.power import tdp_w
 from ador_opt.hardware.presets import HARDWARE_PRESETS, Hardware
+from ador_opt.limits import read_input_text
 from ador_opt.models.spec import ModelSpec, Precision
 from ador_opt.perf.memory import check_memory
 from ador_opt.perf.static import check_static_args, evaluate_static_batch
@@ -164,12 +165,7 @@ def iter_design_lines(path: str | Path) -> Iterator[tuple[int, Hardware | InputE
     """(line number, design or the error that makes this line infeasible) for every non-blank
     line. Only an unreadable file is an error of the whole batch."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"designs file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    text = read_input_text(path, "designs file")
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -179,10 +175,16 @@ def iter_design_lines(path: str | Path) -> Iterator[tuple[int, Hardware | InputE
         except json.JSONDecodeError as exc:
             yield number, InputError(f"{where}: malformed JSON: {exc.msg}")
             continue
+        except (ValueError, RecursionError) as exc:  # 5,000-digit integer, nesting too deep
+            yield number, InputError(f"{where}: unreadable JSON ({str(exc)[:80]})")
+            continue
         try:
             yield number, design_from_json(value, where)
         except InputError as exc:
             yield number, exc
+        except (TypeError, ValueError, KeyError, OverflowError, RecursionError) as exc:
+            # e.g. `{"name": [1]}`: a wrong type the loader did not anticipate — this line only
+            yield number, InputError(f"{where}: invalid design ({exc.__class__.__name__}: {exc})")
 
 
 def evaluate_design_lines(
@@ -206,6 +208,9 @@ def evaluate_design_lines(
             }
         except InputError as exc:
             yield {"line": number, "hardware": design.name, "feasible": False, "reason": str(exc)}
+        except (ArithmeticError, ValueError, TypeError) as exc:  # one line, not the batch
+            reason = f"cannot evaluate ({exc.__class__.__name__}: {exc})"
+            yield {"line": number, "hardware": design.name, "feasible": False, "reason": reason}
 
 
 def compare_designs(

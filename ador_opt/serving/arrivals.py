@@ -52,6 +52,12 @@ class PoissonArrivals:
         return {"kind": "poisson", "rate_per_s": self.rate_per_s}
 
 
+# Gamma shape 1/cv² must stay a normal float > 0 and sampleable: cv of 1e-3 (almost periodic
+# arrivals) to 1e3 (one burst) covers every published burstiness (0.5-4 in serving papers).
+MIN_CV = 1e-3
+MAX_CV = 1e3
+
+
 @dataclass(frozen=True, slots=True)
 class GammaArrivals:
     """Gamma gaps with mean 1/rate and coefficient of variation `cv` (cv = 1 is Poisson;
@@ -62,8 +68,10 @@ class GammaArrivals:
 
     def __post_init__(self) -> None:
         _check_rate(self.rate_per_s)
-        if not math.isfinite(self.cv) or self.cv <= 0:
-            raise InputError(f"burstiness (CV of gaps) must be positive, got {self.cv}")
+        if not math.isfinite(self.cv) or not MIN_CV <= self.cv <= MAX_CV:
+            raise InputError(
+                f"burstiness (CV of gaps) must be between {MIN_CV:g} and {MAX_CV:g}, got {self.cv}"
+            )
 
     def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
         shape = 1.0 / self.cv**2

@@ -15,6 +15,7 @@ chat traces); with `multi_turn=False` only the first round of each conversation 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Iterable, Iterator
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ador_opt.errors import InputError
-from ador_opt.limits import check_request_tokens
+from ador_opt.limits import MAX_NUM_REQUESTS, check_request_tokens, read_input_text
 from ador_opt.serving.workload import Workload, trace_workload
 
 REQUIRED_COLUMNS = ("input_len", "output_len")
@@ -31,12 +32,14 @@ REQUIRED_COLUMNS = ("input_len", "output_len")
 def load_trace_csv(path: str | Path) -> Workload:
     """A CSV trace `input_len,output_len[,arrival_s]` → a replaying Workload."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"trace file not found: {p}")
+    text = read_input_text(p, "trace file")
     try:
-        with p.open(newline="") as fh:
+        with io.StringIO(text, newline="") as fh:
             reader = csv.DictReader(fh)
             header = [c.strip() for c in (reader.fieldnames or [])]
+            dupes = sorted({c for c in header if header.count(c) > 1})
+            if dupes:
+                raise InputError(f"{p}: duplicate column(s) {', '.join(dupes)} in the header")
             missing = [c for c in REQUIRED_COLUMNS if c not in header]
             if missing:
                 raise InputError(f"{p}: trace is missing column(s) {', '.join(missing)}")
@@ -45,6 +48,8 @@ def load_trace_csv(path: str | Path) -> Workload:
             outputs: list[int] = []
             arrivals: list[float] = []
             for line, raw in enumerate(reader, start=2):
+                if len(inputs) >= MAX_NUM_REQUESTS:
+                    raise InputError(f"{p}: more than {MAX_NUM_REQUESTS:,} requests")
                 if None in raw:  # DictReader files surplus cells under the key None
                     raise InputError(f"{p}:{line}: more cells than the header has columns")
                 row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
@@ -69,7 +74,7 @@ def _int_cell(row: dict[str, str], col: str, path: Path, line: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise InputError(f"{path}:{line}: {col} must be an integer, got {text!r}") from None
+        raise InputError(f"{path}:{line}: {col} must be an integer, got {text[:40]!r}") from None
     if value <= 0:
         raise InputError(f"{path}:{line}: {col} must be positive, got {value}")
     return value
@@ -80,7 +85,7 @@ def _arrival_cell(row: dict[str, str], path: Path, line: int, before: list[float
     try:
         value = float(text)
     except ValueError:
-        raise InputError(f"{path}:{line}: arrival_s must be a number, got {text!r}") from None
+        raise InputError(f"{path}:{line}: arrival_s must be a number, got {text[:40]!r}") from None
     if not math.isfinite(value) or value < 0:
         raise InputError(f"{path}:{line}: arrival_s must be a finite time ≥ 0, got {text}")
     if before and value < before[-1]:
@@ -96,7 +101,7 @@ class Tokenizer(Protocol):
 
 
 def _conversations_from_json(path: Path) -> Iterator[Any]:
-    text = path.read_text()
+    text = read_input_text(path, "conversation file")
     if path.suffix == ".jsonl":
         for line, raw in enumerate(text.splitlines(), start=1):
             if raw.strip():
@@ -104,11 +109,15 @@ def _conversations_from_json(path: Path) -> Iterator[Any]:
                     yield json.loads(raw)
                 except json.JSONDecodeError as exc:
                     raise InputError(f"{path}:{line}: malformed JSON: {exc.msg}") from None
+                except (ValueError, RecursionError) as exc:
+                    raise InputError(f"{path}:{line}: unreadable JSON ({str(exc)[:80]})") from None
         return
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"{path}: unreadable JSON ({str(exc)[:80]})") from None
     if not isinstance(data, list):
         raise InputError(f"{path}: expected a JSON list of conversations")
     yield from data

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ador_opt.errors import InputError
 from ador_opt.hardware.presets import HARDWARE_PRESETS
-from ador_opt.limits import MAX_BATCH, MAX_TOKENS_PER_REQUEST, MAX_TP
+from ador_opt.limits import MAX_BATCH, MAX_TOKENS_PER_REQUEST, MAX_TP, read_input_text
 from ador_opt.models.presets import MODEL_PRESETS
 
 
@@ -210,12 +210,7 @@ def _check_bounds(row: _Row, tp: int, ints: dict[str, int | None]) -> None:
 def load_cases(path: str | Path) -> list[Case]:
     """Read and check a case file. Raises `InputError` on the first problem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"case file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    text = read_input_text(path, "case file", encoding="utf-8-sig")
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
         return _read(reader, path)
@@ -225,6 +220,9 @@ def load_cases(path: str | Path) -> list[Case]:
 
 def _read(reader: csv.DictReader[str], path: Path) -> list[Case]:
     header = [h.strip() for h in (reader.fieldnames or [])]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise InputError(f"{path}: duplicate column(s) {', '.join(dupes)} in the header")
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise InputError(f"{path}: missing column(s): {', '.join(missing)}")
