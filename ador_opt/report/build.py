@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ador_opt.errors import InputError
+from ador_opt.redact import redact
 from ador_opt.report import figures as fg
 from ador_opt.report import html as ht
 from ador_opt.report import interactive, plots
@@ -122,7 +123,7 @@ def _summary(a: Analysis, store: str) -> dict[str, str]:
         for k in range(len(s.objectives))
     )
     items = {
-        "store": store,
+        "store": redact(store),
         "study": s.name,
         "objectives": objectives,
         "trials": f"{len(s.trials)} complete of {s.n_total} "
@@ -186,6 +187,9 @@ def build_report(
         out_dir = default_out_dir(store, study.name)
     say(f"{len(study.trials)} complete trials; choosing designs and evaluating baselines")
     a = analyse(study, baselines=baselines)
+    names = [pareto_png_name(study, i, j) for i, j in fg.objective_pairs(len(study.objectives))]
+    names += ["hypervolume.png", "area_breakdown.png", "report.html"]
+    _refuse_links(out_dir, names)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -198,12 +202,12 @@ def build_report(
         pair = fg.pair_data(study, i, j, front_set, a.chosen, a.baselines)
         title = f"{study.name}: {study.objectives[j]} vs {study.objectives[i]}"
         name = pareto_png_name(study, i, j).removesuffix(".png")
-        pngs.append(plots.pareto_png(pair, title, out_dir / f"{name}.png"))
+        pngs.append(_placed(plots.pareto_png, pair, title, out_dir / f"{name}.png"))
         pair_figs.append(ht.figure_html(interactive.pareto_figure(pair, title), name))
     hv_title = f"{study.name}: hypervolume history"
-    pngs.append(plots.hypervolume_png(a.history, hv_title, out_dir / "hypervolume.png"))
+    pngs.append(_placed(plots.hypervolume_png, a.history, hv_title, out_dir / "hypervolume.png"))
     area_title = "die-area breakdown: chosen designs and presets"
-    pngs.append(plots.area_png(a.entries, area_title, out_dir / "area_breakdown.png"))
+    pngs.append(_placed(plots.area_png, a.entries, area_title, out_dir / "area_breakdown.png"))
 
     sections: list[ht.Section] = [ht.Section("", ht.meta_html(_summary(a, store)))]
     if not study.feasible:
@@ -288,9 +292,43 @@ def build_report(
     links = "".join(f'<li><a href="{ht.esc(p.name)}">{ht.esc(p.name)}</a></li>' for p in pngs)
     sections.append(ht.Section("Static figures (PNG)", f"<ul>{links}</ul>"))
     html_path = out_dir / "report.html"
-    html_path.write_text(ht.page(f"ador-opt report — {study.name}", sections), encoding="utf-8")
+    page = ht.page(f"ador-opt report — {study.name}", sections)
+    _placed(lambda path: path.write_text(page, encoding="utf-8"), html_path)
     say(f"wrote {html_path}")
     return ReportResult(html_path, tuple(pngs), a)
+
+
+def _refuse_links(out_dir: Path, names: list[str]) -> None:
+    """Refuse, before anything is written, an output name that is a symbolic link (it could
+    point out of the directory: `report --out` must never overwrite a file elsewhere)."""
+    for name in names:
+        path = out_dir / name
+        if path.is_symlink():
+            raise InputError(
+                f"{path} is a symbolic link; refusing to write through it (remove it or pick "
+                "another --out directory)"
+            )
+
+
+def _placed(write: Callable[..., Any], *args: Any) -> Path:
+    """Run `write(*args[:-1], tmp)` on a temp name in the same directory, then move the result
+    onto `args[-1]`: `os.replace` swaps the directory entry (a symlink planted meanwhile is
+    replaced, never followed) and readers never see a half-written file."""
+    import os
+    import tempfile
+
+    final = Path(args[-1])
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{final.stem}.", suffix=final.suffix, dir=final.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(*args[:-1], tmp)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
 
 
 def markdown_summary(a: Analysis, store: str = "") -> str:

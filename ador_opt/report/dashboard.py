@@ -37,6 +37,7 @@ from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial, TrialState
 
 from ador_opt.errors import InputError
+from ador_opt.redact import redact
 from ador_opt.report import figures as fg
 from ador_opt.report import interactive, plots
 from ador_opt.report.build import Analysis, analyse, markdown_summary, pareto_png_name
@@ -83,6 +84,22 @@ def bridge_trial(trial: FrozenTrial, order: Sequence[str]) -> FrozenTrial:
     bridged = copy.copy(trial)  # never mutate the storage's (possibly cached) object
     bridged._system_attrs = {**trial.system_attrs, LEGACY_KEY: values}
     return bridged
+
+
+def redact_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Study attrs with every string that holds a storage URL's password masked (stores written
+    before the engine redacted `ador_spec.study.storage` still carry it)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return redact(value)
+        if isinstance(value, Mapping):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return {k: clean(v) for k, v in attrs.items()}
 
 
 class ConstraintBridgeStorage(BaseStorage):
@@ -159,13 +176,19 @@ class ConstraintBridgeStorage(BaseStorage):
         return self._inner.get_study_directions(study_id)
 
     def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
-        return self._inner.get_study_user_attrs(study_id)
+        return redact_attrs(self._inner.get_study_user_attrs(study_id))
 
     def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
-        return self._inner.get_study_system_attrs(study_id)
+        return redact_attrs(self._inner.get_study_system_attrs(study_id))
 
     def get_all_studies(self) -> list[FrozenStudy]:
-        return self._inner.get_all_studies()
+        out = []
+        for study in self._inner.get_all_studies():
+            clean = copy.copy(study)  # never mutate the storage's object
+            clean.user_attrs = redact_attrs(study.user_attrs)
+            clean.system_attrs = redact_attrs(study.system_attrs)
+            out.append(clean)
+        return out
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         return self._inner.create_new_trial(study_id, template_trial)

@@ -8,7 +8,6 @@ URL that cannot be reached is an `InputError` (exit 2), and the store is left un
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,13 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from ador_opt.errors import InputError
-from ador_opt.explore.storage import pg_driver_url
+from ador_opt.explore.storage import (
+    TolerantJournalBackend,
+    check_optuna_sqlite,
+    pg_driver_url,
+    tolerant_sqlite,
+)
+from ador_opt.redact import redact
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -119,8 +124,8 @@ def open_storage(store: str) -> BaseStorage:
         try:
             return optuna.storages.RDBStorage(pg_driver_url(store), skip_table_creation=True)
         except Exception as exc:  # driver missing, server down, bad URL, old schema …
-            detail = " ".join(str(exc).split())[:200]
-            raise InputError(f"cannot open storage {store!r}: {detail}") from None
+            detail = redact(" ".join(str(exc).split()))[:200]
+            raise InputError(f"cannot open storage {redact(store)!r}: {detail}") from None
     path = Path(store)
     if not path.is_file():
         raise InputError(f"study store not found: {store}")
@@ -132,31 +137,27 @@ def open_storage(store: str) -> BaseStorage:
     if head == SQLITE_MAGIC:
         _check_optuna_sqlite(path)
         try:
-            return optuna.storages.RDBStorage(f"sqlite:///{path}", skip_table_creation=True)
+            storage = optuna.storages.RDBStorage(f"sqlite:///{path}", skip_table_creation=True)
         except Exception as exc:
             raise InputError(f"{store}: not a readable Optuna store ({exc})") from None
+        tolerant_sqlite(storage.engine)  # one bad UTF-8 byte must not hide the whole study
+        return storage
     return _open_journal(path)
 
 
 def _check_optuna_sqlite(path: Path) -> None:
+    """Optuna's tables present and `PRAGMA integrity_check` clean (explore.storage)."""
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            rows = con.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
-        raise InputError(f"{path}: not a readable SQLite file ({exc})") from None
-    tables = {r[0] for r in rows}
-    if not {"studies", "trials"} <= tables:
-        raise InputError(f"{path}: SQLite file holds no Optuna study tables")
+        check_optuna_sqlite(path)
+    except InputError:
+        raise InputError(f"{path}: SQLite file holds no Optuna study tables") from None
 
 
 def _open_journal(path: Path) -> BaseStorage:
     """A JournalStorage file: JSON lines, each an operation with an `op_code`."""
     import json
 
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
+    from optuna.storages.journal import JournalStorage
 
     not_store = InputError(f"{path}: neither a SQLite Optuna store nor an Optuna journal file")
     try:
@@ -167,7 +168,7 @@ def _open_journal(path: Path) -> BaseStorage:
     if not isinstance(first, dict) or "op_code" not in first:
         raise not_store
     try:
-        storage = JournalStorage(JournalFileBackend(str(path)))
+        storage = JournalStorage(TolerantJournalBackend(str(path)))  # survives a torn record
         storage.get_all_studies()
     except Exception:
         raise not_store from None
@@ -178,6 +179,7 @@ def pick_study(storage: BaseStorage, study: str | None, store: str) -> tuple[str
     """The study named `study`, or the only study in the store."""
     studies = storage.get_all_studies()
     names = [s.study_name for s in studies]
+    store = redact(store)
     if study is None:
         if not studies:
             raise InputError(f"{store}: the store holds no study")
@@ -255,7 +257,8 @@ def load_from_storage(storage: BaseStorage, name: str, study_id: int, store: str
         opt_study = optuna.load_study(study_name=name, storage=storage)
         all_trials = opt_study.get_trials(deepcopy=False)
     except Exception as exc:
-        raise InputError(f"{store}: cannot read study {name!r} ({exc})") from None
+        detail = redact(" ".join(str(exc).split()))[:200]
+        raise InputError(f"{redact(store)}: cannot read study {name!r} ({detail})") from None
     attrs = opt_study.user_attrs
     directions = tuple(d.name.lower() for d in opt_study.directions)
     objectives = tuple(str(o) for o in attrs.get("ador_objectives") or ())
