@@ -63,12 +63,10 @@ def test_optimize_json_and_storage_schema(finished: tuple[Path, dict]) -> None:
     for t in trials:
         assert set(t.user_attrs) >= SCHEMA_TRIAL_ATTRS
         assert list(t.user_attrs["constraints"]) == names
-        # Optuna 5 per-name constraints, plus the list the dashboard reads, same values/order.
-        assert t.constraints == {
-            **t.user_attrs["constraints"],
-            **{str(i): v for i, v in enumerate(t.system_attrs["constraints"])},
-        }
-        assert t.system_attrs["constraints"] == [t.user_attrs["constraints"][n] for n in names]
+        # Constraints are written once, in Optuna 5's per-name form (issue 14 item 3); the
+        # dashboard's old list is built on the read side (report/dashboard.py).
+        assert t.constraints == t.user_attrs["constraints"]
+        assert "constraints" not in t.system_attrs
         feasible = all(v <= 0 for v in t.user_attrs["constraints"].values())
         assert feasible == (t.user_attrs["rejected_by"] == "")
         if not feasible:
@@ -152,7 +150,7 @@ def test_cache_hits_reuse_results(tmp_path: Path) -> None:
         assert t.values == t0.values
         for key in ("config", "metrics", "constraints", "rejected_by", "area_mm2"):
             assert t.user_attrs[key] == t0.user_attrs[key]
-        assert t.system_attrs["constraints"] == t0.system_attrs["constraints"]
+        assert t.constraints == t0.constraints
 
 
 def test_changed_spec_is_refused_with_the_difference(tmp_path: Path) -> None:
