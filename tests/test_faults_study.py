@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import resource
 import signal
 import sqlite3
@@ -51,6 +50,86 @@ def _open(store: Path) -> optuna.Study | None:
     return optuna.load_study(study_name="tiny", storage=storage)
 
 
+Snapshot = dict[int, tuple[str, tuple[float, ...]]]  # trial number → (state name, values)
+
+
+def _peek(store: Path) -> Snapshot | None:
+    """The trials of study "tiny" read without writing anything (a read-only SQLite
+    connection, or an in-memory replay of the journal); None before the study exists."""
+    if not store.exists() or store.stat().st_size == 0:
+        return None
+    if store.suffix == ".journal":
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        try:
+            storage = JournalStorage(JournalFileBackend(str(store)))
+            study = optuna.load_study(study_name="tiny", storage=storage)
+        except (KeyError, ValueError):
+            return None
+        return {t.number: (t.state.name, tuple(t.values or ())) for t in study.get_trials()}
+    try:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as conn:
+            rows = conn.execute(
+                "SELECT t.number, t.state, v.value FROM trials t JOIN studies s "
+                "ON s.study_id = t.study_id LEFT JOIN trial_values v ON v.trial_id = t.trial_id "
+                "WHERE s.study_name = 'tiny' ORDER BY t.number, v.objective"
+            ).fetchall()
+    except sqlite3.OperationalError:  # schema not created yet
+        return None
+    snap: dict[int, tuple[str, tuple[float, ...]]] = {}
+    for number, state, value in rows:
+        st, values = snap.get(number, (state, ()))
+        snap[number] = (st, values + ((value,) if value is not None else ()))
+    return snap
+
+
+def _count(snap: Snapshot, state: str) -> int:
+    return sum(s == state for s, _ in snap.values())
+
+
+PHASES = {
+    # at least 3 trials committed: a kill must leave them untouched
+    "complete": lambda snap: _count(snap, "COMPLETE") >= 3,
+    # mid-trial: a trial asked and not told yet (and earlier ones committed)
+    "running": lambda snap: _count(snap, "COMPLETE") >= 2 and _count(snap, "RUNNING") >= 1,
+}
+
+
+def _group_stopped(pgid: int) -> bool:
+    """Every live process of the group is in state T (stopped)."""
+    states = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = (Path("/proc") / entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                states.append(fields[0])
+    return all(s in ("T", "t") for s in states)
+
+
+def _freeze_in_phase(proc: subprocess.Popen[str], store: Path, phase: str) -> Snapshot:
+    """Poll the store until it shows `phase`, freeze the whole process group (SIGSTOP), and
+    re-read: if the phase still holds the group is frozen in it (nothing can change until the
+    signal), else thaw and poll again. Returns the snapshot the processes are frozen at."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        snap = _peek(store)
+        if snap is not None and PHASES[phase](snap):
+            os.killpg(proc.pid, signal.SIGSTOP)
+            while not _group_stopped(proc.pid):
+                time.sleep(0.005)
+            snap = _peek(store)
+            if snap is not None and PHASES[phase](snap):
+                return snap
+            os.killpg(proc.pid, signal.SIGCONT)
+        time.sleep(0.005)
+    raise AssertionError(f"never observed phase {phase!r} in {store}")
+
+
 def _assert_exact(study: optuna.Study, n: int, before: dict[int, list[float]]) -> None:
     trials = study.get_trials()
     numbers = [t.number for t in trials]
@@ -80,44 +159,69 @@ def _spawn(args: list[str], cwd: Path, **kw: object) -> subprocess.Popen[str]:
 
 
 @pytest.mark.parametrize(
-    ("sig", "n_jobs", "suffix", "seed"),
+    ("phase", "n_jobs", "suffix"),
     [
-        (signal.SIGKILL, 1, ".db", 1),
-        (signal.SIGKILL, 2, ".db", 2),
-        (signal.SIGKILL, 2, ".journal", 3),
-        (signal.SIGTERM, 1, ".db", 4),
-        (signal.SIGTERM, 2, ".journal", 5),
+        ("complete", 1, ".db"),
+        ("running", 1, ".db"),
+        ("running", 2, ".db"),
+        ("running", 1, ".journal"),
+        ("running", 2, ".journal"),
     ],
 )
-def test_signal_at_random_point_then_resume(
-    tmp_path: Path, sig: signal.Signals, n_jobs: int, suffix: str, seed: int
+def test_sigkill_in_a_phase_then_resume(
+    tmp_path: Path, phase: str, n_jobs: int, suffix: str
 ) -> None:
-    """SIGKILL (the whole process group: a crash) or SIGTERM (the parent: a polite stop) at a
-    random moment — before the store exists, during creation, mid-trial — then resume."""
-    delay_s = random.Random(seed).uniform(0.3, 4.0)  # seeded: a failure is reproducible
+    """SIGKILL of the whole process group (a crash) frozen in a proven phase: after committed
+    trials, or with a trial RUNNING. `resume` keeps every COMPLETE trial, fails and retries the
+    one that was RUNNING, and ends with exactly n_trials."""
     spec = write_spec(tmp_path, n_trials=N_TRIALS)
     store = tmp_path / f"tiny{suffix}"
     proc = _spawn(["optimize", str(spec), "--storage", str(store), "--n-jobs", str(n_jobs),
                    "--json"], tmp_path)  # fmt: skip
-    time.sleep(delay_s)
-    if sig == signal.SIGKILL:
-        os.killpg(proc.pid, signal.SIGKILL)
-    else:
-        proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
-    if sig == signal.SIGTERM and proc.returncode == 0:
-        doc = json.loads(out)
-        assert doc["complete"] <= N_TRIALS
-    elif sig == signal.SIGTERM:  # a stop before the study loop started: killed by the signal
-        assert proc.returncode in (-signal.SIGTERM, 130, 143), (proc.returncode, err)
+    at_kill = _freeze_in_phase(proc, store, phase)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    after_kill = _peek(store)
+    assert after_kill == at_kill  # the kill landed exactly in the phase we observed
+    before = {n: list(v) for n, (s, v) in at_kill.items() if s == "COMPLETE"}
+    running = {n for n, (s, _v) in at_kill.items() if s == "RUNNING"}
+    assert len(before) >= 2 and (running if phase == "running" else True)
+    result = run_cli("resume", str(store), "--json", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["complete"] == N_TRIALS
+    assert set(doc["recovered_trials"]) == running  # exactly the trials cut mid-evaluation
     study = _open(store)
-    before: dict[int, list[float]] = {}
-    if study is not None:
-        before = {t.number: list(t.values) for t in study.get_trials()
-                  if t.state == TrialState.COMPLETE}  # fmt: skip
-        result = run_cli("resume", str(store), "--json", cwd=tmp_path)
-    else:  # killed before the study existed: the user simply runs optimize again
-        result = run_cli("optimize", str(spec), "--storage", str(store), "--json", cwd=tmp_path)
+    assert study is not None
+    _assert_exact(study, N_TRIALS, before)
+    failed = {t.number for t in study.get_trials() if t.state == TrialState.FAIL}
+    assert failed == running
+
+
+@pytest.mark.parametrize(("n_jobs", "suffix"), [(1, ".db"), (2, ".journal")])
+def test_sigterm_mid_trial_finishes_it_then_resume(
+    tmp_path: Path, n_jobs: int, suffix: str
+) -> None:
+    """SIGTERM of the parent (a polite stop) while a trial is RUNNING: the trial is finished
+    (COMPLETE, not abandoned), the run exits 0 with `stopped`, and `resume` reaches n_trials."""
+    spec = write_spec(tmp_path, n_trials=N_TRIALS)
+    store = tmp_path / f"tiny{suffix}"
+    proc = _spawn(["optimize", str(spec), "--storage", str(store), "--n-jobs", str(n_jobs),
+                   "--json"], tmp_path)  # fmt: skip
+    at_stop = _freeze_in_phase(proc, store, "running")
+    proc.send_signal(signal.SIGTERM)  # pending until the group runs again
+    os.killpg(proc.pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    doc = json.loads(out)
+    assert doc["stopped"] is True and doc["complete"] < N_TRIALS
+    after = _peek(store)
+    assert after is not None
+    running = [n for n, (s, _v) in at_stop.items() if s == "RUNNING"]
+    assert running and all(after[n][0] == "COMPLETE" for n in running)
+    assert _count(after, "RUNNING") == 0 and _count(after, "FAIL") == 0
+    before = {n: list(v) for n, (s, v) in after.items() if s == "COMPLETE"}
+    result = run_cli("resume", str(store), "--json", cwd=tmp_path)
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout)["complete"] == N_TRIALS
     study = _open(store)

@@ -177,7 +177,7 @@ def check_optuna_sqlite(path: Path) -> None:
         if "locked" in str(exc):
             raise
         raise StoreError(f"{path}: the SQLite store is corrupt ({exc})") from None
-    problems = [str(r[0]) for r in check if r and r[0] != "ok"]
+    problems = [" ".join(str(r[0]).split()) for r in check if r and r[0] != "ok"]
     if problems:
         raise StoreError(
             f"{path}: the SQLite store is corrupt (integrity check: {problems[0][:120]}); "
@@ -226,6 +226,7 @@ def open_storage(ref: StoreRef, *, create: bool) -> Any:
                 ) from None
     if ref.kind == "journal":
         assert ref.path is not None
+        clear_stale_journal_lock(ref.path)
         try:
             return JournalStorage(TolerantJournalBackend(str(ref.path)))
         except OSError as exc:
@@ -243,6 +244,40 @@ def open_storage(ref: StoreRef, *, create: bool) -> Any:
     if ref.kind == "sqlite":
         _sqlite_wal(storage.engine)
     return storage
+
+
+JOURNAL_LOCK_STALE_S = 2.0  # Optuna holds its journal lock for one append: milliseconds
+
+
+def clear_stale_journal_lock(path: Path) -> bool:
+    """Remove Optuna's journal lock (`<file>.lock`, a symlink) left by a killed process.
+
+    Optuna breaks such a lock only after its 30 s grace period, so every `resume` after a
+    `kill -9` mid-append would first stall for 30 s. The lock is stale when it is older than
+    `JOURNAL_LOCK_STALE_S` and no ador-opt process holds the alive lock of the store (the
+    kernel drops that `flock` when its holder dies). Returns True when it removed one."""
+    import sys
+
+    lock = path.with_name(path.name + ".lock")
+    try:
+        st = os.lstat(lock)
+    except OSError:
+        return False
+    if time.time() - st.st_mtime < JOURNAL_LOCK_STALE_S:
+        return False
+    probe = FileLock(path.with_name(path.name + ".ador-alive"))
+    if not probe.acquire(blocking=False):
+        return False  # a live worker: the lock may be its own
+    try:
+        lock.unlink()
+    except OSError:
+        return False
+    finally:
+        probe.release()
+    print(
+        f"warning: {path}: removed a stale journal lock left by a killed process", file=sys.stderr
+    )
+    return True
 
 
 def _journal_backend_base() -> Any:
@@ -598,7 +633,7 @@ def environment_error(exc: BaseException) -> str | None:
         if seen is None:
             break
         if isinstance(seen, StoreError):
-            return redact(str(seen))
+            return " ".join(redact(str(seen)).split())
         text = str(seen).lower()
         code = getattr(seen, "errno", None)
         if "database is locked" in text:

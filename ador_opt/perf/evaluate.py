@@ -19,7 +19,7 @@ from ador_opt.hardware.cost import cost_breakdown
 from ador_opt.hardware.loader import hardware_from_dict
 from ador_opt.hardware.power import tdp_w
 from ador_opt.hardware.presets import HARDWARE_PRESETS, Hardware
-from ador_opt.limits import read_input_text
+from ador_opt.limits import read_input_bytes
 from ador_opt.models.spec import ModelSpec, Precision
 from ador_opt.perf.memory import check_memory
 from ador_opt.perf.static import check_static_args, evaluate_static_batch
@@ -165,11 +165,16 @@ def iter_design_lines(path: str | Path) -> Iterator[tuple[int, Hardware | InputE
     """(line number, design or the error that makes this line infeasible) for every non-blank
     line. Only an unreadable file is an error of the whole batch."""
     path = Path(path)
-    text = read_input_text(path, "designs file")
-    for number, line in enumerate(text.splitlines(), start=1):
+    data = read_input_bytes(path, "designs file")
+    for number, raw in enumerate(data.splitlines(), start=1):
+        where = f"{path.name} line {number}"
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:  # this line only: the batch goes on
+            yield number, InputError(f"{where}: not UTF-8 text (byte {exc.start})")
+            continue
         if not line.strip():
             continue
-        where = f"{path.name} line {number}"
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:

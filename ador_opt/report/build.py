@@ -185,11 +185,11 @@ def build_report(
     study = load_study_data(store, study_name)
     if out_dir is None:
         out_dir = default_out_dir(store, study.name)
-    say(f"{len(study.trials)} complete trials; choosing designs and evaluating baselines")
-    a = analyse(study, baselines=baselines)
     names = [pareto_png_name(study, i, j) for i, j in fg.objective_pairs(len(study.objectives))]
     names += ["hypervolume.png", "area_breakdown.png", "report.html"]
     _refuse_links(out_dir, names)
+    say(f"{len(study.trials)} complete trials; choosing designs and evaluating baselines")
+    a = analyse(study, baselines=baselines)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -321,6 +321,9 @@ def _placed(write: Callable[..., Any], *args: Any) -> Path:
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{final.stem}.", suffix=final.suffix, dir=final.parent
     )
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would make the report private
     os.close(fd)
     tmp = Path(tmp_name)
     try:
