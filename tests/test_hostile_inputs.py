@@ -96,12 +96,13 @@ def run_main(*args: str) -> Outcome:
     return Outcome(int(code or 0), out.getvalue(), err.getvalue())
 
 
-def check_outcome(o: Outcome) -> None:
-    """The contract every hostile example must meet."""
+def check_outcome(o: Outcome, bad: bool = False) -> None:
+    """The contract every hostile example must meet. `bad=True`: the input is known to be
+    invalid, so exit 0 (running it anyway) is a failure too."""
     if currently_in_test_context():  # --hypothesis-show-statistics: how many ran vs refused
         event(f"exit {o.code}")
     assert "Traceback" not in o.stderr, o.stderr
-    assert o.code in (0, 2), (o.code, o.stderr[-2000:])
+    assert o.code in ((2,) if bad else (0, 2)), (o.code, o.stderr[-2000:], o.stdout[:300])
     if o.code == 2:
         lines = [ln for ln in o.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1, o.stderr
@@ -339,7 +340,7 @@ def test_spec_errors_name_the_field() -> None:
             spec = Path(tmp) / "spec.toml"
             spec.write_text(to_toml(doc), encoding="utf-8")
             o = run_main("optimize", str(spec), "--storage", str(Path(tmp) / "s.db"), "--json")
-            check_outcome(o)
+            check_outcome(o, bad=True)
             assert o.code == 2, (path, value, o.stdout[:300])
             assert needle in o.stderr, (path, o.stderr)
             assert not (Path(tmp) / "s.db").exists()
@@ -515,6 +516,9 @@ def test_hostile_trace_files(data: bytes) -> None:
 
 
 # --- the real entry point (subprocess) ------------------------------------------------------
+DESIGN_ARGS = ["--batch", "2", "--input-len", "32", "--output-len", "2"]
+
+
 @pytest.mark.parametrize(
     ("kind", "data"),
     [
@@ -526,16 +530,40 @@ def test_hostile_trace_files(data: bytes) -> None:
     ],
 )
 def test_hostile_subprocess(tmp_path: Path, kind: str, data: bytes) -> None:
+    """Known-bad inputs through the real entry point: refused (exit 2), never run. A bad
+    `--designs` file is the exception by contract (DESIGN §3): exit 0, every line
+    `feasible: false` with its reason. Every other argument is valid, so the refusal comes
+    from reading the file (not from a missing option)."""
     path = tmp_path / f"input.{kind}"
     path.write_bytes(data)
     args = {
         "spec": ["optimize", str(path), "--storage", str(tmp_path / "s.db")],
-        "designs": ["evaluate", "--model", "llama-3-8b", "--designs", str(path), "--json"],
+        "designs": ["evaluate", "--model", "llama-3-8b", "--designs", str(path), *DESIGN_ARGS,
+                    "--json"],
         "cases": ["validate", str(path), "--json"],
         "trace": ["simulate", "--model", "llama-3-8b", "--hardware", "ador-paper", "--trace",
                   str(path), "--rate", "5", "--json"],
     }[kind]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "ADOR_OPT_DEBUG"}
     result = run_cli(*args, cwd=tmp_path, env=env)
-    check_outcome(Outcome(result.code, result.stdout, result.stderr))
+    outcome = Outcome(result.code, result.stdout, result.stderr)
+    if kind == "designs":
+        check_outcome(outcome)
+        assert result.code == 0, result.stderr
+        docs = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [d["line"] for d in docs] == [1, 2]
+        assert all(d["feasible"] is False and d["reason"] for d in docs), docs
+    else:
+        check_outcome(outcome, bad=True)
+        assert str(path.name) in result.stderr or kind == "cases", result.stderr
     assert not (tmp_path / "s.db").exists()
+
+
+def test_check_outcome_rejects_exit_0_for_bad_input() -> None:
+    """The checker itself can fail: a known-bad input that ran is reported."""
+    with pytest.raises(AssertionError):
+        check_outcome(Outcome(0, "{}", ""), bad=True)
+    with pytest.raises(AssertionError):
+        check_outcome(Outcome(1, "", "internal error: ZeroDivisionError"))
+    with pytest.raises(AssertionError):
+        check_outcome(Outcome(2, "", "error: a\nerror: b\n"))
