@@ -44,6 +44,10 @@ MAX_N_JOBS = 256
 # Assumption: 10 M requests is > 100× the longest published serving benchmark run (ShareGPT
 # replays of ~10 k-100 k requests); the simulator keeps per-request records, ~1 kB each.
 MAX_NUM_REQUESTS = 10_000_000
+# Assumption: 4,096 replicas behind one router is > 10× the largest fleet simulated in the
+# serving papers we follow (Sarathi-Serve, Splitwise: tens to a few hundred); each replica
+# is simulated step by step, so 10⁹ would never finish.
+MAX_REPLICAS = 4_096
 # Assumption: the largest text input we read (a trace of MAX_NUM_REQUESTS rows, a design batch,
 # a HF config.json of a few kB, a study spec) fits in 256 MiB; a bigger file is a mistake.
 MAX_INPUT_BYTES = 256 * 1024 * 1024

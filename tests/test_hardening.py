@@ -144,6 +144,7 @@ def test_hardware_name_list_exits_2(tmp_path: Path) -> None:
     [
         (["--rate", "1", "--burstiness", "1e-300", "--num-requests", "10"], "burstiness"),
         (["--rate", "1", "--num-requests", "1000000000"], "--num-requests"),
+        (["--rate", "1", "--num-requests", "10", "--replicas", "1000000000"], "--replicas"),
     ],
 )
 def test_resource_options_are_bounded(tmp_path: Path, args: list[str], needle: str) -> None:

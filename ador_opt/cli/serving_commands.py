@@ -20,7 +20,7 @@ from ador_opt.cli._common import emit_json, err_console
 from ador_opt.errors import InputError
 from ador_opt.hardware import load_hardware
 from ador_opt.hardware.presets import Hardware
-from ador_opt.limits import MAX_NUM_REQUESTS, check_option_bounded
+from ador_opt.limits import MAX_NUM_REQUESTS, MAX_REPLICAS, check_option_bounded
 from ador_opt.models import load_model
 from ador_opt.models.spec import ModelSpec
 from ador_opt.serving.arrivals import ArrivalProcess, GammaArrivals, PoissonArrivals
@@ -123,6 +123,7 @@ def _scheduler(
     kv_tokens: int | None,
 ) -> SchedulerConfig:
     base = SchedulerConfig()
+    check_option_bounded("--replicas", replicas, MAX_REPLICAS)
     return SchedulerConfig(
         policy=policy,  # type: ignore[arg-type]  # validated (InputError) by SchedulerConfig
         chunk_size=base.chunk_size if chunk is None else chunk,
