@@ -25,7 +25,8 @@ bytes per activation.
   §IV-C: all-reduce "requires more data transfer and additional accumulation steps").
 
 `hda.min_p2p_gbps_to_hide` (with `bisect_bandwidth_to_hide` here) finds, by bisection on
-`p2p_gbps`, the smallest link bandwidth at which the step is within HIDE_TOLERANCE of the same step over an infinitely fast link.
+`p2p_gbps`, the smallest link bandwidth at which the step is within HIDE_TOLERANCE of the
+same step over an infinitely fast link.
 """
 
 from __future__ import annotations
