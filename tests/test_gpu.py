@@ -16,12 +16,16 @@ from ador_opt.models.ops import BatchComposition, PrefillChunk
 from ador_opt.perf import gpu_params
 from ador_opt.perf.collectives import Collective, collective_time
 from ador_opt.perf.gpu import (
+    COMPILED_ENGINE,
+    DEFAULT_ENGINE,
     DEFAULT_PARAMS,
     GEMM_TILES,
+    PYTHON_EAGER_ENGINE,
     allreduce_s,
     gemm_kernel,
     gemm_plan,
     gpu_step_time,
+    gpu_step_time_with,
     link_params,
 )
 from ador_opt.perf.result import StepTime
@@ -270,6 +274,8 @@ def test_params_file_is_generated_and_physical() -> None:
         assert 0 < getattr(gpu_params, f"{gen}_BASE_LATENCY_S") < 5e-5
     assert 0 < gpu_params.KERNEL_FIXED_S < 2e-5
     assert 0 < gpu_params.KERNEL_GAP_S < 3e-5
+    assert 2e-6 <= gpu_params.EAGER_LAUNCH_S <= 1e-4
+    assert 0 < gpu_params.EAGER_SEQ_S <= 2e-3
     assert gpu_params.ROOFLINE_BLEND >= 1.0
 
 
@@ -302,3 +308,55 @@ def test_gpu_link_type_is_checked() -> None:
     assert A100.link_type.value == "nvlink3" and H100.link_type.value == "nvlink4"
     with pytest.raises(InputError, match="link_type"):
         dataclasses.replace(A100, link_type="nvlink9")
+
+
+LLAMA2_70 = MODEL_PRESETS["llama-2-70b"]
+
+
+def _eager(gpu: object, batch: BatchComposition, tp: int, **params: float) -> StepTime:
+    assert isinstance(gpu, type(A100))
+    p = dataclasses.replace(DEFAULT_PARAMS, **params)
+    return gpu_step_time_with(p, gpu, LLAMA2_70, batch, tp, PYTHON_EAGER_ENGINE)
+
+
+def test_product_runs_the_compiled_engine() -> None:
+    batch = BatchComposition.decode_only(4, 512)
+    assert DEFAULT_ENGINE is COMPILED_ENGINE and not COMPILED_ENGINE.python_eager
+    product = gpu_step_time(A100, LLAMA2_70, batch, 8).seconds
+    explicit = gpu_step_time_with(DEFAULT_PARAMS, A100, LLAMA2_70, batch, 8, COMPILED_ENGINE)
+    assert explicit.seconds == product
+
+
+def test_eager_engine_is_host_bound_at_tp8_and_gpu_bound_at_tp2() -> None:
+    """A Python-eager engine cannot finish a step before it has launched the step's kernels:
+    at TP8 batch 1 the GPU work per rank is small and the step is the launch time (a faster
+    GPU does not help); at TP2 the GPU work dominates and the step is the compiled one plus
+    the per-request host work."""
+    batch = BatchComposition.decode_only(1, 512)
+    compiled8 = gpu_step_time(A100, LLAMA2_70, batch, 8).seconds
+    eager8 = _eager(A100, batch, 8).seconds
+    assert eager8 > 1.3 * compiled8
+    assert _eager(H100, batch, 8).seconds == pytest.approx(eager8, rel=0.02)
+    compiled2 = gpu_step_time(A100, LLAMA2_70, batch, 2).seconds
+    eager2 = _eager(A100, batch, 2).seconds
+    assert eager2 == pytest.approx(compiled2 + DEFAULT_PARAMS.eager_seq_s, rel=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    b=st.integers(1, 128),
+    ctx=st.integers(1, 4096),
+    tp=st.sampled_from([1, 2, 4, 8]),
+    launch=st.floats(2e-6, 1e-4),
+    seq=st.floats(1e-6, 2e-3),
+)
+def test_eager_step_formula(b: int, ctx: int, tp: int, launch: float, seq: float) -> None:
+    """step = max(GPU time, kernels · launch) + requests · seq: never below the compiled step,
+    growing with both host constants, by exactly `seq` per extra request when host-bound."""
+    batch = BatchComposition.decode_only(b, ctx)
+    gpu_s = gpu_step_time(A100, LLAMA2_70, batch, tp).seconds
+    eager = _eager(A100, batch, tp, eager_launch_s=launch, eager_seq_s=seq)
+    assert eager.seconds >= gpu_s + b * seq - 1e-12
+    assert eager.seconds >= _eager(A100, batch, tp, eager_launch_s=launch / 2,
+                                   eager_seq_s=seq).seconds  # fmt: skip
+    assert eager.busy_s["overhead"] >= gpu_step_time(A100, LLAMA2_70, batch, tp).busy_s["overhead"]

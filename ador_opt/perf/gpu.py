@@ -120,7 +120,9 @@ class GpuModelParams:
     nvlink4_base_latency_s: float
     nvlink4_bw_eff: float
     # engine layer (serving steps)
-    kernel_gap_s: float  # per kernel launched in a step: launch gap between kernels
+    kernel_gap_s: float  # per kernel launched in a step: GPU-side gap between kernels
+    eager_launch_s: float  # host time to launch one kernel from a Python eager engine
+    eager_seq_s: float  # host time per request per step of a Python engine (inputs, sampling)
 
     @classmethod
     def fitted(cls) -> GpuModelParams:
@@ -129,6 +131,26 @@ class GpuModelParams:
 
 PARAM_NAMES: tuple[str, ...] = tuple(GpuModelParams.__dataclass_fields__)
 DEFAULT_PARAMS = GpuModelParams.fitted()
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    """How the serving engine drives the GPU — a property of the measured setup, not of the GPU.
+
+    `python_eager`: the engine launches every kernel from Python, one CUDA launch per op and
+    rank (PyTorch eager, no CUDA graphs), so a step cannot finish before the host has issued
+    all of its kernels, and the host prepares each request's inputs and samples its token
+    between steps. Otherwise (TensorRT-LLM's C++ runtime, CUDA-graph replay in vLLM ≥ 0.2.6)
+    the launches run ahead of the GPU and only the GPU-side gap between kernels remains.
+    """
+
+    name: str
+    python_eager: bool = False
+
+
+COMPILED_ENGINE = Engine("compiled")  # TensorRT-LLM C++ runtime / CUDA-graph replay
+PYTHON_EAGER_ENGINE = Engine("python-eager", python_eager=True)
+DEFAULT_ENGINE = COMPILED_ENGINE  # the baselines the product compares against
 
 
 def link_params(gpu: GpuSpec, params: GpuModelParams = DEFAULT_PARAMS) -> LinkParams:
@@ -385,8 +407,8 @@ def allreduce_kernel_s(
 
 
 # Per-step accumulators, in this order: compute, memory, overhead and communication seconds,
-# tensor and DRAM busy seconds, FLOPs, DRAM bytes.
-_Totals = tuple[float, float, float, float, float, float, float, float]
+# tensor and DRAM busy seconds, FLOPs, DRAM bytes, kernels launched.
+_Totals = tuple[float, float, float, float, float, float, float, float, float]
 
 
 def _accumulate(
@@ -410,6 +432,7 @@ def _accumulate(
         totals[5] += op.repeat * kt.dram_busy_s
         totals[6] += op.flops * op.repeat
         totals[7] += op.repeat * kt.dram_busy_s * gpu.hbm_gbps * 1e9
+        totals[8] += op.repeat * _kernels_of(op)
 
 
 @lru_cache(maxsize=16384)
@@ -418,7 +441,7 @@ def _group_totals(params: GpuModelParams, gpu: GpuSpec, group: GemmTiming) -> _T
     counts only through `group` (shared by many steps)."""
     layout = group.layout
     compute_s = memory_s = overhead_s = p2p_s = tensor_busy = dram_busy = flops = 0.0
-    dram_bytes = 0.0
+    dram_bytes = kernels = 0.0
     for _, m, k, n, repeat in group.shapes:
         kt = gemm_kernel(gpu, m, k, n, layout.wb, layout.ab, params)
         body = kt.seconds - kt.overhead_s
@@ -431,23 +454,46 @@ def _group_totals(params: GpuModelParams, gpu: GpuSpec, group: GemmTiming) -> _T
         dram_busy += repeat * kt.dram_busy_s
         flops += 2 * m * k * n * repeat
         dram_bytes += repeat * kt.dram_busy_s * gpu.hbm_gbps * 1e9
+        kernels += repeat
     for message_bytes, repeat in group.syncs:
         p2p_s += repeat * allreduce_kernel_s(gpu, message_bytes, layout.tp, params)
         overhead_s += repeat * params.kernel_gap_s
-    return compute_s, memory_s, overhead_s, p2p_s, tensor_busy, dram_busy, flops, dram_bytes
+        kernels += repeat
+    return (
+        compute_s, memory_s, overhead_s, p2p_s, tensor_busy, dram_busy, flops, dram_bytes,
+        kernels,
+    )  # fmt: skip
 
 
 @lru_cache(maxsize=65536)
 def gpu_step_time_with(
-    params: GpuModelParams, gpu: GpuSpec, model: ModelSpec, batch: BatchComposition, tp: int
+    params: GpuModelParams,
+    gpu: GpuSpec,
+    model: ModelSpec,
+    batch: BatchComposition,
+    tp: int,
+    engine: Engine = DEFAULT_ENGINE,
 ) -> StepTime:
-    """`gpu_step_time` under explicit model parameters (used by the fit)."""
+    """`gpu_step_time` under explicit model parameters (used by the fit) and `engine`.
+
+    GPU time = Σ kernels (GPU time + GPU-side gap). A Python-eager engine issues the step's
+    kernels one by one from the host, so the step lasts `max(GPU time, kernels ·
+    eager_launch_s)` — the launches overlap the GPU work they queue — plus `eager_seq_s` per
+    request of host work that does not overlap the GPU (input preparation before the launches,
+    sampling after the logits are copied back)."""
     parts = step_parts(model, batch, tp)
     totals = list(_group_totals(params, gpu, parts.gemms))
     attention = (op for op in (parts.attn_prefill, parts.attn_decode) if op is not None)
     _accumulate(totals, (*attention, parts.vector_op()), gpu, model, params)
-    compute_s, memory_s, overhead_s, p2p_s, tensor_busy, dram_busy, flops, dram_bytes = totals
+    compute_s, memory_s, overhead_s, p2p_s, tensor_busy, dram_busy, flops, dram_bytes, kernels = (
+        totals
+    )
     seconds = compute_s + memory_s + overhead_s + p2p_s
+    if engine.python_eager:
+        requests = len(batch.prefill) + batch.decode_count
+        host_s = max(seconds, kernels * params.eager_launch_s) + requests * params.eager_seq_s
+        overhead_s += host_s - seconds
+        seconds = host_s
     parts_s = {
         "compute": compute_s,
         "memory": memory_s,

@@ -23,11 +23,19 @@ from ador_opt.hardware.presets import HARDWARE_PRESETS, Hardware
 from ador_opt.models.ops import BatchComposition
 from ador_opt.models.presets import MODEL_PRESETS
 from ador_opt.models.spec import ModelSpec
-from ador_opt.perf.gpu import allreduce_kernel_s, gemm_kernel
+from ador_opt.perf.gpu import (
+    DEFAULT_ENGINE,
+    DEFAULT_PARAMS,
+    Engine,
+    allreduce_kernel_s,
+    gemm_kernel,
+    gpu_step_time_with,
+)
 from ador_opt.perf.result import StepTime
-from ador_opt.perf.static import StaticBatchResult, evaluate_static_batch
+from ador_opt.perf.static import StaticBatchResult, evaluate_static_batch, static_batch
 from ador_opt.perf.step import step_time
 from ador_opt.validate.cases import Case, Scenario
+from ador_opt.validate.engines import engine_for_source
 
 SERVING_MODULE = "ador_opt.serving.scenarios"
 
@@ -37,8 +45,10 @@ class Predictor:
     """The performance functions a validation run calls. `PRODUCT` is the shipped model; the
     GPU fit (`benchmarks/fit_gpu.py`) builds one with trial parameters."""
 
-    step: Callable[[Hardware, ModelSpec, BatchComposition, int], StepTime]
-    static: Callable[[Hardware, ModelSpec, int, int, int, int], StaticBatchResult]
+    # hardware, model, batch, tp, engine of the measured setup
+    step: Callable[[Hardware, ModelSpec, BatchComposition, int, Engine], StepTime]
+    # hardware, model, batch, input_len, output_len, tp, engine
+    static: Callable[[Hardware, ModelSpec, int, int, int, int, Engine], StaticBatchResult]
     gemm_s: Callable[[GpuSpec, int, int, int, int], float]  # gpu, m, k, n, bytes/weight
     allreduce_s: Callable[[GpuSpec, float, int], float]  # gpu, message bytes, devices
     serving: bool = True  # run offline / closed_loop through the serving simulator
@@ -48,9 +58,30 @@ def _product_gemm_s(gpu: GpuSpec, m: int, k: int, n: int, weight_bytes: int) -> 
     return gemm_kernel(gpu, m, k, n, weight_bytes).seconds
 
 
+def _product_step(
+    hw: Hardware, model: ModelSpec, batch: BatchComposition, tp: int, engine: Engine
+) -> StepTime:
+    """The product's step model; a row measured on another engine than the product's default
+    runs the GPU model with that engine."""
+    if engine == DEFAULT_ENGINE or hw.gpu is None:
+        return step_time(hw, model, batch, tp)
+    return gpu_step_time_with(DEFAULT_PARAMS, hw.gpu, model, batch, tp, engine)
+
+
+def _product_static(
+    hw: Hardware, model: ModelSpec, batch: int, input_len: int, output_len: int, tp: int,
+    engine: Engine,
+) -> StaticBatchResult:  # fmt: skip
+    if engine == DEFAULT_ENGINE or hw.gpu is None:
+        return evaluate_static_batch(hw, model, batch, input_len, output_len, tp)
+    return static_batch(
+        lambda b: _product_step(hw, model, b, tp, engine), batch, input_len, output_len
+    )
+
+
 PRODUCT = Predictor(
-    step=step_time,
-    static=evaluate_static_batch,
+    step=_product_step,
+    static=_product_static,
     gemm_s=_product_gemm_s,
     allreduce_s=allreduce_kernel_s,
 )
@@ -149,19 +180,22 @@ def predict_case(
             seconds = predictor.allreduce_s(hw.gpu, float(case.message_bytes), case.tp)
         return CaseResult(case, seconds * 1e3)
     model = _model(case)
+    engine = engine_for_source(case.source)
     assert case.batch is not None or scenario is Scenario.OFFLINE
     assert case.input_len is not None
     if scenario is Scenario.PREFILL:
         assert case.batch is not None
         batch = BatchComposition.prefill_only(case.batch, case.input_len)
-        return CaseResult(case, predictor.step(hw, model, batch, case.tp).seconds * 1e3)
+        return CaseResult(case, predictor.step(hw, model, batch, case.tp, engine).seconds * 1e3)
     if scenario is Scenario.DECODE_STEP:
         assert case.batch is not None
         batch = BatchComposition.decode_only(case.batch, case.input_len)
-        return CaseResult(case, predictor.step(hw, model, batch, case.tp).seconds * 1e3)
+        return CaseResult(case, predictor.step(hw, model, batch, case.tp, engine).seconds * 1e3)
     if scenario is Scenario.STATIC_BATCH:
         assert case.batch is not None and case.output_len is not None
-        result = predictor.static(hw, model, case.batch, case.input_len, case.output_len, case.tp)
+        result = predictor.static(
+            hw, model, case.batch, case.input_len, case.output_len, case.tp, engine
+        )
         return CaseResult(case, _from_static(case, result))
     if not predictor.serving:
         return CaseResult(case, None, "serving scenarios disabled for this run")
