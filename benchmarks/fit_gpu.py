@@ -62,6 +62,7 @@ from ador_opt.perf.gpu import (
 from ador_opt.perf.result import StepTime
 from ador_opt.perf.static import StaticBatchResult, static_batch
 from ador_opt.validate.cases import Case, Scenario, load_cases
+from ador_opt.validate.consistency import contradicted_allreduce_rows
 from ador_opt.validate.engines import engine_for_source
 from ador_opt.validate.runner import Predictor, predict_case, serving_scenarios
 
@@ -341,35 +342,6 @@ def loso(cases: list[Case], params: GpuModelParams) -> tuple[np.ndarray, np.ndar
                 one_out = fit_layer(layer, [c for j, c in enumerate(cases) if j != i], params)
                 errors[i] = _pct(float(predictions(one_out, [cases[i]])[0]), cases[i])
     return errors, strict
-
-
-# A measured all-reduce that takes this much longer than another row of the same GPU with at
-# least its payload and at least its devices contradicts every NCCL algorithm: ring, tree and
-# NVLS times all grow (weakly) with payload and with the number of devices, and NCCL picks the
-# fastest, so the best time cannot fall when both grow. 1.15: beyond run-to-run noise.
-CONTRADICTION_RATIO = 1.15
-
-
-def contradicted_allreduce_rows(cases: Sequence[Case]) -> dict[str, str]:
-    """All-reduce rows slower by > CONTRADICTION_RATIO than a row with ≥ payload and ≥ devices
-    on the same GPU: {case_id: the row that contradicts it}."""
-    rows = [c for c in cases if c.scenario is Scenario.ALLREDUCE]
-    out: dict[str, str] = {}
-    for r in rows:
-        for q in rows:
-            if (
-                q is not r
-                and q.hardware == r.hardware
-                and (q.message_bytes or 0) >= (r.message_bytes or 0)
-                and q.tp >= r.tp
-                and r.value > CONTRADICTION_RATIO * q.value
-            ):
-                out[r.case_id] = (
-                    f"{r.case_id} tp{r.tp} {r.message_bytes} B {r.value * 1e3:.0f} µs > "
-                    f"{q.case_id} tp{q.tp} {q.message_bytes} B {q.value * 1e3:.0f} µs"
-                )
-                break
-    return out
 
 
 def serving_errors(cases: Sequence[Case], params: GpuModelParams) -> dict[str, float]:

@@ -14,6 +14,7 @@ import pytest
 from ador_opt.errors import InputError
 from ador_opt.validate import COLUMNS, Scenario, load_cases, run_cases, summarise
 from ador_opt.validate import runner as runner_mod
+from ador_opt.validate.consistency import contradicted_allreduce_rows
 
 from .conftest import CASES_CSV
 
@@ -83,34 +84,74 @@ def test_every_shipped_row_is_supported(
 
 def test_rows_not_fitted(shipped_report: dict[str, Any]) -> None:
     """Out-of-fit rows (no constant was fitted on them), asserted on their own: offline
-    throughput of TensorRT-LLM's perf-overview at 10.5 % MAPE (max 27 %), closed-loop NIM rows
-    at 19.6 %. (The 20k-token offline case is in the validate-vs-simulate test below.)"""
+    throughput of TensorRT-LLM's perf-overview at 11.0 % MAPE (max 28 %), closed-loop NIM rows
+    at 16.4 % (max 18.1 %). (The 20k-token offline case is in the validate-vs-simulate test.)"""
     offline = shipped_report["by_scenario"]["offline"]
     assert offline["supported"] == 22
     assert offline["mape_pct"] <= 12.0, offline
     assert offline["max_ape_pct"] <= 30.0, offline
     closed = shipped_report["by_scenario"]["closed_loop"]
-    assert closed["supported"] == 2 and closed["mape_pct"] <= 40.0, closed
+    assert closed["supported"] == 2, closed
+    assert closed["mape_pct"] <= 18.0 and closed["max_ape_pct"] <= 20.0, closed
 
 
 def test_fitted_rows_in_sample(
     shipped_report: dict[str, Any], operator_report: dict[str, Any]
 ) -> None:
     """In-sample error of the fitted rows (cross-validated errors are in docs/perf-gpu.md):
-    GEMMs 6.3 % (≤ 10 %), NCCL all-reduces 25.5 % (noisy small-message rows: A100 TP2 and H100
-    TP4 floors of 35–56 µs that no per-hop model reproduces), whole-step rows 17.5 %."""
+    GEMMs 6.4 % (≤ 10 %), NCCL all-reduces 22.7 % (10.8 % without the six rows that contradict
+    every NCCL algorithm, `validate/consistency.py`), whole-step rows 9.8 %, all shipped 10.1 %."""
     gemm = operator_report["by_scenario"]["gemm"]
     assert gemm["mape_pct"] <= 10.0, gemm
     allreduce = operator_report["by_scenario"]["allreduce"]
-    assert allreduce["mape_pct"] <= 30.0, allreduce
+    assert allreduce["mape_pct"] <= 25.0, allreduce
+    bad = contradicted_allreduce_rows(load_cases(OPERATOR_CSV))
+    assert len(bad) == 6, bad
+    consistent = [
+        abs(c["error_pct"])
+        for c in operator_report["cases"]
+        if c["scenario"] == "allreduce" and c["case_id"] not in bad
+    ]
+    assert len(consistent) == 16 and sum(consistent) / len(consistent) <= 13.0, consistent
     step_rows = [
         c
         for c in shipped_report["cases"]
         if c["scenario"] in ("prefill", "decode_step", "static_batch")
     ]
     step_mape = sum(abs(c["error_pct"]) for c in step_rows) / len(step_rows)
-    assert step_mape <= 20.0, step_mape
-    assert shipped_report["mape_pct"] <= 15.0, shipped_report["mape_pct"]
+    assert step_mape <= 11.0, step_mape
+    assert shipped_report["mape_pct"] <= 11.0, shipped_report["mape_pct"]
+
+
+def test_every_shipped_source_has_a_known_engine() -> None:
+    """The engine is read from the row's source; no shipped step row falls back silently."""
+    from ador_opt.validate.engines import SOURCE_ENGINES
+
+    for case in load_cases(CASES_CSV):
+        if case.scenario.value in ("gemm", "allreduce"):
+            continue
+        assert any(key in case.source.lower() for key, _ in SOURCE_ENGINES), case.source
+
+
+def test_eager_engine_rows(shipped_report: dict[str, Any]) -> None:
+    """SplitwiseSim's profiles (Python-eager engine): the TP8 decode steps, 40–56 % too fast as
+    pure GPU time, are within 20 % once the host launch bound applies; the same rows on the
+    compiled engine stay > 35 % too fast (the engine term is what moves them)."""
+    from ador_opt.hardware.presets import HARDWARE_PRESETS
+    from ador_opt.models.ops import BatchComposition
+    from ador_opt.models.presets import MODEL_PRESETS
+    from ador_opt.perf.gpu import COMPILED_ENGINE, DEFAULT_PARAMS, gpu_step_time_with
+
+    rows = {c["case_id"]: c for c in shipped_report["cases"]}
+    for case_id in ("V072", "V073", "V074", "V076", "V078"):
+        assert abs(rows[case_id]["error_pct"]) <= 20.0, rows[case_id]
+    gpu = HARDWARE_PRESETS["a100-sxm-80gb"].gpu
+    assert gpu is not None
+    model = MODEL_PRESETS["llama-2-70b"]
+    for case_id, b in (("V072", 1), ("V073", 16)):
+        batch = BatchComposition.decode_only(b, 512)
+        compiled = gpu_step_time_with(DEFAULT_PARAMS, gpu, model, batch, 8, COMPILED_ENGINE)
+        assert compiled.seconds * 1e3 < 0.65 * rows[case_id]["measured"]
 
 
 def test_validate_and_simulate_agree_on_the_same_workload() -> None:
