@@ -265,6 +265,11 @@ def fit_layer(layer: str, cases: Sequence[Case], start: GpuModelParams) -> GpuMo
     names, scenarios = LAYERS[layer]
     rows = [c for c in cases if c.scenario in scenarios]
     if layer == "allreduce":
+        # Rows that contradict every NCCL algorithm (slower than a row with ≥ payload and ≥
+        # devices, validate/consistency.py) cannot be followed by any monotone cost model and
+        # would bias the link constants: they stay out of the fit (and in the reported error).
+        contradicted = contradicted_allreduce_rows(rows)
+        rows = [c for c in rows if c.case_id not in contradicted]
         gens = _identified_generations(rows)
         names = tuple(n for n in names if n.split("_")[0] in gens)
         rows = [c for c in rows if any(c.hardware.startswith(LINK_GENERATIONS[g]) for g in gens)]

@@ -99,7 +99,7 @@ def test_fitted_rows_in_sample(
     shipped_report: dict[str, Any], operator_report: dict[str, Any]
 ) -> None:
     """In-sample error of the fitted rows (cross-validated errors are in docs/perf-gpu.md):
-    GEMMs 6.4 % (≤ 10 %), NCCL all-reduces 22.7 % (10.8 % without the six rows that contradict
+    GEMMs 6.4 % (≤ 10 %), NCCL all-reduces 24.6 % (9.2 % without the six rows that contradict
     every NCCL algorithm, `validate/consistency.py`), whole-step rows 9.8 %, all shipped 10.1 %."""
     gemm = operator_report["by_scenario"]["gemm"]
     assert gemm["mape_pct"] <= 10.0, gemm
@@ -112,7 +112,7 @@ def test_fitted_rows_in_sample(
         for c in operator_report["cases"]
         if c["scenario"] == "allreduce" and c["case_id"] not in bad
     ]
-    assert len(consistent) == 16 and sum(consistent) / len(consistent) <= 13.0, consistent
+    assert len(consistent) == 16 and sum(consistent) / len(consistent) <= 10.0, consistent
     step_rows = [
         c
         for c in shipped_report["cases"]
