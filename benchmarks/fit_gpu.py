@@ -12,8 +12,13 @@ Layers, fitted one after the other so that errors of one layer cannot cancel err
    efficiency, roofline blend, kernel fixed cost) on the GPU-time-only `gemm` rows.
 2. `allreduce` — the NVLink3/NVLink4 link constants (hop and base latency, bandwidth
    efficiency) on the NCCL `allreduce` rows.
-3. `engine` — the serving engine's launch gap per kernel on the whole-step rows (`prefill`,
-   `decode_step`, `static_batch`) with layers 1–2 fixed, every source weighted alike.
+   All-reduce rows that contradict every NCCL algorithm (`validate/consistency.py`) are left
+   out of this fit and kept in every error figure.
+3. `engine` — the GPU-side gap per kernel, and the Python-eager engine's host launch time per
+   kernel and host time per request, on the whole-step rows (`prefill`, `decode_step`,
+   `static_batch`), each row on its source's engine (`validate/engines.py`), layers 1–2 fixed,
+   every source weighted alike. An engine seen in one source only is cross-validated row by
+   row within that source (LOSO column) and, strictly, as an unknown engine (strict column).
 
 `offline` and `closed_loop` rows are fitted by nothing (they also exercise the serving
 simulator): they are an out-of-fit check.

@@ -33,9 +33,13 @@ errors of one cannot hide errors of the other:
   efficiency per NVLink generation). HDA devices use the same function (`perf/tp.py`).
 
 *Engine layer* — what a serving engine adds around the kernels, fitted on whole-step rows with
-the operator layer fixed: `kernel_gap_s` per kernel launched in a step (the gap between
-kernels: launch, host-side scheduling and sampling spread over the step's kernels). A separate
-per-step constant was tried and fitted to zero on these rows, so it is not in the model.
+the operator layer fixed: `kernel_gap_s`, the GPU-side gap per kernel of a step (every engine);
+and for a Python-eager engine (`Engine.python_eager`: PyTorch ops launched one by one, no CUDA
+graphs) the host bound — a step lasts at least its kernels × `eager_launch_s` — plus
+`eager_seq_s` of host work per request (input preparation, sampling). The engine is a property
+of the measured setup (`validate/engines.py` maps sources to engines); the product compares
+against `DEFAULT_ENGINE` (compiled: TensorRT-LLM's C++ runtime, CUDA-graph replay). A per-step
+constant for compiled engines was tried and fitted to zero, so it is not in the model.
 
 FP8 models (8-bit weights) run GEMMs at the FP8 tensor peak when the GPU has one (W8A8, as
 TensorRT-LLM FP8 does); attention runs at the FP16 peak. All constants are shared by every GPU
