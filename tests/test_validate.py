@@ -323,3 +323,35 @@ def test_gemm_on_template_is_unsupported(tmp_path: Path) -> None:
     )
     (result,) = run_cases(load_cases(path))
     assert not result.supported and "GPU" in result.reason
+
+
+def test_engine_for_source() -> None:
+    from ador_opt.perf.gpu import DEFAULT_ENGINE, PYTHON_EAGER_ENGINE
+    from ador_opt.validate.engines import engine_for_source
+
+    assert engine_for_source("SplitwiseSim performance-model profiling data") is (
+        PYTHON_EAGER_ENGINE
+    )
+    assert engine_for_source("NVIDIA TensorRT-LLM perf-overview") is DEFAULT_ENGINE
+    assert engine_for_source("") is DEFAULT_ENGINE
+    assert engine_for_source("some lab's \udcff notes") is DEFAULT_ENGINE
+
+
+def test_contradicted_allreduce_rows(tmp_path: Path) -> None:
+    """A row slower than one with ≥ payload and ≥ devices on the same GPU is flagged; rows that
+    grow with payload and devices, or differ by less than the noise ratio, are not."""
+
+    def ar(case_id: str, tp: int, nbytes: int, ms: float, hw: str = "a100-sxm-80gb") -> dict:
+        return _row(case_id=case_id, scenario="allreduce", hardware=hw, tp=str(tp), model="",
+                    batch="", input_len="", message_bytes=str(nbytes), value=str(ms))  # fmt: skip
+
+    rows = [
+        ar("A", 2, 10240, 0.046),  # slower than C (more devices, same payload): flagged
+        ar("B", 2, 2097152, 0.020),
+        ar("C", 4, 10240, 0.016),
+        ar("D", 4, 2097152, 0.018),  # 10 % faster than B (≥ devices): within noise
+        ar("E", 2, 10240, 0.030, "h100-sxm-80gb"),  # other GPU: not compared with C
+    ]
+    bad = contradicted_allreduce_rows(load_cases(_write(tmp_path, rows)))
+    assert set(bad) == {"A"}, bad
+    assert bad["A"].startswith("A a100-sxm-80gb tp2 10240 B 46 µs > ")
