@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from ador_opt.explore.pareto import pareto_trials
 from ador_opt.report import load_study_data
-from ador_opt.report.pareto import pareto_trials
 from tests.test_dashboard import DashboardProcess, get_json
 from tests.test_report_fixtures import build_study, sqlite_url
 

@@ -18,6 +18,8 @@ from ador_opt.explore.study import (
     create_or_open,
     load_study,
     make_sampler,
+    only_study,
+    quiet_optuna,
     run_trials,
 )
 
@@ -41,9 +43,11 @@ __all__ = [
     "load_spec",
     "load_study",
     "make_sampler",
+    "only_study",
     "open_storage",
     "pareto_view",
     "parse_space",
+    "quiet_optuna",
     "realise",
     "resolve_store",
     "run_trials",

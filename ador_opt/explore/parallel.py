@@ -19,7 +19,7 @@ import optuna
 
 from ador_opt.explore.progress import StudyProgress, snapshot
 from ador_opt.explore.storage import StoreRef, open_storage, recover_stale_trials
-from ador_opt.explore.study import StopFlag, count_trials, run_trials
+from ador_opt.explore.study import StopFlag, count_trials, quiet_optuna, run_trials
 
 POLL_S = 0.5
 
@@ -56,16 +56,18 @@ def _child(
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into `event`
     signal.signal(signal.SIGTERM, lambda *_: event.set())
-    study = optuna.load_study(study_name=study_name, storage=open_storage(ref, create=False))
-    run_trials(
-        study,
-        ref,
-        target,
-        seed=seed,
-        parallel=True,
-        timeout_s=timeout_s,
-        stop=StopFlag(event=event),
-    )
+    with quiet_optuna():
+        storage = open_storage(ref, create=False)
+        study = optuna.load_study(study_name=study_name, storage=storage)
+        run_trials(
+            study,
+            ref,
+            target,
+            seed=seed,
+            parallel=True,
+            timeout_s=timeout_s,
+            stop=StopFlag(event=event),
+        )
 
 
 def drive(

@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from ador_opt.explore.pareto import HypervolumeHistory
 from ador_opt.report import figures as fg
-from ador_opt.report.pareto import HypervolumeHistory
 from ador_opt.report.tables import DesignEntry
 
 DPI = 110
