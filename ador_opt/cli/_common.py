@@ -24,6 +24,8 @@ from rich.console import Console
 from rich.table import Table
 
 out_console = Console(highlight=False)
+# A value wider than this may fold (long free text such as a reason); shorter ones never do.
+MAX_VALUE_WIDTH = 24
 err_console = Console(stderr=True, highlight=False)
 
 
@@ -47,30 +49,44 @@ def fit_table(
     """A rich table no wider than `width` (see the module docstring)."""
     keep = list(range(len(cols)))
 
-    def build(indices: list[int], note: str | None) -> Table:
+    def build(indices: list[int], note: str | None, whole_values: bool = True) -> Table:
         table = Table(title=title, caption=note, caption_justify="left")
         for i in indices:
             c = cols[i]
-            table.add_column(c.header, justify="right" if c.numeric else "left", overflow="fold")
+            # Values are never folded (a number or a name split over lines misleads); headers
+            # wrap at their spaces instead.
+            widest = max((len(row[i]) for row in rows), default=1)
+            table.add_column(
+                c.header,
+                justify="right" if c.numeric else "left",
+                overflow="fold",
+                min_width=min(widest, MAX_VALUE_WIDTH) if whole_values else None,
+            )
         for row in rows:
             table.add_row(*(row[i] for i in indices))
         return table
 
     measure = Console(width=10_000, file=io.StringIO())
-    table = build(keep, caption)
-    while _natural_width(measure, table) > width:
+    note = caption
+    table = build(keep, note)
+    while _widths(measure, table)[1] > width:
         optional = [i for i in keep if cols[i].optional]
         if not optional:
             break
         keep.remove(optional[-1])
         hidden = len(cols) - len(keep)
-        note = f"{hidden} column(s) hidden to fit {width} columns; --json or --csv has all"
-        table = build(keep, f"{caption}\n{note}" if caption else note)
+        text = f"{hidden} column(s) hidden to fit {width} columns; --json or --csv has all"
+        note = f"{caption}\n{text}" if caption else text
+        table = build(keep, note)
+    if _widths(measure, table)[0] > width:  # even whole values do not fit: let them fold
+        table = build(keep, note, whole_values=False)
     return table
 
 
-def _natural_width(console: Console, table: Table) -> int:
-    return console.measure(table).maximum
+def _widths(console: Console, table: Table) -> tuple[int, int]:
+    """(narrowest, natural) width of `table` in columns."""
+    m = console.measure(table)
+    return m.minimum, m.maximum
 
 
 def print_table(

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ador_opt.cli._common import emit_json, err_console, out_console
+from ador_opt.cli._common import Col, emit_json, err_console, out_console, print_table
 from ador_opt.errors import InputError
 from ador_opt.hardware.loader import load_hardware
 from ador_opt.models import load_model
@@ -210,49 +210,42 @@ def compare(
     if json_out:
         emit_json(doc)
         return
-    table = Table(
-        title=f"{doc['model']} {doc['precision']} · {input_len}→{output_len} · "
-        f"ratios vs {doc['baseline']}"
-    )
-    for col in (
-        "batch",
-        "hardware",
-        "TTFT ms",
-        "TBT ms",
-        "tok/s",
-        "tok/s/mm²",
-        "1/TTFT/mm² ×",
-        "1/TBT/mm² ×",
-        "TBT ×",
-    ):
-        table.add_column(col, justify="right", overflow="fold")
+    cols = [
+        Col("batch"),
+        Col("hardware", numeric=False),
+        Col("TTFT ms"),
+        Col("TBT ms"),
+        Col("tok/s"),
+        Col("tok/s/mm²"),
+        Col("1/TTFT/mm² ×", optional=True),
+        Col("1/TBT/mm² ×", optional=True),
+        Col("TBT ×", optional=True),
+    ]
+    rows = []
     for row in doc["rows"]:
         if not row["feasible"]:
-            table.add_row(
-                str(row["batch"]),
-                row["hardware"],
-                "infeasible",
-                row["reason"][:40],
-                "",
-                "",
-                "",
-                "",
-                "",
-            )
+            rows.append([str(row["batch"]), row["hardware"], "infeasible", row["reason"][:40]]
+                        + [""] * 5)  # fmt: skip
             continue
         ratios = row["vs_baseline"] or {}
-        table.add_row(
-            str(row["batch"]),
-            row["hardware"],
-            _fmt(row["ttft_ms"], 1),
-            _fmt(row["tbt_ms"], 2),
-            _fmt(row["throughput_tokens_per_s"], 0),
-            _fmt(row["throughput_per_mm2"], 3),
-            _fmt(ratios.get("ttft_area_eff_ratio")),
-            _fmt(ratios.get("tbt_area_eff_ratio")),
-            _fmt(ratios.get("tbt_speedup")),
+        rows.append(
+            [
+                str(row["batch"]),
+                row["hardware"],
+                _fmt(row["ttft_ms"], 1),
+                _fmt(row["tbt_ms"], 2),
+                _fmt(row["throughput_tokens_per_s"], 0),
+                _fmt(row["throughput_per_mm2"], 3),
+                _fmt(ratios.get("ttft_area_eff_ratio")),
+                _fmt(ratios.get("tbt_area_eff_ratio")),
+                _fmt(ratios.get("tbt_speedup")),
+            ]
         )
-    out_console.print(table)
+    title = (
+        f"{doc['model']} {doc['precision']} · {input_len}→{output_len} · ratios vs "
+        f"{doc['baseline']}"
+    )
+    print_table(title, cols, rows)
 
 
 def validate(
@@ -266,24 +259,18 @@ def validate(
     if json_out:
         emit_json(report)
         return
-    table = Table(title=f"validation: {cases}")
-    for col in (
-        "case",
-        "scenario",
-        "hardware",
-        "model",
-        "metric",
-        "measured",
-        "predicted",
-        "error %",
-    ):
-        table.add_column(
-            col,
-            justify="right" if col in ("measured", "predicted", "error %") else "left",
-            overflow="fold",
-        )
-    for row in report["cases"]:
-        table.add_row(
+    cols = [
+        Col("case", numeric=False),
+        Col("scenario", numeric=False, optional=True),
+        Col("hardware", numeric=False),
+        Col("model", numeric=False),
+        Col("metric", numeric=False),
+        Col("measured"),
+        Col("predicted"),
+        Col("error %"),
+    ]
+    rows = [
+        [
             row["case_id"],
             row["scenario"],
             row["hardware"],
@@ -292,8 +279,10 @@ def validate(
             f"{row['measured']:.4g}",
             f"{row['predicted']:.4g}" if row["supported"] else "n/a",
             f"{row['error_pct']:+.1f}" if row["supported"] else row.get("reason", ""),
-        )
-    out_console.print(table)
+        ]
+        for row in report["cases"]
+    ]
+    print_table(f"validation: {cases}", cols, rows)
     summary = Table(title="error by scenario (supported cases)")
     for col in ("scenario", "cases", "supported", "MAPE %", "median APE %", "max APE %"):
         summary.add_column(col, justify="right")

@@ -159,10 +159,12 @@ def _run(
 ) -> Any:
     explore = _explore()
     stop = explore.StopFlag()
-    stop.on_first = lambda: err_console.print(
+    # Worked out now: the handler runs inside a signal, where no storage query may run.
+    said = (
         "stopping after the current trial (Ctrl-C again to abort); "
         f"continue later with: ador-opt resume {_store_arg(ref.display)}{_study_arg(study)}"
     )
+    stop.on_first = lambda: err_console.print(said, soft_wrap=True)
     stop.install()
     before = explore.count_trials(study).complete
     progress = explore.StudyProgress(
