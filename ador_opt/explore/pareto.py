@@ -190,6 +190,8 @@ def choose_designs(
             picked.append(i)
 
     for j in range(norm.shape[1]):
+        if any(norm[i, j] == 0.0 for i in picked):  # a design already shown is best on j too
+            continue
         add(int(np.lexsort((norm.sum(axis=1), norm[:, j]))[0]))
     add(balanced)
     while spread and len(picked) < min(limit, len(unique)):
