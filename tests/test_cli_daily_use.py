@@ -298,3 +298,18 @@ def test_capacity_says_only_limits_in_force_and_no_nan() -> None:
     assert "violates the SLO: stopped early" in result.stderr
     given = run_cli("capacity", *SERVE, "--num-requests", "100", "--slo-ttft-p90-ms", "5000")
     assert "TTFT p90 ≤ 5000 ms (given)" in given.stdout
+
+
+def test_scalesim_runs_report_each_shape(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`evaluate --sa-backend scalesim` shows a line per shape SCALE-Sim runs (minutes each at
+    full size); a cached shape runs nothing and says nothing."""
+    import logging
+
+    from ador_opt.perf.scalesim_backend import cached_compute_stage_cycles
+
+    with caplog.at_level(logging.INFO, logger="ador_opt.scalesim"):
+        cycles = cached_compute_stage_cycles(8, 16, 8, 4, 4, directory=tmp_path)
+        again = cached_compute_stage_cycles(8, 16, 8, 4, 4, directory=tmp_path)
+    lines = [r.getMessage() for r in caplog.records if r.name == "ador_opt.scalesim"]
+    assert cycles == again > 0
+    assert len(lines) == 2 and "8×16×8 on a 4×4 array" in lines[0] and "done in" in lines[1]
