@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ador_opt.cli._common import emit_json, err_console, out_console
@@ -24,6 +23,7 @@ from ador_opt.hardware.presets import Hardware
 from ador_opt.models import load_model
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.evaluate import parse_precision
+from ador_opt.progress import Progress
 from ador_opt.serving.arrivals import arrival_process
 from ador_opt.serving.capacity import DEFAULT_REL_TOL, TUNED_CHUNK_SIZES, Probe, find_capacity
 from ador_opt.serving.metrics import ServingReport
@@ -164,18 +164,10 @@ def _progress_bar(
     if not enabled:
         yield None
         return
-    with Progress(
-        TextColumn(label),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=total)
+    with Progress(label, total, err_console, unit="requests") as bar:
 
         def update(done: int, _total: int) -> None:
-            bar.update(task, completed=done)
+            bar.update(done)
 
         yield update
 
