@@ -39,6 +39,18 @@ return el.data.map(t => ({hover: t.hovertemplate || '', n: (t.x || []).length,
                           x: Array.from(t.x || []), y: Array.from(t.y || []), axes: axes}));
 """
 
+# Each embedded ador-* figure: is its legend inside the dashboard's card (not cut at the edge)?
+LEGENDS_JS = """
+return Array.from(document.querySelectorAll('[id^="user-defined-plot:ador-"]')).map(d => {
+  const box = d.getBoundingClientRect();
+  const lg = d.querySelector('g.legend');
+  if (!lg) { return {id: d.id, legend: false}; }
+  const r = lg.getBoundingClientRect();
+  return {id: d.id, legend: true, inside: r.top >= box.top - 1 && r.bottom <= box.bottom + 1
+          && r.left >= box.left - 1 && r.right <= box.right + 1};
+});
+"""
+
 
 @pytest.fixture
 def driver(tmp_path: Path) -> Iterator[Any]:
@@ -109,6 +121,10 @@ def test_pareto_front_renders_with_infeasible_trials(tmp_path: Path, driver: Any
         # known for every design), not all on one placeholder dot.
         bad = by_kind["Infeasible Trial"]
         assert len(set(zip(bad["x"], bad["y"], strict=True))) > 1
+        legends = WebDriverWait(driver, RENDER_TIMEOUT_S, poll_frequency=0.5).until(
+            lambda d: (g := d.execute_script(LEGENDS_JS)) and sum(x["legend"] for x in g) > 1 and g
+        )
+        assert all(x["inside"] for x in legends if x["legend"]), legends
         time.sleep(1.0)  # let plotly finish its transitions before the screenshot
         shot = tmp_path / "dashboard.png"
         assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 20_000

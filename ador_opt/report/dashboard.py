@@ -126,6 +126,22 @@ def metric_names_with_units(names: Sequence[str], units: Sequence[str]) -> list[
     return out
 
 
+# optuna-dashboard 0.21 draws a user-defined plotly figure in a div 450 px high (bundle.js:
+# `sx:{height:"450px"}`); a taller figure, or a legend below the plot, is cut at the card edge.
+CARD_HEIGHT_PX = 450
+
+
+def fit_card(fig: Any) -> None:
+    """Make `fig` fit the dashboard's card: its height, and the legend inside the figure (a
+    horizontal legend at the top, above the plot area) instead of below the axis."""
+    fig.update_layout(
+        height=CARD_HEIGHT_PX,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0.0},
+        title={"y": 0.98, "yanchor": "top"},
+        margin={"t": 110, "b": 50},
+    )
+
+
 def _with_units(system_attrs: Mapping[str, Any], units: Sequence[str]) -> dict[str, Any]:
     """Study system attrs with the metric names shown with their units (display only)."""
     attrs = dict(system_attrs)
@@ -361,6 +377,7 @@ def prepare_study(
         )
     )
     for gid, fig in figs:
+        fit_card(fig)
         save_plotly_graph_object(study, fig, graph_object_id=gid)
     artifacts: list[str] = []
     if artifact_dir is not None:
