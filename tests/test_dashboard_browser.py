@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from ador_opt.explore.pareto import pareto_trials
 from ador_opt.report import load_study_data
-from ador_opt.report.pareto import pareto_trials
 from tests.test_dashboard import DashboardProcess, get_json
 from tests.test_report_fixtures import build_study, sqlite_url
 
@@ -33,8 +33,22 @@ pytestmark = [
 TRACES_JS = """
 const el = document.getElementById('graph-pareto-front');  // the plotly graph div itself
 if (!el || !el.data) { return null; }
+const axes = [el.layout.xaxis, el.layout.yaxis].map(a => (a && a.title && a.title.text) || '');
 return el.data.map(t => ({hover: t.hovertemplate || '', n: (t.x || []).length,
-                          color: t.marker ? t.marker.color : null}));
+                          color: t.marker ? t.marker.color : null,
+                          x: Array.from(t.x || []), y: Array.from(t.y || []), axes: axes}));
+"""
+
+# Each embedded ador-* figure: is its legend inside the dashboard's card (not cut at the edge)?
+LEGENDS_JS = """
+return Array.from(document.querySelectorAll('[id^="user-defined-plot:ador-"]')).map(d => {
+  const box = d.getBoundingClientRect();
+  const lg = d.querySelector('g.legend');
+  if (!lg) { return {id: d.id, legend: false}; }
+  const r = lg.getBoundingClientRect();
+  return {id: d.id, legend: true, inside: r.top >= box.top - 1 && r.bottom <= box.bottom + 1
+          && r.left >= box.left - 1 && r.right <= box.right + 1};
+});
 """
 
 
@@ -94,6 +108,23 @@ def test_pareto_front_renders_with_infeasible_trials(tmp_path: Path, driver: Any
         assert by_kind["Infeasible Trial"]["n"] == n_infeasible
         assert set(by_kind["Best Trial"]["color"]) == front  # marker colour = trial number
         assert by_kind["Feasible Trial"]["n"] + by_kind["Best Trial"]["n"] == 40 - n_infeasible
+        # The objective names the plots' axis pickers show carry their units; values are
+        # rounded (4 significant digits), not 17-digit floats.
+        names = detail.get("metric_names") or detail.get("objective_names")
+        assert names == [
+            "capacity_per_mm2 (req/s/mm²)", "tbt_p99_ms (ms)", "area_mm2 (mm²)"
+        ], sorted(detail)  # fmt: skip
+        for x in traces:
+            for v in x["x"] + x["y"]:
+                assert float(f"{v:.4g}") == v, v
+        # Infeasible trials are drawn at their real value where it was computed (die area is
+        # known for every design), not all on one placeholder dot.
+        bad = by_kind["Infeasible Trial"]
+        assert len(set(zip(bad["x"], bad["y"], strict=True))) > 1
+        legends = WebDriverWait(driver, RENDER_TIMEOUT_S, poll_frequency=0.5).until(
+            lambda d: (g := d.execute_script(LEGENDS_JS)) and sum(x["legend"] for x in g) > 1 and g
+        )
+        assert all(x["inside"] for x in legends if x["legend"]), legends
         time.sleep(1.0)  # let plotly finish its transitions before the screenshot
         shot = tmp_path / "dashboard.png"
         assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 20_000

@@ -1,4 +1,4 @@
-"""Pareto front, hypervolume and design choice of the report (ador_opt/report/pareto.py)."""
+"""Pareto front, hypervolume and design choice of the report (ador_opt/explore/pareto.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from optuna._hypervolume import compute_hypervolume
 
-from ador_opt.report.load import StudyData, TrialRecord
-from ador_opt.report.pareto import (
+from ador_opt.explore.pareto import (
     choose_designs,
     front_2d,
     hypervolume,
@@ -20,6 +19,7 @@ from ador_opt.report.pareto import (
     pareto_mask,
     pareto_trials,
 )
+from ador_opt.report.load import StudyData, TrialRecord
 
 
 def _record(number: int, values: tuple[float, ...], feasible: bool = True) -> TrialRecord:

@@ -76,11 +76,11 @@ def test_capacity_json_contract_subprocess() -> None:
     assert all(set(p) >= {"rate_per_s", "feasible"} for p in doc["probes"])
 
 
-def test_simulate_human_output_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_inprocess(capsys, "simulate", *BASE, "--rate", "2", "--num-requests", "50")
+def test_simulate_human_output_goes_to_stdout() -> None:
+    result = run_cli("simulate", *BASE, "--rate", "2", "--num-requests", "50")
     assert result.code == 0
-    assert result.stdout == ""
-    assert "ttft_ms" in result.stderr and "throughput" in result.stderr
+    assert result.stderr == ""
+    assert "ttft_ms" in result.stdout and "throughput" in result.stdout
 
 
 def test_simulate_trace_uses_its_timestamps(

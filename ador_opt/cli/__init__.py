@@ -8,33 +8,54 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 from typer.exceptions import Abort, Exit, TyperException
 
-from ador_opt.cli import catalog
+import ador_opt
+from ador_opt.cli import (
+    catalog,
+    perf_commands,
+    report_commands,
+    serving_commands,
+    study_commands,
+)
 from ador_opt.errors import InputError
 from ador_opt.redact import redact
 
+# rich_markup_mode=None: click's plain help, which names a value's type only where an option
+# takes one (typer's rich help shows `<bool>` beside every flag).
 app = typer.Typer(
     name="ador-opt",
     help="Design-space exploration for LLM-serving accelerators (ADOR method, Optuna).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 app.add_typer(catalog.models_app, name="models")
 app.add_typer(catalog.hardware_app, name="hardware")
+for _module in (perf_commands, serving_commands, study_commands, report_commands):
+    _module.register(app)
 
 
-def _register_optional() -> None:
-    """Stage modules register their commands on `app` (each owns one module)."""
-    from ador_opt.cli import commands
+def _version(value: bool) -> None:
+    if value:
+        print(f"ador-opt {ador_opt.__version__}")
+        raise typer.Exit(0)
 
-    commands.register(app)
 
-
-_register_optional()
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Design-space exploration for LLM-serving accelerators (ADOR method, Optuna)."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,6 +74,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exit as exc:
         sys.exit(exc.exit_code)
     except TyperException as exc:  # click usage errors: bad option, missing argument, …
+        if exc.__class__.__name__ == "NoArgsIsHelpError":  # a group without a command
+            print(exc.format_message(), file=sys.stderr)
+            sys.exit(2)
         message = redact(" ".join(exc.format_message().split()))
         if message:  # an empty message is click's "no arguments: help shown"
             print(f"error: {message}", file=sys.stderr)

@@ -5,16 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from ador_opt.cli._common import emit_json, err_console
+from ador_opt.cli._common import Col, emit_json, out_console, print_table
 from ador_opt.hardware import HARDWARE_PRESETS, area_breakdown, cost_breakdown, load_hardware
 from ador_opt.hardware.power import power_breakdown
 from ador_opt.hardware.presets import Hardware
 from ador_opt.models import MODEL_PRESETS, load_model
 
-models_app = typer.Typer(help="Model presets and config files.", no_args_is_help=True)
-hardware_app = typer.Typer(help="Hardware presets and design files.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Model presets and config files.", no_args_is_help=True, rich_markup_mode=None
+)
+hardware_app = typer.Typer(
+    help="Hardware presets and design files.", no_args_is_help=True, rich_markup_mode=None
+)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -37,11 +40,11 @@ def models_list(json_out: JsonFlag = False) -> None:
     if json_out:
         emit_json({"models": rows})
         return
-    table = Table(title="model presets")
-    for col in ("name", "params (B)", "layers", "hidden", "heads/kv", "experts", "KV B/token"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
+    cols = [Col("name", numeric=False)] + [
+        Col(h) for h in ("params (B)", "layers", "hidden", "heads/kv", "experts", "KV B/token")
+    ]
+    table = [
+        [
             str(r["name"]),
             f"{int(r['param_count']) / 1e9:.2f}",  # type: ignore[call-overload]
             str(r["num_layers"]),
@@ -49,8 +52,10 @@ def models_list(json_out: JsonFlag = False) -> None:
             f"{r['num_heads']}/{r['num_kv_heads']}",
             f"{r['experts_per_token']}/{r['num_experts']}",
             str(r["kv_bytes_per_token"]),
-        )
-    err_console.print(table)
+        ]
+        for r in rows
+    ]
+    print_table("model presets", cols, table)
 
 
 @models_app.command("show")
@@ -61,7 +66,7 @@ def models_show(name: str, json_out: JsonFlag = False) -> None:
         emit_json(row)
         return
     for key, value in row.items():
-        err_console.print(f"{key:>22}: {value}")
+        out_console.print(f"{key:>22}: {value}")
 
 
 def hardware_summary(hw: Hardware) -> dict[str, object]:
@@ -101,18 +106,24 @@ def hardware_list(json_out: JsonFlag = False) -> None:
     if json_out:
         emit_json({"hardware": rows})
         return
-    table = Table(title="hardware presets")
-    for col in ("name", "kind", "peak TFLOPS", "area mm²", "perf model"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
+    cols = [
+        Col("name", numeric=False),
+        Col("kind", numeric=False),
+        Col("peak TFLOPS"),
+        Col("area mm²"),
+        Col("perf model", numeric=False),
+    ]
+    table = [
+        [
             str(r["name"]),
             str(r["kind"]),
             f"{r['peak_tflops']:.1f}",
             f"{r['area_mm2']:.1f}",
             str(r["performance_model"]),
-        )
-    err_console.print(table)
+        ]
+        for r in rows
+    ]
+    print_table("hardware presets", cols, table)
 
 
 @hardware_app.command("show")
@@ -122,28 +133,20 @@ def hardware_show(name: str, json_out: JsonFlag = False) -> None:
     if json_out:
         emit_json(row)
         return
-    err_console.print(
+    out_console.print(
         f"[bold]{row['name']}[/bold]  ({row['kind']}, performance model: "
         f"{row['performance_model']})"
     )
-    err_console.print(f"peak: {row['peak_tflops']:.1f} TFLOPS   area: {row['area_mm2']:.1f} mm²")
+    out_console.print(f"peak: {row['peak_tflops']:.1f} TFLOPS   area: {row['area_mm2']:.1f} mm²")
     if "config" in row:
-        table = Table(title="configuration")
-        table.add_column("field")
-        table.add_column("value")
-        for key, value in row["config"].items():  # type: ignore[attr-defined]
-            table.add_row(key, str(value))
-        err_console.print(table)
-        area = Table(title="area breakdown (mm²)")
-        area.add_column("component")
-        area.add_column("value", justify="right")
-        for key, value in row["area_breakdown"].items():  # type: ignore[attr-defined]
-            area.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
-        err_console.print(area)
-        err_console.print(f"cost per device: ${row['cost_usd']:.0f}")
-        watts = Table(title="full-load power (W)")
-        watts.add_column("component")
-        watts.add_column("value", justify="right")
-        for key, value in row["power_breakdown_w"].items():  # type: ignore[attr-defined]
-            watts.add_row(key, f"{value:.1f}")
-        err_console.print(watts)
+        config = [[k, str(v)] for k, v in row["config"].items()]  # type: ignore[attr-defined]
+        print_table("configuration", [Col("field", False), Col("value", False)], config)
+        area = [
+            [k, f"{v:.3f}" if isinstance(v, float) else str(v)]
+            for k, v in row["area_breakdown"].items()  # type: ignore[attr-defined]
+        ]
+        print_table("area breakdown (mm²)", [Col("component", False), Col("value")], area)
+        out_console.print(f"cost per device: ${row['cost_usd']:.0f}")
+        power_w = row["power_breakdown_w"].items()  # type: ignore[attr-defined]
+        watts = [[k, f"{v:.1f}"] for k, v in power_w]
+        print_table("full-load power (W)", [Col("component", False), Col("value")], watts)

@@ -3,13 +3,16 @@ and `validate`; this module parses options and prints."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from ador_opt.cli._common import emit_json, err_console
+from ador_opt.cli._common import Col, emit_json, err_console, out_console, print_table
 from ador_opt.errors import InputError
 from ador_opt.hardware.loader import load_hardware
 from ador_opt.models import load_model
@@ -21,6 +24,7 @@ from ador_opt.perf.evaluate import (
     parse_precision,
 )
 from ador_opt.perf.hda import check_sa_backend
+from ador_opt.progress import Progress
 from ador_opt.validate import load_cases, validate_cases
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
@@ -32,6 +36,31 @@ TpOpt = Annotated[
     typer.Option("--tp", help="Tensor-parallel devices (default: the design's tp, else 1)."),
 ]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp16 (bf16) or fp8.")]
+
+
+@contextmanager
+def _scalesim_lines(enabled: bool) -> Iterator[None]:
+    """Print SCALE-Sim's per-shape log lines (`ador_opt.scalesim`) on stderr while a command
+    runs: each full-size shape takes minutes, so this is the progress of `--sa-backend
+    scalesim`."""
+    if not enabled:
+        yield
+        return
+    log = logging.getLogger("ador_opt.scalesim")
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            err_console.print(f"[dim]{record.getMessage()}[/dim]", highlight=False)
+
+    handler = Handler(logging.INFO)
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 def _positive(name: str, value: int | None) -> None:
@@ -70,7 +99,7 @@ def _print_evaluation(doc: dict[str, Any]) -> None:
     )
     if not doc["feasible"]:
         line = f" (line {doc['line']})" if "line" in doc else ""
-        err_console.print(f"[bold red]infeasible{line}[/]: {doc['reason']}")
+        out_console.print(f"[bold red]infeasible{line}[/]: {doc['reason']}")
         return
     table = Table(title=title)
     table.add_column("metric")
@@ -93,7 +122,7 @@ def _print_evaluation(doc: dict[str, Any]) -> None:
         table.add_row(f"{phase} bound", str(info["bound"]))
     for unit, value in doc["utilisation"].items():
         table.add_row(f"utilisation: {unit}", _fmt(value, 3))
-    err_console.print(table)
+    out_console.print(table)
 
 
 def evaluate(
@@ -131,19 +160,23 @@ def evaluate(
         _positive(name, value)
     check_sa_backend(sa_backend)
     spec = _model(model, precision)
+    slow = sa_backend == "scalesim"
     if designs is not None:
         lines = evaluate_design_lines(designs, spec, batch, input_len, output_len, tp, sa_backend)
-        for doc in lines:
-            if json_out:
-                emit_json(doc)
-            else:
-                _print_evaluation(doc)
+        with _scalesim_lines(slow):
+            for doc in lines:
+                if slow:
+                    err_console.print(f"[dim]design on line {doc.get('line')} done[/dim]")
+                if json_out:
+                    emit_json(doc)
+                else:
+                    _print_evaluation(doc)
         return
     if hardware is None:
         raise InputError("give --hardware NAME or --designs FILE.jsonl")
-    doc = evaluate_design(
-        load_hardware(hardware), spec, batch, input_len, output_len, tp, sa_backend
-    )
+    hw = load_hardware(hardware)
+    with _scalesim_lines(slow):
+        doc = evaluate_design(hw, spec, batch, input_len, output_len, tp, sa_backend)
     if not doc["feasible"]:
         raise InputError(f"{doc['hardware']} cannot run this batch: {doc['reason']}")
     if json_out:
@@ -164,7 +197,7 @@ def compare(
     precision: PrecisionOpt = "fp16",
     json_out: JsonFlag = False,
 ) -> None:
-    """Paper-style comparison (ADOR Fig. 15): TTFT, TBT, throughput, area efficiency."""
+    """Paper-style comparison as in ADOR Figure 15: TTFT, TBT, throughput, area efficiency."""
     _positive("--input-len", input_len)
     _positive("--output-len", output_len)
     _positive("--tp", tp)
@@ -177,49 +210,42 @@ def compare(
     if json_out:
         emit_json(doc)
         return
-    table = Table(
-        title=f"{doc['model']} {doc['precision']} · {input_len}→{output_len} · "
-        f"ratios vs {doc['baseline']}"
-    )
-    for col in (
-        "batch",
-        "hardware",
-        "TTFT ms",
-        "TBT ms",
-        "tok/s",
-        "tok/s/mm²",
-        "1/TTFT/mm² ×",
-        "1/TBT/mm² ×",
-        "TBT ×",
-    ):
-        table.add_column(col, justify="right", overflow="fold")
+    cols = [
+        Col("batch"),
+        Col("hardware", numeric=False),
+        Col("TTFT ms"),
+        Col("TBT ms"),
+        Col("tok/s"),
+        Col("tok/s/mm²"),
+        Col("1/TTFT/mm² ×", optional=True),
+        Col("1/TBT/mm² ×", optional=True),
+        Col("TBT ×", optional=True),
+    ]
+    rows = []
     for row in doc["rows"]:
         if not row["feasible"]:
-            table.add_row(
-                str(row["batch"]),
-                row["hardware"],
-                "infeasible",
-                row["reason"][:40],
-                "",
-                "",
-                "",
-                "",
-                "",
-            )
+            rows.append([str(row["batch"]), row["hardware"], "infeasible", row["reason"][:40]]
+                        + [""] * 5)  # fmt: skip
             continue
         ratios = row["vs_baseline"] or {}
-        table.add_row(
-            str(row["batch"]),
-            row["hardware"],
-            _fmt(row["ttft_ms"], 1),
-            _fmt(row["tbt_ms"], 2),
-            _fmt(row["throughput_tokens_per_s"], 0),
-            _fmt(row["throughput_per_mm2"], 3),
-            _fmt(ratios.get("ttft_area_eff_ratio")),
-            _fmt(ratios.get("tbt_area_eff_ratio")),
-            _fmt(ratios.get("tbt_speedup")),
+        rows.append(
+            [
+                str(row["batch"]),
+                row["hardware"],
+                _fmt(row["ttft_ms"], 1),
+                _fmt(row["tbt_ms"], 2),
+                _fmt(row["throughput_tokens_per_s"], 0),
+                _fmt(row["throughput_per_mm2"], 3),
+                _fmt(ratios.get("ttft_area_eff_ratio")),
+                _fmt(ratios.get("tbt_area_eff_ratio")),
+                _fmt(ratios.get("tbt_speedup")),
+            ]
         )
-    err_console.print(table)
+    title = (
+        f"{doc['model']} {doc['precision']} · {input_len}→{output_len} · ratios vs "
+        f"{doc['baseline']}"
+    )
+    print_table(title, cols, rows)
 
 
 def validate(
@@ -227,28 +253,24 @@ def validate(
     json_out: JsonFlag = False,
 ) -> None:
     """Predict every measured case with the product's performance code; report the error."""
-    report = validate_cases(load_cases(cases))
+    loaded = load_cases(cases)
+    with Progress("cases", len(loaded), err_console, enabled=not json_out) as bar:
+        report = validate_cases(loaded, progress=lambda done, _n: bar.update(done))
     if json_out:
         emit_json(report)
         return
-    table = Table(title=f"validation: {cases}")
-    for col in (
-        "case",
-        "scenario",
-        "hardware",
-        "model",
-        "metric",
-        "measured",
-        "predicted",
-        "error %",
-    ):
-        table.add_column(
-            col,
-            justify="right" if col in ("measured", "predicted", "error %") else "left",
-            overflow="fold",
-        )
-    for row in report["cases"]:
-        table.add_row(
+    cols = [
+        Col("case", numeric=False),
+        Col("scenario", numeric=False, optional=True),
+        Col("hardware", numeric=False),
+        Col("model", numeric=False),
+        Col("metric", numeric=False),
+        Col("measured"),
+        Col("predicted"),
+        Col("error %"),
+    ]
+    rows = [
+        [
             row["case_id"],
             row["scenario"],
             row["hardware"],
@@ -257,8 +279,10 @@ def validate(
             f"{row['measured']:.4g}",
             f"{row['predicted']:.4g}" if row["supported"] else "n/a",
             f"{row['error_pct']:+.1f}" if row["supported"] else row.get("reason", ""),
-        )
-    err_console.print(table)
+        ]
+        for row in report["cases"]
+    ]
+    print_table(f"validation: {cases}", cols, rows)
     summary = Table(title="error by scenario (supported cases)")
     for col in ("scenario", "cases", "supported", "MAPE %", "median APE %", "max APE %"):
         summary.add_column(col, justify="right")
@@ -271,8 +295,8 @@ def validate(
             _fmt(stats["median_ape_pct"], 1),
             _fmt(stats["max_ape_pct"], 1),
         )
-    err_console.print(summary)
-    err_console.print(
+    out_console.print(summary)
+    out_console.print(
         f"MAPE {_fmt(report['mape_pct'], 1)} %, median APE {_fmt(report['median_ape_pct'], 1)} "
         f"% over {report['supported_count']} supported cases; "
         f"{report['unsupported_count']} not supported"

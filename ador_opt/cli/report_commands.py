@@ -8,14 +8,19 @@ from typing import Annotated
 
 import typer
 
-from ador_opt.cli._common import emit_json, err_console
+from ador_opt.cli._common import emit_json, err_console, out_console
 from ador_opt.errors import InputError
 
 StoreArg = Annotated[
     str, typer.Argument(help="SQLite file of the study (or any Optuna storage URL).")
 ]
 StudyOpt = Annotated[
-    str | None, typer.Option("--study", help="Study name (optional when the store has one).")
+    str | None,
+    typer.Option(
+        "--study",
+        "--study-name",
+        help="Study name (optional when the store has one). Alias: --study-name.",
+    ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -46,15 +51,15 @@ def report(
         emit_json(result.to_json())
         return
     a = result.analysis
-    err_console.print(
+    out_console.print(
         f"{len(a.study.trials)} complete trials, {len(a.study.feasible)} feasible, "
         f"{len(a.front)} Pareto-optimal"
     )
     if not a.study.feasible:
-        err_console.print("[yellow]no feasible trial[/yellow]: the report says so")
-    err_console.print(f"HTML: {result.html}")
+        out_console.print("[yellow]no feasible trial[/yellow]: the report says so")
+    out_console.print(f"HTML: {result.html}", soft_wrap=True)
     for p in result.pngs:
-        err_console.print(f"PNG:  {p}")
+        out_console.print(f"PNG:  {p}", soft_wrap=True)
 
 
 def _default_artifact_dir(store: str) -> Path | None:
@@ -128,7 +133,7 @@ def dashboard(
         if json_out:
             emit_json(info)
         else:
-            err_console.print(f"prepared study {info['study']} (id {info['study_id']})")
+            out_console.print(f"prepared study {info['study']} (id {info['study_id']})")
         return
 
     def ready(url: str) -> None:
@@ -136,7 +141,7 @@ def dashboard(
         if json_out:
             emit_json({**info, "url": study_url})
         else:
-            err_console.print(f"optuna-dashboard: {study_url}  (Ctrl-C to stop)")
+            out_console.print(f"optuna-dashboard: {study_url}  (Ctrl-C to stop)", soft_wrap=True)
 
     try:
         db.serve(store, host, port, artifacts if not no_prepare else artifact_dir, ready)

@@ -2,7 +2,8 @@
 
 JSON contract (DESIGN §9): `simulate --json` prints `ttft_ms`, `tbt_ms`, `e2e_ms` (each with
 `mean`, `p50`, `p90`, `p99`), `throughput` and `utilisation` (plus everything else in the
-report); `capacity --json` adds `max_rate` (req/s). Human output and progress go to stderr.
+report); `capacity --json` adds `max_rate` (req/s). Results (tables, summaries) go to stdout;
+progress (the bar, capacity's probe lines) to stderr.
 """
 
 from __future__ import annotations
@@ -13,28 +14,26 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ador_opt.cli._common import emit_json, err_console
+from ador_opt.cli._common import emit_json, err_console, out_console
 from ador_opt.errors import InputError
 from ador_opt.hardware import load_hardware
 from ador_opt.hardware.presets import Hardware
 from ador_opt.limits import MAX_NUM_REQUESTS, MAX_REPLICAS, check_option_bounded
 from ador_opt.models import load_model
 from ador_opt.models.spec import ModelSpec
-from ador_opt.serving.arrivals import ArrivalProcess, GammaArrivals, PoissonArrivals
-from ador_opt.serving.capacity import DEFAULT_REL_TOL, Probe, find_capacity
+from ador_opt.perf.evaluate import parse_precision
+from ador_opt.progress import Progress
+from ador_opt.serving.arrivals import arrival_process
+from ador_opt.serving.capacity import DEFAULT_REL_TOL, TUNED_CHUNK_SIZES, Probe, find_capacity
 from ador_opt.serving.metrics import ServingReport
 from ador_opt.serving.scheduler import SchedulerConfig
 from ador_opt.serving.simulator import simulate
-from ador_opt.serving.slo import Slo, default_slo
+from ador_opt.serving.slo import slo_from_limits
 from ador_opt.serving.traces import load_conversations, load_trace_csv
 from ador_opt.serving.workload import Workload, parse_workload
 
-# Token budgets tried by `capacity --tune-chunk-size`: Sarathi-Serve's strict (512) and relaxed
-# (2048) budgets and the powers of two around them.
-TUNED_CHUNK_SIZES = (256, 512, 1024, 2048)
 # Runs with at least this many requests show a progress bar (unless --json).
 PROGRESS_MIN_REQUESTS = 2000
 
@@ -72,6 +71,14 @@ TraceOpt = Annotated[
         "--trace",
         help="CSV trace input_len,output_len[,arrival_s] (replaces "
         "--workload; its timestamps are used unless --rate is given).",
+    ),
+]
+CapacityTraceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--trace",
+        help="CSV trace input_len,output_len[,arrival_s] (replaces --workload; its lengths "
+        "are used, the arrivals are the Poisson rates the search tries).",
     ),
 ]
 DatasetOpt = Annotated[
@@ -129,21 +136,13 @@ def _scheduler(
         chunk_size=base.chunk_size if chunk is None else chunk,
         max_batch=base.max_batch if max_batch is None else max_batch,
         replicas=replicas,
-        router=_router(router),
+        router=router,
         kv_tokens=kv_tokens,
     )
 
 
-def _router(name: str) -> str:
-    if name not in {"round-robin", "least-loaded"}:
-        raise InputError(f"unknown router {name!r}; known: least-loaded, round-robin")
-    return name
-
-
 def _load(model: str, hardware: str, precision: str) -> tuple[ModelSpec, Hardware]:
-    if precision not in {"fp16", "fp8"}:
-        raise InputError(f"unknown precision {precision!r}; use fp16 or fp8")
-    return load_model(model).with_precision(precision), load_hardware(hardware)
+    return load_model(model).with_precision(parse_precision(precision)), load_hardware(hardware)
 
 
 def _workload(
@@ -160,22 +159,6 @@ def _workload(
     return load_trace_csv(trace) if trace else parse_workload(spec)
 
 
-def _slo(
-    model: ModelSpec,
-    tp: int,
-    level: str,
-    ttft: float | None,
-    tbt: float | None,
-    queue: float | None,
-) -> Slo:
-    base = default_slo(model, tp, level)
-    return Slo(
-        math.inf if ttft is None else ttft,
-        base.tbt_p99_ms if tbt is None else tbt,
-        base.queue_p50_ms if queue is None else queue,
-    )
-
-
 @contextmanager
 def _progress_bar(
     enabled: bool, total: int, label: str
@@ -183,18 +166,10 @@ def _progress_bar(
     if not enabled:
         yield None
         return
-    with Progress(
-        TextColumn(label),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=total)
+    with Progress(label, total, err_console, unit="requests") as bar:
 
         def update(done: int, _total: int) -> None:
-            bar.update(task, completed=done)
+            bar.update(done)
 
         yield update
 
@@ -210,15 +185,15 @@ def _summary_table(title: str, report: ServingReport) -> Table:
 
 
 def _print_report(report: ServingReport, header: str) -> None:
-    err_console.print(_summary_table(header, report))
-    err_console.print(
+    out_console.print(_summary_table(header, report))
+    out_console.print(
         f"throughput: {report.requests_per_s:.2f} req/s, {report.output_tokens_per_s:.0f} "
         f"output tok/s, {report.input_tokens_per_s:.0f} input tok/s; goodput "
         f"{report.goodput_requests_per_s:.2f} req/s; {report.preemptions} preemptions"
     )
     util = ", ".join(f"{k} {v:.0%}" for k, v in report.utilisation.items())
-    err_console.print(f"utilisation: {util}")
-    err_console.print(
+    out_console.print(f"utilisation: {util}")
+    out_console.print(
         f"{report.completed} requests in {report.duration_s:.1f} s simulated, "
         f"{report.steps} steps, mean decode batch {report.mean_decode_batch:.1f}, "
         f"KV {report.kv_capacity_tokens} tokens/replica; wall {report.sim_wall_s:.2f} s"
@@ -288,16 +263,10 @@ def simulate_cmd(
     wl = _workload(workload, trace, dataset, tokenizer)
     cfg = _scheduler(scheduler, chunk_size, max_batch, replicas, router, kv_tokens)
     num = _num_requests(num_requests, wl)
-    slo = _slo(spec, tp, slo_level, slo_ttft_p90_ms, slo_tbt_p99_ms, slo_queue_p50_ms)
-    arrivals: ArrivalProcess | None = None
-    if rate is None and wl.arrival_s is None:
-        raise InputError("--rate is required (the workload has no trace timestamps)")
-    if burstiness is not None:
-        if rate is None:
-            raise InputError("--burstiness needs --rate")
-        arrivals = GammaArrivals(rate, burstiness)
-    elif rate is not None:
-        arrivals = PoissonArrivals(rate)
+    slo, _ = slo_from_limits(
+        spec, tp, slo_level, slo_ttft_p90_ms, slo_tbt_p99_ms, slo_queue_p50_ms
+    )
+    arrivals = arrival_process(rate, burstiness, wl.arrival_s is not None)
     with _progress_bar(not json_out and num >= PROGRESS_MIN_REQUESTS, num, "simulating") as bar:
         report = simulate(hw, spec, wl, rate, num, seed, tp, cfg, bar, arrivals=arrivals, slo=slo)
     doc = {
@@ -323,7 +292,7 @@ def capacity_cmd(
     scheduler: SchedulerOpt = "sarathi",
     chunk_size: ChunkOpt = None,
     max_batch: MaxBatchOpt = None,
-    trace: TraceOpt = None,
+    trace: CapacityTraceOpt = None,
     dataset: DatasetOpt = None,
     tokenizer: TokenizerOpt = None,
     replicas: ReplicasOpt = 1,
@@ -351,15 +320,17 @@ def capacity_cmd(
     wl = _workload(workload, trace, dataset, tokenizer)
     cfg = _scheduler(scheduler, chunk_size, max_batch, replicas, router, kv_tokens)
     num = _num_requests(num_requests, wl)
-    slo = _slo(spec, tp, slo_level, slo_ttft_p90_ms, slo_tbt_p99_ms, slo_queue_p50_ms)
+    slo, slo_text = slo_from_limits(
+        spec, tp, slo_level, slo_ttft_p90_ms, slo_tbt_p99_ms, slo_queue_p50_ms
+    )
 
     def show(probe: Probe) -> None:
         if not json_out:
             verdict = "[green]meets[/green]" if probe.feasible else "[red]violates[/red]"
             err_console.print(
-                f"  {probe.rate_per_s:8.3f} req/s {verdict} SLO: TTFT p90 "
-                f"{probe.ttft_p90_ms:.0f} ms, TBT p99 {probe.tbt_p99_ms:.1f} ms, "
-                f"queue p50 {probe.queue_p50_ms:.0f} ms ({probe.wall_s:.2f} s)"
+                f"  {probe.rate_per_s:8.3f} req/s {verdict} the SLO: {_probe_text(probe)} "
+                f"({probe.wall_s:.2f} s)",
+                soft_wrap=True,
             )
 
     result = find_capacity(
@@ -381,15 +352,28 @@ def capacity_cmd(
         return
     if result.tuned:
         tried = ", ".join(f"{k}: {v:.2f}" for k, v in result.tuned.items())
-        err_console.print(f"token budget → capacity (req/s): {tried}")
-    err_console.print(
+        out_console.print(f"token budget → capacity (req/s): {tried}")
+    out_console.print(
         f"[bold]capacity {result.max_rate_per_s:.2f} req/s[/bold] (token budget "
-        f"{result.chunk_size}) — {spec.name} on {hw.name}, "
-        f"{wl.name}; SLO: TTFT p90 ≤ {slo.ttft_p90_ms:.0f} ms, TBT p99 ≤ "
-        f"{slo.tbt_p99_ms:.1f} ms, median scheduling delay ≤ {slo.queue_p50_ms:.0f} ms"
+        f"{result.chunk_size}) — {spec.name} on {hw.name}, {wl.name}"
     )
+    out_console.print(f"SLO: {slo_text}", soft_wrap=True)
     if result.report is not None:
         _print_report(result.report, f"at {result.max_rate_per_s:.2f} req/s")
+
+
+def _ms(value: float, digits: int) -> str:
+    return f"{value:.{digits}f} ms" if math.isfinite(value) else "–"
+
+
+def _probe_text(probe: Probe) -> str:
+    """The probe's latencies; a run stopped early says which limit it broke instead of NaN."""
+    if probe.aborted:
+        return f"stopped early, {probe.aborted} over its limit"
+    return (
+        f"TTFT p90 {_ms(probe.ttft_p90_ms, 0)}, TBT p99 {_ms(probe.tbt_p99_ms, 1)}, "
+        f"queue p50 {_ms(probe.queue_p50_ms, 0)}"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,15 +1,21 @@
-"""`ador-opt optimize | resume | worker | pareto` — thin wrappers over `ador_opt.explore`."""
+"""`ador-opt optimize | resume | worker | pareto` — thin wrappers over `ador_opt.explore`.
+
+Results on stdout: the Pareto table (best first by the first objective, near-duplicates shown
+once), then the answer — the best design per objective and the balanced (knee) one with their
+parameters — the run's state and the next commands. Progress on stderr.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
+import shlex
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from ador_opt.cli._common import emit_json, err_console
+from ador_opt.cli._common import Col, emit_json, err_console, out_console, print_table
 from ador_opt.errors import InputError
 from ador_opt.limits import MAX_N_JOBS
 
@@ -25,10 +31,16 @@ NJobs = Annotated[
 Timeout = Annotated[
     float | None, typer.Option("--timeout", min=0.001, help="Stop starting trials after S s.")
 ]
-StudyName = Annotated[str | None, typer.Option("--study-name", help="Study in the store.")]
-
-# Columns shown per design in the Pareto table (besides the objectives).
-_TABLE_PARAMS = 8
+# One name for the study option on every command: --study; --study-name (DESIGN §9's name on
+# `optimize`) is accepted everywhere as an alias.
+StudyName = Annotated[
+    str | None,
+    typer.Option(
+        "--study",
+        "--study-name",
+        help="Study in the store (optional when it holds one). Alias: --study-name.",
+    ),
+]
 
 
 def _explore() -> Any:
@@ -38,35 +50,80 @@ def _explore() -> Any:
     return explore
 
 
-def _render_pareto(view: Any, title: str) -> None:
-    table = Table(title=title)
-    table.add_column("#", justify="right")
-    for name, unit in zip(view.objectives, view.units, strict=True):
-        arrow = "↑" if view.directions[view.objectives.index(name)] == "maximize" else "↓"
-        table.add_column(f"{name} ({unit}) {arrow}", justify="right")
-    params = sorted({k for t in view.trials for k in t.params})[: _TABLE_PARAMS * 2]
-    for p in params:
-        table.add_column(p, justify="right")
-    for t in view.trials:
-        table.add_row(
-            str(t.number),
-            *(f"{v:.4g}" for v in t.values),
-            *(_fmt(t.params.get(p, "")) for p in params),
-        )
-    # Wide enough for the objective and parameter columns even when stderr is not a terminal
-    # (rich then assumes 80 columns and would squeeze the headers).
-    console = err_console
-    if not console.is_terminal:
-        console = Console(stderr=True, width=max(console.width, 16 * len(table.columns)))
-    console.print(table)
-    if not view.trials:
-        err_console.print("no feasible design yet")
-
-
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:g}"
+        return f"{value:.4g}"
     return str(value)
+
+
+def _objective_header(view: Any, i: int) -> str:
+    from ador_opt.explore.objectives import short_label
+
+    name, unit = view.objectives[i], view.units[i]
+    arrow = "↑" if view.directions[i] == "maximize" else "↓"
+    return f"{short_label(name)} ({unit}) {arrow}" if unit else f"{short_label(name)} {arrow}"
+
+
+def _render_pareto(view: Any, title: str) -> None:
+    explore = _explore()
+    rows = explore.pareto.distinct(view.trials)
+    params = sorted({k for t in view.trials for k in t.params})
+    cols = [Col("#")]
+    cols += [Col(_objective_header(view, i)) for i in range(len(view.objectives))]
+    cols += [Col(p, optional=True) for p in params]
+    table = [
+        [
+            f"{t.number}" + (f" +{alike}" if alike else ""),
+            *(f"{v:.4g}" for v in t.values),
+            *(_fmt(t.params.get(p, "")) for p in params),
+        ]
+        for t, alike in rows
+    ]
+    caption = None
+    if any(alike for _, alike in rows):
+        rel = explore.pareto.NEAR_DUPLICATE_REL
+        caption = (
+            f"#N +k: k more designs within {rel:.1%} of #N on every objective (--json lists all)"
+        )
+    if not view.trials:
+        out_console.print(f"{title}: no feasible design yet")
+        return
+    print_table(title, cols, table, caption)
+
+
+def _render_answer(view: Any) -> None:
+    """Best per objective and the balanced design, one column each, parameters as rows."""
+    from ador_opt.explore.objectives import short_label
+
+    explore = _explore()
+    labels = [short_label(o) for o in view.objectives]
+    picks = explore.pareto.choose_designs(view.trials, labels, view.maximise, spread=False)
+    if not picks:
+        return
+    cols = [Col("", numeric=False)] + [Col(f"#{t.number}") for t, _ in picks]
+    rows = [["shown as", *(role for _, role in picks)]]
+    for i in range(len(view.objectives)):
+        rows.append([_objective_header(view, i), *(f"{t.values[i]:.4g}" for t, _ in picks)])
+    params = sorted({k for t, _ in picks for k in t.params})
+    rows += [[p, *(_fmt(t.params.get(p, "–")) for t, _ in picks)] for p in params]
+    print_table("answer: best design per objective and the balanced one", cols, rows)
+
+
+def _store_arg(store: str) -> str:
+    """The store as a user would type it in this directory (relative path when shorter)."""
+    if "://" not in store:
+        try:
+            rel = os.path.relpath(store)
+        except ValueError:
+            rel = store
+        if not rel.startswith(".."):
+            store = rel
+    return shlex.quote(store)
+
+
+def _study_arg(study: Any) -> str:
+    names = _explore().study.study_names(study._storage)
+    return f" --study {shlex.quote(study.study_name)}" if len(names) > 1 else ""
 
 
 def _finish(summary: Any, study: Any, json_out: bool) -> None:
@@ -78,13 +135,20 @@ def _finish(summary: Any, study: Any, json_out: bool) -> None:
         emit_json(doc)
         return
     _render_pareto(view, f"Pareto-optimal feasible designs of {study.study_name}")
+    _render_answer(view)
     state = "stopped" if summary.stopped else ("timed out" if summary.timed_out else "done")
-    err_console.print(
+    store, which = _store_arg(summary.store), _study_arg(study)
+    line = (
         f"{state}: {summary.complete}/{summary.target} trials complete, {summary.feasible} "
         f"feasible, {len(view.trials)} on the Pareto front; store {summary.store}"
     )
+    if summary.complete < summary.target:
+        line += f"; continue with: ador-opt resume {store}{which}"
+    out_console.print(line, soft_wrap=True)
     if summary.recovered:
-        err_console.print(f"recovered trials left RUNNING by a dead process: {summary.recovered}")
+        out_console.print(f"recovered trials left RUNNING by a dead process: {summary.recovered}")
+    out_console.print(f"next: ador-opt report {store}{which}   (HTML + PNG)")
+    out_console.print(f"      ador-opt dashboard {store}{which}   (optuna-dashboard)")
 
 
 def _run(
@@ -99,9 +163,12 @@ def _run(
 ) -> Any:
     explore = _explore()
     stop = explore.StopFlag()
-    stop.on_first = lambda: err_console.print(
-        "stopping after the current trial (Ctrl-C again to abort)"
+    # Worked out now: the handler runs inside a signal, where no storage query may run.
+    said = (
+        "stopping after the current trial (Ctrl-C again to abort); "
+        f"continue later with: ador-opt resume {_store_arg(ref.display)}{_study_arg(study)}"
     )
+    stop.on_first = lambda: err_console.print(said, soft_wrap=True)
     stop.install()
     before = explore.count_trials(study).complete
     progress = explore.StudyProgress(
@@ -119,7 +186,14 @@ def optimize(
     n_trials: NTrials = None,
     n_jobs: NJobs = None,
     timeout: Timeout = None,
-    study_name: StudyName = None,
+    study_name: Annotated[
+        str | None,
+        typer.Option(
+            "--study",
+            "--study-name",
+            help="Name of the study (default: the spec's [study] name). Alias: --study-name.",
+        ),
+    ] = None,
     sampler: Annotated[str | None, typer.Option("--sampler", help="Override the sampler.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Override the seed.")] = None,
     json_out: JsonFlag = False,
@@ -174,7 +248,9 @@ def resume(
 
 def worker(
     storage: Annotated[str, typer.Option("--storage", help="Store path or URL (PostgreSQL).")],
-    study: Annotated[str, typer.Option("--study", help="Study name.")],
+    study: Annotated[
+        str, typer.Option("--study", "--study-name", help="Study name. Alias: --study-name.")
+    ],
     n_trials: NTrials = None,
     timeout: Timeout = None,
     seed: Annotated[
@@ -182,7 +258,7 @@ def worker(
     ] = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """One more worker on an existing study (e.g. on another machine, PostgreSQL storage)."""
+    """One more worker on an existing study (on another machine: PostgreSQL storage)."""
     explore = _explore()
     ref = explore.resolve_store(storage)
     st = explore.load_study(ref, study)
@@ -203,7 +279,7 @@ def pareto(
         bool, typer.Option("--all", help="Every complete feasible trial, not just the front.")
     ] = False,
 ) -> None:
-    """Feasible Pareto-optimal designs of a study (table, --json or --csv)."""
+    """Feasible Pareto-optimal designs of a study, best first (table, --json or --csv)."""
     if json_out and csv_out:
         raise InputError("--json and --csv are exclusive")
     explore = _explore()
@@ -218,8 +294,20 @@ def pareto(
         _render_pareto(view, f"{what} of {study.study_name}")
 
 
+def _quiet(command: Callable[..., None]) -> Callable[..., None]:
+    """Run `command` with Optuna's logging and experimental warnings quiet (set here, for the
+    command, not at import)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        with _explore().quiet_optuna():
+            command(*args, **kwargs)
+
+    return run
+
+
 def register(app: typer.Typer) -> None:
-    app.command("optimize")(optimize)
-    app.command("resume")(resume)
-    app.command("worker")(worker)
-    app.command("pareto")(pareto)
+    app.command("optimize")(_quiet(optimize))
+    app.command("resume")(_quiet(resume))
+    app.command("worker")(_quiet(worker))
+    app.command("pareto")(_quiet(pareto))

@@ -19,6 +19,8 @@ from ador_opt.explore.study import (
     create_or_open,
     load_study,
     make_sampler,
+    only_study,
+    quiet_optuna,
     run_trials,
 )
 from ador_opt.redact import redact
@@ -44,9 +46,11 @@ __all__ = [
     "load_spec",
     "load_study",
     "make_sampler",
+    "only_study",
     "open_storage",
     "pareto_view",
     "parse_space",
+    "quiet_optuna",
     "realise",
     "redact",
     "resolve_store",

@@ -30,6 +30,7 @@ class MetricSource(StrEnum):
     STATIC = "static"  # needs a static-batch scenario
     SERVING = "serving"  # needs a serving scenario
     ANY = "any"  # produced by either kind of scenario
+    DERIVED = "derived"  # computed by the reports from the others; not an objective
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,39 +40,92 @@ class Metric:
     direction: str  # "minimize" | "maximize" (the natural direction)
     source: MetricSource
     description: str
+    label: str = ""  # short column header for narrow tables ("" → the name)
+
+    @property
+    def short(self) -> str:
+        return self.label or self.name
+
+    @property
+    def maximise(self) -> bool:
+        return self.direction == "maximize"
 
 
 _M = MetricSource
-METRICS: dict[str, Metric] = {
+# Every metric the engine and the reports know. The paper's area efficiency (§VI-B, DERIVED) is
+# latency⁻¹ per mm² of silicon.
+ALL_METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("capacity_rps", "req/s", "maximize", _M.SERVING, "max request rate under SLOs"),
-        Metric("capacity_per_mm2", "req/s/mm²", "maximize", _M.SERVING, "capacity per mm²"),
-        Metric("capacity_per_usd", "req/s/$", "maximize", _M.SERVING, "capacity per dollar"),
-        Metric("tbt_p99_ms", "ms", "minimize", _M.SERVING, "TBT p99 at capacity"),
-        Metric("ttft_p90_ms", "ms", "minimize", _M.SERVING, "TTFT p90 at capacity"),
-        Metric("ttft_ms", "ms", "minimize", _M.STATIC, "static-batch prefill time"),
-        Metric("tbt_ms", "ms", "minimize", _M.STATIC, "static-batch mean decode step"),
-        Metric("e2e_ms", "ms", "minimize", _M.STATIC, "static-batch end-to-end time"),
-        Metric("throughput_tokens_per_s", "tok/s", "maximize", _M.ANY, "output tokens/s"),
-        Metric("throughput_per_mm2", "tok/s/mm²", "maximize", _M.ANY, "tokens/s per mm²"),
-        Metric("throughput_per_usd", "tok/s/$", "maximize", _M.ANY, "tokens/s per dollar"),
-        Metric("area_mm2", "mm²", "minimize", _M.DESIGN, "die area of one device"),
-        Metric("cost_usd", "$", "minimize", _M.DESIGN, "manufacturing cost of one device"),
-        Metric("peak_tflops", "TFLOPS", "maximize", _M.DESIGN, "dense FP16 peak of one device"),
-        Metric("tdp_w", "W", "minimize", _M.DESIGN, "full-load power of one device"),
-        Metric("power_w", "W", "minimize", _M.STATIC, "static-batch mean power per device"),
-        Metric("energy_per_token_j", "J/tok", "minimize", _M.STATIC, "energy per output token"),
-        Metric("tokens_per_joule", "tok/J", "maximize", _M.STATIC, "output tokens per joule"),
+        Metric("capacity_rps", "req/s", "maximize", _M.SERVING, "max request rate under SLOs",
+               "capacity"),
+        Metric("capacity_per_mm2", "req/s/mm²", "maximize", _M.SERVING, "capacity per mm²",
+               "cap/mm²"),
+        Metric("capacity_per_usd", "req/s/$", "maximize", _M.SERVING, "capacity per dollar",
+               "cap/$"),
+        Metric("tbt_p99_ms", "ms", "minimize", _M.SERVING, "TBT p99 at capacity", "TBT p99"),
+        Metric("ttft_p90_ms", "ms", "minimize", _M.SERVING, "TTFT p90 at capacity", "TTFT p90"),
+        Metric("ttft_ms", "ms", "minimize", _M.STATIC, "static-batch prefill time", "TTFT"),
+        Metric("tbt_ms", "ms", "minimize", _M.STATIC, "static-batch mean decode step", "TBT"),
+        Metric("e2e_ms", "ms", "minimize", _M.STATIC, "static-batch end-to-end time", "E2E"),
+        Metric("throughput_tokens_per_s", "tok/s", "maximize", _M.ANY, "output tokens/s",
+               "tput"),
+        Metric("throughput_per_mm2", "tok/s/mm²", "maximize", _M.ANY, "tokens/s per mm²",
+               "tput/mm²"),
+        Metric("throughput_per_usd", "tok/s/$", "maximize", _M.ANY, "tokens/s per dollar",
+               "tput/$"),
+        Metric("area_mm2", "mm²", "minimize", _M.DESIGN, "die area of one device", "area"),
+        Metric("cost_usd", "$", "minimize", _M.DESIGN, "manufacturing cost of one device",
+               "cost"),
+        Metric("peak_tflops", "TFLOPS", "maximize", _M.DESIGN, "dense FP16 peak of one device",
+               "peak"),
+        Metric("tdp_w", "W", "minimize", _M.DESIGN, "full-load power of one device", "TDP"),
+        Metric("power_w", "W", "minimize", _M.STATIC, "static-batch mean power per device",
+               "power"),
+        Metric("energy_per_token_j", "J/tok", "minimize", _M.STATIC, "energy per output token",
+               "J/tok"),
+        Metric("tokens_per_joule", "tok/J", "maximize", _M.STATIC, "output tokens per joule",
+               "tok/J"),
+        Metric("ttft_area_eff", "1/(s·mm²)", "maximize", _M.DERIVED,
+               "1/(TTFT · silicon area)", "TTFT eff"),
+        Metric("tbt_area_eff", "1/(s·mm²)", "maximize", _M.DERIVED,
+               "1/(TBT · silicon area)", "TBT eff"),
     )
+}  # fmt: skip
+
+# The metrics a study may optimise (everything but the derived ones).
+METRICS: dict[str, Metric] = {
+    n: m for n, m in ALL_METRICS.items() if m.source is not MetricSource.DERIVED
 }
+
+
+def metric(name: str) -> Metric | None:
+    """The registry entry of an objective or derived metric (None for an unknown name)."""
+    return ALL_METRICS.get(name)
+
+
+def unit_of(name: str) -> str:
+    m = metric(name)
+    return m.unit if m is not None else ""
+
+
+def short_label(name: str) -> str:
+    m = metric(name)
+    return m.short if m is not None else name
+
+
+def is_maximised(name: str) -> bool:
+    """Larger is better (from the registry; an unknown metric counts as minimised)."""
+    m = metric(name)
+    return m is not None and m.maximise
+
 
 DIRECTIONS = ("minimize", "maximize")
 
 
 def aggregate(name: str, values: list[float]) -> float:
     """Worst value over models × scenarios (see module docstring)."""
-    if METRICS[name].direction == "maximize":
+    if is_maximised(name):
         return min(values)
     return max(values)
 

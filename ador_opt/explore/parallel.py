@@ -28,7 +28,7 @@ from ador_opt.explore.storage import (
     recover_stale_trials,
     store_identity,
 )
-from ador_opt.explore.study import StopFlag, count_trials, run_trials
+from ador_opt.explore.study import StopFlag, count_trials, quiet_optuna, run_trials
 
 POLL_S = 0.5
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -101,16 +101,18 @@ def _child(
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into `event`
     signal.signal(signal.SIGTERM, lambda *_: event.set())
-    study = optuna.load_study(study_name=study_name, storage=open_storage(ref, create=False))
-    run_trials(
-        study,
-        ref,
-        target,
-        seed=seed,
-        parallel=True,
-        timeout_s=timeout_s,
-        stop=StopFlag(event=event),
-    )
+    with quiet_optuna():
+        storage = open_storage(ref, create=False)
+        study = optuna.load_study(study_name=study_name, storage=storage)
+        run_trials(
+            study,
+            ref,
+            target,
+            seed=seed,
+            parallel=True,
+            timeout_s=timeout_s,
+            stop=StopFlag(event=event),
+        )
 
 
 def drive(

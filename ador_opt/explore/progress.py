@@ -1,16 +1,18 @@
-"""Live progress of a study on stderr: trials done / target, trials/s, feasible, best values."""
+"""Live progress of a study on stderr: trials done / target, trials/s, ETA, feasible count and
+the best feasible value of each objective *with the trial that holds it* (the best values of a
+multi-objective study come from different trials; saying which avoids reading them as one
+design)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from optuna.trial import TrialState
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ador_opt.explore.objectives import is_better
+from ador_opt.explore.objectives import is_better, short_label
+from ador_opt.progress import Progress
 
 
 @dataclass
@@ -18,11 +20,13 @@ class Snapshot:
     complete: int
     feasible: int
     best: list[float | None]
+    best_trial: list[int | None]
 
 
 def snapshot(study: Any, directions: list[str]) -> Snapshot:
     complete = feasible = 0
     best: list[float | None] = [None] * len(directions)
+    where: list[int | None] = [None] * len(directions)
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         complete += 1
         if t.user_attrs.get("rejected_by") != "" or t.values is None:
@@ -31,12 +35,22 @@ def snapshot(study: Any, directions: list[str]) -> Snapshot:
         for i, (d, v) in enumerate(zip(directions, t.values, strict=True)):
             cur = best[i]
             if cur is None or is_better(d, v, cur):
-                best[i] = v
-    return Snapshot(complete, feasible, best)
+                best[i], where[i] = v, t.number
+    return Snapshot(complete, feasible, best, where)
+
+
+def best_text(objectives: list[str], snap: Snapshot) -> str:
+    """`best tput/mm² 4.28 (#59), TBT 6.07 (#5)` — each objective's best and its trial."""
+    parts = [
+        f"{short_label(name)} {v:.4g} (#{n})"
+        for name, v, n in zip(objectives, snap.best, snap.best_trial, strict=True)
+        if v is not None
+    ]
+    return "best " + ", ".join(parts) if parts else "no feasible trial yet"
 
 
 class StudyProgress:
-    """A rich progress bar; a no-op when disabled (`--json`)."""
+    """The study's progress bar (a no-op when disabled, e.g. `--json`)."""
 
     def __init__(
         self,
@@ -46,45 +60,16 @@ class StudyProgress:
         enabled: bool,
         console: Console,
     ) -> None:
-        self.enabled = enabled
         self.objectives = objectives
-        self.start_complete = start_complete
-        self.t0 = time.monotonic()
-        self._progress = Progress(
-            TextColumn("[bold]trials"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[status]}"),
-            console=console,
-            disable=not enabled,
-            transient=False,
-        )
-        self._task = self._progress.add_task(
-            "trials", total=target, completed=start_complete, rate="", status=""
-        )
+        self._progress = Progress("trials", target, console, enabled=enabled, start=start_complete)
 
     def __enter__(self) -> StudyProgress:
-        self._progress.start()
+        self._progress.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
+    def __exit__(self, *exc: Any) -> None:
+        self._progress.__exit__(*exc)
 
     def update(self, snap: Snapshot) -> None:
-        if not self.enabled:
-            return
-        elapsed = max(time.monotonic() - self.t0, 1e-9)
-        rate = (snap.complete - self.start_complete) / elapsed
-        best = "  ".join(
-            f"{name}={v:.4g}"
-            for name, v in zip(self.objectives, snap.best, strict=True)
-            if v is not None
-        )
-        self._progress.update(
-            self._task,
-            completed=snap.complete,
-            rate=f"{rate:.1f} trials/s",
-            status=f"feasible {snap.feasible}  best {best or '—'}",
-        )
+        status = f"feasible {snap.feasible}; {best_text(self.objectives, snap)}"
+        self._progress.update(snap.complete, status)

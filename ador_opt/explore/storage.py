@@ -22,6 +22,7 @@ exactly `n_trials` COMPLETE trials however many workers share it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -480,7 +481,12 @@ def retry_callback() -> Any:
 
 # --- locks -------------------------------------------------------------------------------------
 class FileLock:
-    """`flock` on a side file; `shared=True` for the alive lock."""
+    """`flock` on a side file; `shared=True` for the alive lock.
+
+    The side file is removed by the last holder on release (so no empty `.ador-alive` /
+    `.ador-ask` files stay beside a store once nothing runs). That is safe because `acquire`
+    checks, once it holds the lock, that the path still names the file it locked, and starts
+    again on the new file when a releasing process removed it in between."""
 
     def __init__(self, path: Path, shared: bool = False) -> None:
         self._path = path
@@ -490,21 +496,38 @@ class FileLock:
     def acquire(self, blocking: bool = True) -> bool:
         if self._fd is not None:
             return True
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
         mode = fcntl.LOCK_SH if self._shared else fcntl.LOCK_EX
-        try:
-            fcntl.flock(fd, mode if blocking else mode | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        return True
+        while True:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, mode if blocking else mode | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            try:
+                same = os.stat(self._path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._fd = fd
+                return True
+            os.close(fd)  # removed by its last holder meanwhile: lock the new file
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if self._fd is None:
+            return
+        try:
+            # The last holder (an exclusive lock is free to take) removes the side file.
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(self._path).st_ino == os.fstat(self._fd).st_ino:
+                    os.unlink(self._path)
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
 
     @property
     def held(self) -> bool:

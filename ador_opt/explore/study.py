@@ -7,12 +7,13 @@ trials (counting other workers' RUNNING trials), the timeout passes, or a stop i
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,11 +40,23 @@ from ador_opt.explore.storage import (
 )
 from ador_opt.redact import redact
 
-# ERROR, not WARNING: when a trial raises (a full disk, a dropped database connection) Optuna
-# logs the traceback as a warning and then re-raises; the CLI already prints that exception as
-# one line, so the traceback would only bury the message.
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna's log level at ERROR and its ExperimentalWarning off for the duration (the
+    commands run inside this; importing the package changes no process-wide setting).
+
+    ERROR, not WARNING: when a trial raises (a full disk, a dropped database connection) Optuna
+    logs the traceback as a warning and then re-raises; the CLI already prints that exception as
+    one line, so the traceback would only bury the message."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(level)
 
 
 def study_attrs(spec: StudySpec) -> dict[str, Any]:
@@ -106,24 +119,29 @@ def study_names(storage: Any) -> list[str]:
     return [s.study_name for s in summaries]
 
 
+def only_study(names: Sequence[str], wanted: str | None, where: str) -> str:
+    """The study `wanted`, or the only study in the store (`where` names the store)."""
+    if wanted is None:
+        if not names:
+            raise InputError(f"{where}: the store holds no study")
+        if len(names) > 1:
+            raise InputError(
+                f"{where} holds {len(names)} studies; pick one with --study "
+                f"({', '.join(sorted(names))})"
+            )
+        return names[0]
+    if wanted not in names:
+        raise InputError(
+            f"{where}: no study {wanted!r}; known: {', '.join(sorted(names)) or 'none'}"
+        )
+    return wanted
+
+
 def load_study(ref: StoreRef, study_name: str | None = None) -> optuna.Study:
     """Open an existing study; with one study in the store the name may be omitted."""
     storage = open_storage(ref, create=False)
-    names = study_names(storage)
-    if study_name is None:
-        if not names:
-            raise InputError(f"{ref.display}: the store holds no study")
-        if len(names) > 1:
-            raise InputError(
-                f"{ref.display} holds {len(names)} studies; pick one with --study-name "
-                f"({', '.join(sorted(names))})"
-            )
-        study_name = names[0]
-    elif study_name not in names:
-        raise InputError(
-            f"{ref.display}: no study {study_name!r}; known: {', '.join(sorted(names)) or 'none'}"
-        )
-    return optuna.load_study(study_name=study_name, storage=storage)
+    name = only_study(study_names(storage), study_name, ref.display)
+    return optuna.load_study(study_name=name, storage=storage)
 
 
 def create_or_open(ref: StoreRef, spec: StudySpec) -> tuple[optuna.Study, bool]:

@@ -155,7 +155,8 @@ def evaluate_design(
 
 
 def design_from_json(value: Any, where: str) -> Hardware:
-    """A `--designs` line: a preset name, `{"base": preset, overrides...}` or a full config."""
+    """A `--designs` line (parsed JSON): a preset name, `{"base": preset, overrides...}` or a
+    full config. A bare preset name without quotes is read by `iter_design_lines`."""
     if isinstance(value, str):
         return HARDWARE_PRESETS[value]
     return hardware_from_dict(value, where=where)
@@ -174,6 +175,13 @@ def iter_design_lines(path: str | Path) -> Iterator[tuple[int, Hardware | InputE
             yield number, InputError(f"{where}: not UTF-8 text (byte {exc.start})")
             continue
         if not line.strip():
+            continue
+        bare = line.strip()
+        if not bare.startswith(("{", "[", '"')):  # a bare preset name, as the README writes it
+            try:
+                yield number, HARDWARE_PRESETS[bare]
+            except InputError as exc:
+                yield number, InputError(f"{where}: {exc}")
             continue
         try:
             value = json.loads(line)

@@ -34,8 +34,10 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from functools import lru_cache
@@ -45,6 +47,7 @@ from typing import Any
 
 from ador_opt.errors import InputError
 
+LOG = logging.getLogger("ador_opt.scalesim")
 DATAFLOWS = ("ws", "os", "is")
 # Demand matrices are float64; keep one slab's three matrices under this many bytes.
 MAX_SLAB_BYTES = 256 * 2**20
@@ -276,8 +279,13 @@ def cached_compute_stage_cycles(
     path = cache_path(m, k, n, rows, cols, "ws", directory)
     cycles = _read_entry(path, key)
     if cycles is None:
+        # One line per shape SCALE-Sim actually runs (minutes each at full size): the CLI shows
+        # these as progress (`evaluate --sa-backend scalesim`); a library user can listen too.
+        LOG.info("SCALE-Sim: %d×%d×%d on a %d×%d array …", m, k, n, rows, cols)
+        t0 = time.monotonic()
         cycles = compute_stage_cycles(m, k, n, rows, cols)
         _write_entry(path, key, cycles)
+        LOG.info("SCALE-Sim: %d×%d×%d done in %.1f s", m, k, n, time.monotonic() - t0)
     return cycles
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ador_opt.errors import InputError
+from ador_opt.explore.objectives import aggregate
 from ador_opt.hardware import area_breakdown, cost_breakdown
 from ador_opt.hardware.presets import HARDWARE_PRESETS, Hardware
 from ador_opt.models import load_model
@@ -32,21 +33,6 @@ from ador_opt.perf.memory import check_memory
 from ador_opt.report.scenario import ServingCase, StudyScenario
 
 BASELINE_PRESETS = ("a100", "llmcompass-l", "llmcompass-t", "ador-paper")
-
-# Metrics whose larger value is better; every other metric here is "smaller is better".
-MAXIMISED = frozenset(
-    {
-        "capacity_rps",
-        "capacity_per_mm2",
-        "capacity_per_usd",
-        "throughput_tokens_per_s",
-        "throughput_per_mm2",
-        "throughput_per_usd",
-        "peak_tflops",
-        "ttft_area_eff",
-        "tbt_area_eff",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +46,7 @@ class DesignMetrics:
 
 
 def worst(name: str, values: list[float]) -> float:
-    return min(values) if name in MAXIMISED else max(values)
+    return aggregate(name, values)
 
 
 def area_efficiency(

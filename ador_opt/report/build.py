@@ -10,18 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from ador_opt.errors import InputError
+from ador_opt.explore.pareto import (
+    HypervolumeHistory,
+    choose_designs,
+    hypervolume_history,
+    pareto_trials,
+)
 from ador_opt.redact import redact
 from ador_opt.report import figures as fg
 from ador_opt.report import html as ht
 from ador_opt.report import interactive, plots
 from ador_opt.report.baselines import evaluate_baselines
 from ador_opt.report.load import StudyData, TrialRecord, load_study_data
-from ador_opt.report.pareto import (
-    HypervolumeHistory,
-    choose_designs,
-    hypervolume_history,
-    pareto_trials,
-)
 from ador_opt.report.scenario import StudyScenario, parse_scenario
 from ador_opt.report.tables import (
     DesignEntry,

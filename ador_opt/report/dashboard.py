@@ -46,6 +46,7 @@ from ador_opt.report.load import load_from_storage, open_storage, pick_study
 LEGACY_KEY = "constraints"  # optuna_dashboard._serializer.CONSTRAINTS_KEY
 PREFIX = "constraints:"  # optuna.study._constrained_optimization (Optuna 5 per-name keys)
 GRAPH_PREFIX = "ador-"  # ids of the plotly graph objects this module writes
+METRIC_NAMES_KEY = "study:metric_names"  # optuna.study.study._SYSTEM_ATTR_METRIC_NAMES
 
 
 def constraint_order(spec: Any) -> list[str]:
@@ -77,12 +78,40 @@ def legacy_constraints(
     return [float(named[n]) for n in names]
 
 
-def bridge_trial(trial: FrozenTrial, order: Sequence[str]) -> FrozenTrial:
+# Significant digits of the objective values the dashboard shows (its tables and hovers print
+# the stored float, e.g. 17 digits; four are more than the model's accuracy).
+SHOWN_DIGITS = 4
+
+
+def shown_values(trial: FrozenTrial, objectives: Sequence[str]) -> list[float] | None:
+    """The values the dashboard draws: rounded, and for an infeasible trial its real value of
+    each objective where the stages that ran computed it (the stored values of a rejected
+    trial are placeholders at the worst corner, which would put every infeasible trial on one
+    dot). None when the trial has no values."""
+    if trial.values is None:
+        return None
+    values = list(trial.values)
+    if trial.user_attrs.get("rejected_by"):
+        metrics = trial.user_attrs.get("metrics") or {}
+        for i, name in enumerate(objectives[: len(values)]):
+            real = metrics.get(name, trial.user_attrs.get(name))
+            if isinstance(real, int | float) and not isinstance(real, bool):
+                values[i] = float(real)
+    return [float(f"{v:.{SHOWN_DIGITS}g}") for v in values]
+
+
+def bridge_trial(
+    trial: FrozenTrial, order: Sequence[str], objectives: Sequence[str] = ()
+) -> FrozenTrial:
     values = legacy_constraints(trial.system_attrs, order)
-    if values is None:
+    shown = shown_values(trial, objectives)
+    if values is None and shown == (list(trial.values) if trial.values else None):
         return trial
     bridged = copy.copy(trial)  # never mutate the storage's (possibly cached) object
-    bridged._system_attrs = {**trial.system_attrs, LEGACY_KEY: values}
+    if values is not None:
+        bridged._system_attrs = {**trial.system_attrs, LEGACY_KEY: values}
+    if shown is not None:
+        bridged._values = shown
     return bridged
 
 
@@ -102,12 +131,50 @@ def redact_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return {k: clean(v) for k, v in attrs.items()}
 
 
+def metric_names_with_units(names: Sequence[str], units: Sequence[str]) -> list[str]:
+    """`throughput_per_mm2 (tok/s/mm²)`: the dashboard's axis titles (units from the study's
+    `ador_objective_units`, else the metrics registry)."""
+    from ador_opt.explore.objectives import unit_of
+
+    out = []
+    for i, name in enumerate(names):
+        unit = units[i] if i < len(units) and units[i] else unit_of(name)
+        out.append(f"{name} ({unit})" if unit and not name.endswith(")") else name)
+    return out
+
+
+# optuna-dashboard 0.21 draws a user-defined plotly figure in a div 450 px high (bundle.js:
+# `sx:{height:"450px"}`); a taller figure, or a legend below the plot, is cut at the card edge.
+CARD_HEIGHT_PX = 450
+
+
+def fit_card(fig: Any) -> None:
+    """Make `fig` fit the dashboard's card: its height, and the legend inside the figure (a
+    horizontal legend at the top, above the plot area) instead of below the axis."""
+    fig.update_layout(
+        height=CARD_HEIGHT_PX,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0.0},
+        title={"y": 0.98, "yanchor": "top"},
+        margin={"t": 110, "b": 50},
+    )
+
+
+def _with_units(system_attrs: Mapping[str, Any], units: Sequence[str]) -> dict[str, Any]:
+    """Study system attrs with the metric names shown with their units (display only)."""
+    attrs = dict(system_attrs)
+    names = attrs.get(METRIC_NAMES_KEY)
+    if isinstance(names, list):
+        attrs[METRIC_NAMES_KEY] = metric_names_with_units([str(n) for n in names], units)
+    return attrs
+
+
 class ConstraintBridgeStorage(BaseStorage):
     """Delegates everything to `inner`; trials come back with the old `constraints` list."""
 
     def __init__(self, inner: BaseStorage) -> None:
         self._inner = inner
         self._orders: dict[int, list[str]] = {}  # study id → constraint names (spec order)
+        self._objectives: dict[int, list[str]] = {}  # study id → objective names
         self._trial_study: dict[int, int] = {}  # trial id → study id, from listings
         self._lock = threading.Lock()
 
@@ -118,9 +185,14 @@ class ConstraintBridgeStorage(BaseStorage):
     def _order(self, study_id: int) -> list[str]:
         with self._lock:
             if study_id not in self._orders:
-                spec = self._inner.get_study_user_attrs(study_id).get("ador_spec")
-                self._orders[study_id] = constraint_order(spec)
+                attrs = self._inner.get_study_user_attrs(study_id)
+                self._orders[study_id] = constraint_order(attrs.get("ador_spec"))
+                self._objectives[study_id] = list(attrs.get("ador_objectives") or [])
             return self._orders[study_id]
+
+    def _objective_names(self, study_id: int) -> list[str]:
+        self._order(study_id)
+        return self._objectives[study_id]
 
     def __getattr__(self, name: str) -> Any:  # storage-specific extras (e.g. RDB helpers)
         return getattr(self._inner, name)
@@ -131,7 +203,7 @@ class ConstraintBridgeStorage(BaseStorage):
         with self._lock:
             study_id = self._trial_study.get(trial_id)
         if study_id is not None:
-            return bridge_trial(trial, self._order(study_id))
+            return bridge_trial(trial, self._order(study_id), self._objective_names(study_id))
         # Not seen in a listing yet: the trial's own `constraints` user attr keeps the order.
         own = trial.user_attrs.get("constraints")
         return bridge_trial(trial, list(own) if isinstance(own, dict) else [])
@@ -143,13 +215,16 @@ class ConstraintBridgeStorage(BaseStorage):
         trials = self._inner.get_all_trials(study_id, deepcopy=deepcopy, states=states)
         with self._lock:
             self._trial_study.update((t._trial_id, study_id) for t in trials)
-        return [bridge_trial(t, order) for t in trials]
+        objectives = self._objective_names(study_id)
+        return [bridge_trial(t, order, objectives) for t in trials]
 
     def get_trial_system_attrs(self, trial_id: int) -> dict[str, Any]:
         return dict(self.get_trial(trial_id).system_attrs)
 
     def get_best_trial(self, study_id: int) -> FrozenTrial:
-        return bridge_trial(self._inner.get_best_trial(study_id), self._order(study_id))
+        order = self._order(study_id)
+        best = self._inner.get_best_trial(study_id)
+        return bridge_trial(best, order, self._objective_names(study_id))
 
     # --- plain delegation ------------------------------------------------------------------
     def create_new_study(
@@ -179,15 +254,18 @@ class ConstraintBridgeStorage(BaseStorage):
         return redact_attrs(self._inner.get_study_user_attrs(study_id))
 
     def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
-        return redact_attrs(self._inner.get_study_system_attrs(study_id))
+        attrs = redact_attrs(self._inner.get_study_system_attrs(study_id))
+        units = self._inner.get_study_user_attrs(study_id).get("ador_objective_units") or []
+        return _with_units(attrs, units)
 
     def get_all_studies(self) -> list[FrozenStudy]:
         out = []
         for study in self._inner.get_all_studies():
-            clean = copy.copy(study)  # never mutate the storage's object
-            clean.user_attrs = redact_attrs(study.user_attrs)
-            clean.system_attrs = redact_attrs(study.system_attrs)
-            out.append(clean)
+            shown = copy.copy(study)  # never mutate the storage's object
+            units = study.user_attrs.get("ador_objective_units") or []
+            shown.user_attrs = redact_attrs(study.user_attrs)
+            shown.system_attrs = _with_units(redact_attrs(study.system_attrs), units)
+            out.append(shown)
         return out
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
@@ -317,6 +395,7 @@ def prepare_study(
         )
     )
     for gid, fig in figs:
+        fit_card(fig)
         save_plotly_graph_object(study, fig, graph_object_id=gid)
     artifacts: list[str] = []
     if artifact_dir is not None:

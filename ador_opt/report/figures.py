@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ador_opt.explore.pareto import front_2d, pareto_trials
 from ador_opt.report.load import StudyData
-from ador_opt.report.pareto import front_2d, pareto_trials
 from ador_opt.report.tables import DesignEntry
 
 # At most this many objective pairs get a scatter (all pairs of up to 4 objectives).

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from ador_opt.explore.pareto import HypervolumeHistory
 from ador_opt.report import figures as fg
-from ador_opt.report.pareto import HypervolumeHistory
 from ador_opt.report.tables import DesignEntry
 
 LAYOUT = {

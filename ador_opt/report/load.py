@@ -18,35 +18,20 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from ador_opt.errors import InputError
+from ador_opt.explore.objectives import unit_of
 from ador_opt.explore.storage import (
     TolerantJournalBackend,
     check_optuna_sqlite,
     pg_driver_url,
     tolerant_sqlite,
 )
+from ador_opt.explore.study import only_study
 from ador_opt.redact import redact
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # Objectives whose value a trial stores outside `metrics` (schema: top-level user attrs).
 TOP_LEVEL_METRICS = ("area_mm2", "cost_usd", "peak_tflops")
-
-# Unit strings for objectives the spec did not label (schema: `ador_objective_units`).
-DEFAULT_UNITS = {
-    "capacity_per_mm2": "req/s/mm²",
-    "capacity_per_usd": "req/s/$",
-    "capacity_rps": "req/s",
-    "throughput_per_mm2": "tok/s/mm²",
-    "throughput_tokens_per_s": "tok/s",
-    "tbt_p99_ms": "ms",
-    "ttft_p90_ms": "ms",
-    "tbt_ms": "ms",
-    "ttft_ms": "ms",
-    "e2e_ms": "ms",
-    "area_mm2": "mm²",
-    "cost_usd": "$",
-    "peak_tflops": "TFLOPS",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,23 +161,10 @@ def _open_journal(path: Path) -> BaseStorage:
 
 
 def pick_study(storage: BaseStorage, study: str | None, store: str) -> tuple[str, int]:
-    """The study named `study`, or the only study in the store."""
+    """The study named `study`, or the only study in the store: (name, study id)."""
     studies = storage.get_all_studies()
-    names = [s.study_name for s in studies]
-    store = redact(store)
-    if study is None:
-        if not studies:
-            raise InputError(f"{store}: the store holds no study")
-        if len(studies) > 1:
-            raise InputError(
-                f"{store} holds {len(studies)} studies; pick one with --study "
-                f"({', '.join(sorted(names))})"
-            )
-        return studies[0].study_name, studies[0]._study_id
-    for s in studies:
-        if s.study_name == study:
-            return s.study_name, s._study_id
-    raise InputError(f"study {study!r} not in {store}; it holds: {', '.join(sorted(names))}")
+    name = only_study([s.study_name for s in studies], study, redact(store))
+    return name, next(s._study_id for s in studies if s.study_name == name)
 
 
 def _float(value: Any) -> float | None:
@@ -271,7 +243,7 @@ def load_from_storage(storage: BaseStorage, name: str, study_id: int, store: str
         )
     units = tuple(str(u) for u in attrs.get("ador_objective_units") or ())
     if len(units) != len(objectives):
-        units = tuple(DEFAULT_UNITS.get(o, "") for o in objectives)
+        units = tuple(unit_of(o) for o in objectives)  # the metrics registry
     ref = attrs.get("ador_reference_point")
     reference = None
     if isinstance(ref, list | tuple) and len(ref) == len(objectives):

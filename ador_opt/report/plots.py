@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from ador_opt.explore.pareto import HypervolumeHistory
 from ador_opt.report import figures as fg
-from ador_opt.report.pareto import HypervolumeHistory
 from ador_opt.report.tables import DesignEntry
 
 DPI = 110
@@ -37,28 +37,22 @@ def pareto_png(pair: fg.PairData, title: str, path: Path) -> Path:
     n_inf = len(pair.infeasible_xy)
     if n_inf:
         est = pair.infeasible_estimated.any(axis=1)
-        if (~est).any():
-            ax.scatter(
-                pair.infeasible_xy[~est][:, 0],
-                pair.infeasible_xy[~est][:, 1],
-                marker="x",
-                s=16,
-                c=fg.COLOR_INFEASIBLE,
-                alpha=0.6,
-                linewidths=0.8,
-                label=f"infeasible ({int((~est).sum())})",
-            )
-        if est.any():
-            ax.scatter(
-                pair.infeasible_xy[est][:, 0],
-                pair.infeasible_xy[est][:, 1],
-                marker="x",
-                s=12,
-                c=fg.COLOR_INFEASIBLE,
-                alpha=0.3,
-                linewidths=0.6,
-                label=f"infeasible, not evaluated: at axis edge ({int(est.sum())})",
-            )
+        # Evaluated infeasible trials at their real values; the others in a band at the edge.
+        for mask, size, alpha, width, label in (
+            (~est, 16, 0.6, 0.8, "infeasible"),
+            (est, 12, 0.3, 0.6, "infeasible, not evaluated: at axis edge"),
+        ):
+            if mask.any():
+                ax.scatter(
+                    pair.infeasible_xy[mask][:, 0],
+                    pair.infeasible_xy[mask][:, 1],
+                    marker="x",
+                    s=size,
+                    c=fg.COLOR_INFEASIBLE,
+                    alpha=alpha,
+                    linewidths=width,
+                    label=f"{label} ({int(mask.sum())})",
+                )
     if len(pair.feasible_xy):
         ax.scatter(
             pair.feasible_xy[:, 0],

@@ -10,9 +10,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ador_opt.explore.objectives import is_maximised, unit_of
 from ador_opt.hardware.presets import HARDWARE_PRESETS
-from ador_opt.report.baselines import MAXIMISED, DesignMetrics, area_efficiency
-from ador_opt.report.load import DEFAULT_UNITS, TrialRecord
+from ador_opt.report.baselines import DesignMetrics, area_efficiency
+from ador_opt.report.load import TrialRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,22 +148,23 @@ def spec_table(entries: Sequence[DesignEntry]) -> tuple[list[str], list[list[str
     return header, rows
 
 
-# Metric columns of the comparison, in display order, with their units (engine definitions;
-# `ttft_area_eff`/`tbt_area_eff` are the paper's area efficiency, 1/(latency · silicon area)).
-COMPARISON_METRICS: tuple[tuple[str, str], ...] = (
-    ("ttft_ms", "ms"),
-    ("tbt_ms", "ms"),
-    ("throughput_tokens_per_s", "tok/s"),
-    ("throughput_per_mm2", "tok/s/mm²"),
-    ("ttft_area_eff", "1/(s·mm²)"),
-    ("tbt_area_eff", "1/(s·mm²)"),
-    ("capacity_rps", "req/s"),
-    ("capacity_per_mm2", "req/s/mm²"),
-    ("capacity_per_usd", "req/s/$"),
-    ("ttft_p90_ms", "ms"),
-    ("tbt_p99_ms", "ms"),
-    ("area_mm2", "mm²"),
-    ("peak_tflops", "TFLOPS"),
+# Metric columns of the comparison, in display order (units and directions: the metrics
+# registry, `ador_opt/explore/objectives.py`; `ttft_area_eff`/`tbt_area_eff` are the paper's
+# area efficiency, 1/(latency · silicon area)).
+COMPARISON_METRICS: tuple[str, ...] = (
+    "ttft_ms",
+    "tbt_ms",
+    "throughput_tokens_per_s",
+    "throughput_per_mm2",
+    "ttft_area_eff",
+    "tbt_area_eff",
+    "capacity_rps",
+    "capacity_per_mm2",
+    "capacity_per_usd",
+    "ttft_p90_ms",
+    "tbt_p99_ms",
+    "area_mm2",
+    "peak_tflops",
 )
 
 
@@ -171,18 +173,17 @@ def comparison_table(
 ) -> tuple[list[str], list[list[str]], list[str]]:
     """Header, one row per design, and the metric keys used (only those some design has).
     The best value of each column is marked with ★ (direction from the metric's definition)."""
-    known = dict(COMPARISON_METRICS)
-    keys = [k for k in objectives if k not in known] + [k for k, _ in COMPARISON_METRICS]
+    keys = [k for k in objectives if k not in COMPARISON_METRICS] + list(COMPARISON_METRICS)
     keys = [k for k in dict.fromkeys(keys) if any(k in e.metrics for e in entries)]
     header = ["Design", "Shown as"]
     for k in keys:
-        unit = known.get(k) or DEFAULT_UNITS.get(k, "")
+        unit = unit_of(k)
         header.append(f"{k} ({unit})" if unit else k)
     best: dict[str, float] = {}
     for k in keys:
         vals = [e.metrics[k] for e in entries if k in e.metrics]
         if vals:
-            best[k] = max(vals) if k in MAXIMISED else min(vals)
+            best[k] = max(vals) if is_maximised(k) else min(vals)
     rows = []
     for e in entries:
         row = [e.label, e.role]

@@ -112,3 +112,19 @@ class AllAtOnce:
 
     def describe(self) -> dict[str, object]:
         return {"kind": "offline"}
+
+
+def arrival_process(
+    rate_per_s: float | None, burstiness: float | None, has_timestamps: bool
+) -> ArrivalProcess | None:
+    """The arrivals of a run from the command-line choices: Gamma with `burstiness` (CV of
+    the gaps), else Poisson at `rate_per_s`, else None (the trace's own timestamps)."""
+    if rate_per_s is None and not has_timestamps:
+        raise InputError("--rate is required (the workload has no trace timestamps)")
+    if burstiness is not None:
+        if rate_per_s is None:
+            raise InputError("--burstiness needs --rate")
+        return GammaArrivals(rate_per_s, burstiness)
+    if rate_per_s is not None:
+        return PoissonArrivals(rate_per_s)
+    return None

@@ -35,6 +35,11 @@ MIN_RATE_PER_S = 1e-3  # below this the design is reported as serving nothing
 MAX_PROBES = 40
 
 
+# Token budgets tried by `capacity --tune-chunk-size`: Sarathi-Serve's strict (512) and relaxed
+# (2048) budgets and the powers of two around them.
+TUNED_CHUNK_SIZES = (256, 512, 1024, 2048)
+
+
 @dataclass(frozen=True, slots=True)
 class Probe:
     """One simulated rate of the search (latencies in ms)."""

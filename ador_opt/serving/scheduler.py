@@ -27,6 +27,7 @@ from ador_opt.registry import Registry
 from ador_opt.serving.kv import DEFAULT_BLOCK_TOKENS, DEFAULT_WATERMARK
 from ador_opt.serving.replica import Replica
 from ador_opt.serving.request import Request
+from ador_opt.serving.router import ROUTERS
 from ador_opt.serving.stepcache import StepGrid
 
 # Sarathi-Serve evaluation: token budget 512 under strict SLOs, 2048 under relaxed ones (§5.1).
@@ -95,6 +96,7 @@ class SchedulerConfig:
                 raise InputError(f"scheduler: {name} must be a positive integer, got {value!r}")
         if not 0 <= self.watermark < 1:
             raise InputError(f"scheduler: watermark must be in [0, 1), got {self.watermark}")
+        ROUTERS[self.router]  # an unknown router is an InputError naming the known ones
 
     def replace(self, **changes: object) -> SchedulerConfig:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -104,3 +104,35 @@ def default_slo(
         raise InputError(f"unknown SLO strictness {strictness!r}; use strict or relaxed") from None
     factor = STRICT_FACTOR if level is Strictness.STRICT else RELAXED_FACTOR
     return Slo(ttft_p90_ms, factor * reference_decode_ms(model, tp))
+
+
+def slo_from_limits(
+    model: ModelSpec,
+    tp: int,
+    level: str,
+    ttft_p90_ms: float | None = None,
+    tbt_p99_ms: float | None = None,
+    queue_p50_ms: float | None = None,
+) -> tuple[Slo, str]:
+    """The SLO of a run: the limits given (None → Sarathi-Serve's default for that limit), and
+    one line naming each limit in force and where it comes from. TTFT has no default limit,
+    so it is left out of the line unless given."""
+    base = default_slo(model, tp, level)
+    slo = Slo(
+        math.inf if ttft_p90_ms is None else ttft_p90_ms,
+        base.tbt_p99_ms if tbt_p99_ms is None else tbt_p99_ms,
+        base.queue_p50_ms if queue_p50_ms is None else queue_p50_ms,
+    )
+    factor = STRICT_FACTOR if Strictness(level) is Strictness.STRICT else RELAXED_FACTOR
+    parts = []
+    if math.isfinite(slo.ttft_p90_ms):
+        parts.append(f"TTFT p90 ≤ {slo.ttft_p90_ms:g} ms (given)")
+    tbt_from = (
+        "given"
+        if tbt_p99_ms is not None
+        else f"default: {factor:g}× the {REFERENCE_HARDWARE} decode step, Sarathi-Serve {level}"
+    )
+    parts.append(f"TBT p99 ≤ {slo.tbt_p99_ms:.1f} ms ({tbt_from})")
+    queue_from = "given" if queue_p50_ms is not None else "default: Sarathi-Serve's load limit"
+    parts.append(f"median scheduling delay ≤ {slo.queue_p50_ms:g} ms ({queue_from})")
+    return slo, "; ".join(parts)

@@ -204,9 +204,13 @@ def predict_case(
     return CaseResult(case, _from_serving(case, serving, hw, model))
 
 
-def run_cases(cases: Sequence[Case], predictor: Predictor = PRODUCT) -> list[CaseResult]:
+def run_cases(
+    cases: Sequence[Case],
+    predictor: Predictor = PRODUCT,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[CaseResult]:
     """Predict every case; a case the model rejects (e.g. tp not dividing the heads) raises
-    `InputError` naming the case."""
+    `InputError` naming the case. `progress(done, total)` is called after each case."""
     serving = serving_scenarios() if predictor.serving else None
     results = []
     for case in cases:
@@ -214,6 +218,8 @@ def run_cases(cases: Sequence[Case], predictor: Predictor = PRODUCT) -> list[Cas
             results.append(predict_case(case, predictor, serving))
         except InputError as exc:
             raise InputError(f"case {case.case_id} (line {case.line}): {exc}") from None
+        if progress is not None:
+            progress(len(results), len(cases))
     return results
 
 
@@ -249,5 +255,9 @@ def summarise(results: Sequence[CaseResult]) -> dict[str, Any]:
     }
 
 
-def validate_cases(cases: Sequence[Case], predictor: Predictor = PRODUCT) -> dict[str, Any]:
-    return summarise(run_cases(cases, predictor))
+def validate_cases(
+    cases: Sequence[Case],
+    predictor: Predictor = PRODUCT,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    return summarise(run_cases(cases, predictor, progress))
