@@ -82,6 +82,7 @@ def _finish(summary: Any, study: Any, json_out: bool) -> None:
     err_console.print(
         f"{state}: {summary.complete}/{summary.target} trials complete, {summary.feasible} "
         f"feasible, {len(view.trials)} on the Pareto front; store {summary.store}"
+        + (f" ({summary.cache_hits} repeated designs not counted)" if summary.cache_hits else "")
     )
     if summary.recovered:
         err_console.print(f"recovered trials left RUNNING by a dead process: {summary.recovered}")

@@ -23,6 +23,7 @@ import ador_opt
 from ador_opt.errors import InputError
 from ador_opt.explore.cache import RECORD_ATTRS, ResultCache
 from ador_opt.explore.evaluate import EvalContext, cache_key, evaluate_point
+from ador_opt.explore.samplers import derive_seed
 from ador_opt.explore.space import realise
 from ador_opt.explore.spec import StudySpec, spec_differences, spec_hash, validate_spec
 from ador_opt.explore.storage import (
@@ -181,25 +182,10 @@ def adopt_unfinished(study: optuna.Study, spec: StudySpec) -> bool:
 def make_sampler(
     spec: StudySpec, seed: int, parallel: bool = False
 ) -> optuna.samplers.BaseSampler:
-    name = spec.file.study.sampler
-    samplers = optuna.samplers
-    if name == "tpe":
-        # Multivariate TPE models the joint density (SA size × cores × MAC tree interact through
-        # the area budget); constant_liar keeps parallel workers from proposing the same point.
-        return samplers.TPESampler(
-            seed=seed, multivariate=True, constant_liar=parallel, n_startup_trials=20
-        )
-    if name == "nsga2":
-        return samplers.NSGAIISampler(seed=seed, population_size=30)
-    if name == "gp":
-        return samplers.GPSampler(seed=seed)
-    if name == "random":
-        return samplers.RandomSampler(seed=seed)
-    if name == "grid":
-        return samplers.GridSampler(spec.space.grid(), seed=seed)
-    from ador_opt.explore.stepwise import StepwiseSampler
+    """The spec's sampler, never repeating a design (`explore/samplers.py`)."""
+    from ador_opt.explore.samplers import make_sampler as _make
 
-    return StepwiseSampler(spec, seed=seed)
+    return _make(spec, seed, parallel)
 
 
 # --- the objective -------------------------------------------------------------------------------
@@ -346,26 +332,36 @@ class StopFlag:
 
 @dataclass(frozen=True, slots=True)
 class Counts:
+    """`complete` counts designs: COMPLETE trials that evaluated a design the study did not
+    hold yet; `cache_hits` the COMPLETE trials that repeated one (reported apart, they do not
+    count toward `n_trials`)."""
+
     complete: int
     running: int
     waiting: int
     failed: int
     feasible: int
+    cache_hits: int = 0
 
 
 def count_trials(study: optuna.Study) -> Counts:
     by_state: dict[TrialState, int] = {}
     feasible = 0
+    hits = 0
     for t in study.get_trials(deepcopy=False):
         by_state[t.state] = by_state.get(t.state, 0) + 1
-        if t.state == TrialState.COMPLETE and t.user_attrs.get("rejected_by") == "":
-            feasible += 1
+        if t.state == TrialState.COMPLETE:
+            if t.user_attrs.get("cache_hit") is True:
+                hits += 1
+            elif t.user_attrs.get("rejected_by") == "":
+                feasible += 1
     return Counts(
-        by_state.get(TrialState.COMPLETE, 0),
+        by_state.get(TrialState.COMPLETE, 0) - hits,
         by_state.get(TrialState.RUNNING, 0),
         by_state.get(TrialState.WAITING, 0),
         by_state.get(TrialState.FAIL, 0),
         feasible,
+        hits,
     )
 
 
@@ -395,7 +391,9 @@ def run_trials(
     workers' last RUNNING trials, and taking over any that go stale). Returns trials run
     here."""
     spec = validate_spec(study.user_attrs["ador_spec"], where=f"study {study.study_name!r}")
-    study.sampler = make_sampler(spec, seed, parallel)
+    # A new random stream for every run of the study: the seed mixes in the history's length.
+    history = len(study.get_trials(deepcopy=False))
+    study.sampler = make_sampler(spec, derive_seed(seed, history), parallel)
     lock: AskLock = ask_lock(ref, study.study_name)
     objective = TrialObjective(EvalContext(spec, capacity_fn), ResultCache(), lock.release)
     alive = alive_lock(ref)
@@ -428,6 +426,9 @@ def run_trials(
                 grid = study.sampler
                 if isinstance(grid, optuna.samplers.GridSampler) and grid.is_exhausted(study):
                     break  # every grid point is done: more trials would only repeat them
+                if getattr(study.sampler, "exhausted", False):
+                    _say_exhausted(study, spec, counts.complete)
+                    break
                 try:
                     study.optimize(
                         objective,
@@ -448,6 +449,17 @@ def run_trials(
             alive.release()
     check_store_present(ref, identity)
     return ran
+
+
+def _say_exhausted(study: optuna.Study, spec: StudySpec, designs: int) -> None:
+    """Every design of the space has been evaluated: say so on stderr (DESIGN §9)."""
+    import sys
+
+    print(
+        f"study {study.study_name!r}: the search space is exhausted — all {designs} distinct "
+        f"designs of its {spec.space.size} points are evaluated; stopping early",
+        file=sys.stderr,
+    )
 
 
 def trial_values_ok(values: Any) -> bool:

@@ -1,0 +1,199 @@
+"""Samplers of a study: the spec's choice, seeded from the study's history, never repeating a
+design.
+
+* **Seeds from history.** `derive_seed(seed, n)` mixes the spec's seed with the number of trials
+  the study already holds (and the caller adds the worker index), so `optimize` on an existing
+  study and every `resume` start a new random stream instead of replaying the first one.
+* **No repeated designs.** `NoRepeatSampler` wraps the spec's sampler and proposes whole points
+  in `sample_relative`: it asks the wrapped sampler (its relative proposal, completed by its
+  independent proposals for the other parameters) and, when the point realises to a design the
+  study already holds (`space.design_key`: COMPLETE, RUNNING, WAITING or PRUNED trials), asks
+  again — at most `MAX_RETRIES` times. The wrapped sampler's random state advances on every
+  ask, so a model-based sampler draws again from the same model. Then it draws uniformly among
+  the designs not yet seen (`FALLBACK_DRAWS` random draws, and for spaces of at most
+  `ENUMERATE_MAX` points an exact enumeration). When no unseen design is left the space is
+  exhausted: the proposal is a repeat (a cache hit) and `exhausted` is set, which ends the run.
+* The grid sampler is not wrapped (it enumerates its grid itself and ends when exhausted).
+
+Infeasible trials are seen by the wrapped samplers through their constraints only (Optuna 5
+reads every trial's `constraints:<name>` attrs): TPE splits them by total violation and NSGA-II
+ranks them by constrained domination, neither reads their placeholder objective values
+(`tests/test_explore_samplers.py` proves it by changing the placeholders).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial, TrialState
+
+from ador_opt.explore.space import SearchSpace, design_key
+
+# Assumption: 32 re-asks per trial. A model-based sampler that proposes 32 known designs in a
+# row has converged on them; a uniform draw among the unseen ones is then the better use of
+# the trial (and keeps the per-trial sampling cost bounded).
+MAX_RETRIES = 32
+FALLBACK_DRAWS = 256  # uniform draws tried before enumerating the space
+ENUMERATE_MAX = 50_000  # spaces up to this many points are enumerated exactly when needed
+
+SEEN_STATES = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING, TrialState.PRUNED)
+
+
+def derive_seed(seed: int, history: int, worker: int = 0) -> int:
+    """A 31-bit seed from the spec's seed, the study's trial count and the worker index."""
+    seq = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(history), int(worker)])
+    return int(seq.generate_state(1)[0] & 0x7FFFFFFF)
+
+
+class NoRepeatSampler(BaseSampler):
+    """Wraps `inner` so that every proposal is a design the study does not hold yet."""
+
+    def __init__(self, inner: BaseSampler, space: SearchSpace, seed: int) -> None:
+        self.inner = inner
+        self.space = space
+        self._rng = np.random.default_rng(seed)
+        self._dists = space.distributions()
+        self._keys: dict[int, str] = {}  # finished trial number → design key
+        self.exhausted = False
+        self.retries = 0  # re-asks because of a repeat (statistics)
+        self.fallbacks = 0  # proposals drawn uniformly among unseen designs
+
+    # --- Optuna's sampler interface -------------------------------------------------------
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+        self._rng = np.random.default_rng()
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return dict(self._dists)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        seen = self._seen(study, trial.number)
+        point: dict[str, Any] = {}
+        for attempt in range(MAX_RETRIES + 1):
+            point = self._ask_inner(study, trial)
+            if design_key(self.space, point) not in seen:
+                return point
+            if attempt < MAX_RETRIES:
+                self.retries += 1
+        fresh = self._unseen(seen)
+        if fresh is not None:
+            self.fallbacks += 1
+            return fresh
+        self.exhausted = True
+        return point
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.inner.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.inner.after_trial(study, trial, state, values)
+
+    # --- helpers --------------------------------------------------------------------------
+    def _ask_inner(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+        """One whole point from the wrapped sampler (relative, then independent)."""
+        inner_space = self.inner.infer_relative_search_space(study, trial)
+        relative = self.inner.sample_relative(study, trial, inner_space) if inner_space else {}
+        point: dict[str, Any] = {}
+        fixed = self.space.fixed_values
+        for p in self.space.ordered():
+            if not self.space.active(p.name, {**fixed, **point}):
+                continue
+            if p.name in relative and p.name in inner_space:
+                point[p.name] = relative[p.name]
+            else:
+                point[p.name] = self.inner.sample_independent(
+                    study, trial, p.name, self._dists[p.name]
+                )
+        return point
+
+    def _seen(self, study: optuna.Study, current: int) -> set[str]:
+        keys: set[str] = set()
+        for t in study.get_trials(deepcopy=False, states=SEEN_STATES):
+            if t.number == current:
+                continue
+            key = self._keys.get(t.number)
+            if key is None:
+                key = design_key(self.space, t.params)
+                if t.state.is_finished():
+                    self._keys[t.number] = key
+            keys.add(key)
+        return keys
+
+    def _random_point(self) -> dict[str, Any]:
+        point: dict[str, Any] = {}
+        fixed = self.space.fixed_values
+        for p in self.space.ordered():
+            if self.space.active(p.name, {**fixed, **point}):
+                v = p.values[int(self._rng.integers(len(p.values)))]
+                point[p.name] = v.item() if isinstance(v, np.generic) else v
+        return point
+
+    def _unseen(self, seen: set[str]) -> dict[str, Any] | None:
+        for _ in range(FALLBACK_DRAWS):
+            point = self._random_point()
+            if design_key(self.space, point) not in seen:
+                return point
+        if self.space.size > ENUMERATE_MAX:
+            return None  # treated as exhausted: 256 uniform draws found nothing new
+        fresh: list[dict[str, Any]] = []
+        keys: set[str] = set()
+        for point in self.space.points():
+            key = design_key(self.space, point)
+            if key not in seen and key not in keys:
+                keys.add(key)
+                fresh.append(point)
+        if not fresh:
+            return None
+        return fresh[int(self._rng.integers(len(fresh)))]
+
+
+def make_sampler(spec: Any, seed: int, parallel: bool = False) -> BaseSampler:
+    """The spec's sampler (`study.sampler`), wrapped in `NoRepeatSampler` except for grid."""
+    name = spec.file.study.sampler
+    samplers = optuna.samplers
+    inner: BaseSampler
+    if name == "grid":
+        return samplers.GridSampler(spec.space.grid(), seed=seed)
+    if name == "tpe":
+        # Multivariate TPE models the joint density (SA size × cores × MAC tree interact through
+        # the area budget); constant_liar keeps parallel workers from proposing the same point.
+        # 10 start-up trials: docs/bench-explore.md (reached the exhaustive front's hypervolume
+        # sooner than 20 on the quickstart space).
+        inner = samplers.TPESampler(
+            seed=seed, multivariate=True, constant_liar=parallel, n_startup_trials=10
+        )
+    elif name == "nsga2":
+        inner = samplers.NSGAIISampler(seed=seed, population_size=30)
+    elif name == "gp":
+        inner = samplers.GPSampler(seed=seed)
+    elif name == "random":
+        inner = samplers.RandomSampler(seed=seed)
+    else:
+        from ador_opt.explore.stepwise import StepwiseSampler
+
+        inner = StepwiseSampler(spec, seed=seed)
+    return NoRepeatSampler(inner, spec.space, seed)
