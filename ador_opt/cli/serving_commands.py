@@ -7,7 +7,6 @@ report); `capacity --json` adds `max_rate` (req/s). Human output and progress go
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -28,7 +27,7 @@ from ador_opt.serving.capacity import DEFAULT_REL_TOL, Probe, find_capacity
 from ador_opt.serving.metrics import ServingReport
 from ador_opt.serving.scheduler import SchedulerConfig
 from ador_opt.serving.simulator import simulate
-from ador_opt.serving.slo import Slo, default_slo
+from ador_opt.serving.slo import Slo, resolve_slo
 from ador_opt.serving.traces import load_conversations, load_trace_csv
 from ador_opt.serving.workload import Workload, parse_workload
 
@@ -168,12 +167,8 @@ def _slo(
     tbt: float | None,
     queue: float | None,
 ) -> Slo:
-    base = default_slo(model, tp, level)
-    return Slo(
-        math.inf if ttft is None else ttft,
-        base.tbt_p99_ms if tbt is None else tbt,
-        base.queue_p50_ms if queue is None else queue,
-    )
+    del tp  # the default SLO depends on the model only (serving/slo.py)
+    return resolve_slo(model, ttft, tbt, queue, level)
 
 
 @contextmanager

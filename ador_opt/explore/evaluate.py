@@ -30,15 +30,18 @@ from ador_opt.models.spec import ModelSpec
 from ador_opt.perf import evaluate_static_batch
 from ador_opt.perf.evaluate import energy_metrics
 from ador_opt.perf.memory import check_memory, dram_bytes_per_device
+from ador_opt.serving.slo import Slo, resolve_slo
 
 # (hw, model, scenario, slo_ttft_p90_ms, slo_tbt_p99_ms, tp) → metrics of one TP group:
 # capacity_rps, ttft_p90_ms, tbt_p99_ms, throughput_tokens_per_s.
 CapacityFn = Callable[[Hardware, ModelSpec, ServingScenario, float, float, int], dict[str, float]]
 
-# SLOs a serving scenario uses when the spec gives none (Sarathi-Serve-style defaults; DESIGN
-# §6 says the defaults are spec fields): TTFT p90 2 s, TBT p99 200 ms.
-DEFAULT_TTFT_P90_MS = 2000.0
-DEFAULT_TBT_P99_MS = 200.0
+
+def serving_slo(spec: StudySpec, model: ModelSpec) -> Slo:
+    """The serving SLO of `model` in this study: the spec's `[slo]` limits, the project's one
+    default (`serving.slo.resolve_slo`) for any it leaves unset."""
+    slo = spec.file.slo
+    return resolve_slo(model, slo.ttft_p90_ms, slo.tbt_p99_ms)
 
 
 def serving_capacity(
@@ -47,7 +50,7 @@ def serving_capacity(
     """Capacity of one TP group via the serving simulator (`ador_opt.serving`)."""
     serving: Any = importlib.import_module("ador_opt.serving")
     workload = serving.workload_preset(sc.workload)
-    slo = serving.Slo(ttft_p90_ms=ttft_ms, tbt_p99_ms=tbt_ms)
+    slo = Slo(ttft_p90_ms=ttft_ms, tbt_p99_ms=tbt_ms)
     result = serving.find_capacity(
         hw, model, workload, slo, num_requests=sc.num_requests, seed=sc.seed, tp=tp
     )
@@ -180,11 +183,14 @@ def _kv_tokens(model: ModelSpec, sc: StaticScenario | ServingScenario) -> int:
     return model.max_context
 
 
-def _slo_limits(spec: StudySpec, sc: StaticScenario | ServingScenario) -> tuple[float | None, ...]:
+def _slo_limits(
+    spec: StudySpec, model: ModelSpec, sc: StaticScenario | ServingScenario
+) -> tuple[float | None, ...]:
     slo = spec.file.slo
     if isinstance(sc, StaticScenario):
         return slo.ttft_ms, slo.tbt_ms
-    return slo.ttft_p90_ms, slo.tbt_p99_ms
+    s = serving_slo(spec, model)
+    return (None if s.ttft_p90_ms == float("inf") else s.ttft_p90_ms), s.tbt_p99_ms
 
 
 def _design_metrics(
@@ -301,7 +307,7 @@ def evaluate_point(ctx: EvalContext, params: Mapping[str, Any]) -> PointResult:
     for model in spec.models:
         for sc in spec.file.scenarios:
             ttft_lb, tbt_lb = _lower_bounds_ms(arch, model, sc)
-            ttft_slo, tbt_slo = _slo_limits(spec, sc)
+            ttft_slo, tbt_slo = _slo_limits(spec, model, sc)
             if ttft_slo is not None:
                 found.setdefault("roofline_ttft", []).append(relative_violation(ttft_lb, ttft_slo))
             if tbt_slo is not None:
@@ -356,11 +362,9 @@ def _full_metrics(
 ) -> dict[str, float]:
     if isinstance(sc, StaticScenario):
         return _static_metrics(hw, arch, model, sc, area, cost)
-    slo = ctx.spec.file.slo
     fn = ctx.capacity_fn or serving_capacity
-    ttft = slo.ttft_p90_ms or DEFAULT_TTFT_P90_MS
-    tbt = slo.tbt_p99_ms or DEFAULT_TBT_P99_MS
-    group = fn(hw, model, sc, ttft, tbt, arch.tp)
+    slo = serving_slo(ctx.spec, model)
+    group = fn(hw, model, sc, slo.ttft_p90_ms, slo.tbt_p99_ms, arch.tp)
     replicas = arch.devices // arch.tp
     out = dict(group)
     cap = group["capacity_rps"] * replicas
