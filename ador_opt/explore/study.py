@@ -13,7 +13,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import optuna
@@ -227,7 +227,10 @@ class TrialObjective:
         record = self.cache.get(key, trial.study)
         hit = record is not None
         if record is None:
-            record = record_of(evaluate_point(self.ctx, params))
+            # The feasible designs known so far let the capacity search stop early on
+            # designs that cannot reach the front (evaluate._front_stop).
+            ctx = replace(self.ctx, front=self.cache.feasible_values())
+            record = record_of(evaluate_point(ctx, params))
             self.cache.put(key, record)
         spec = self.ctx.spec
         cons = record["constraints"]
