@@ -216,11 +216,13 @@ class TrialObjective:
         self.worker = worker_id()
 
     def __call__(self, trial: optuna.Trial) -> list[float]:
-        if self.on_start is not None:
-            self.on_start()  # the trial exists now: let other workers ask
         # Who runs this trial: lets a worker on the same host fail it at once if we die.
         trial.storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, self.worker)
         params = self.ctx.space.suggest(trial)
+        if self.on_start is not None:
+            # The trial and its params exist now: let other workers ask (after the params, so
+            # their samplers see this design as taken — explore/samplers.py).
+            self.on_start()
         t0 = time.perf_counter()  # eval_s: cache lookup + evaluation, not Optuna's sampling
         real = realise(self.ctx.space, params)
         key = cache_key(self.ctx, real.arch, real.fields)
