@@ -434,7 +434,7 @@ def _front_stop(
     spec = ctx.spec
     if not ctx.front or len(spec.models) * len(spec.file.scenarios) != 1:
         return None
-    design = _design_metrics(arch, area, cost)
+    design = _design_metrics(arch, area, cost, spec.file.model.precision)
     objectives = spec.objectives
     if any(
         o.name not in design and o.name not in _AT_HI and o.name not in _AT_LO for o in objectives
