@@ -17,12 +17,12 @@ tokens/s per mm² ↑, TBT ↓, die area ↓; area ≤ 800 mm², TBT ≤ 50 ms).
    trials to 98 % / 99 % of the exhaustive HV, and the trials random sampling needs to match.
 
     python benchmarks/sampler_efficiency.py [--seeds 5] [--trials 300] [--random-trials 3000]
-        [--samplers tpe,tpe-plain,tpe-s20,nsga2,random,stepwise] [--json out.json]
+        [--samplers tpe,tpe-s10,tpe-local30-20,nsga2,random,stepwise] [--json out.json]
 
-Sampler names: the study samplers (`tpe` is the shipped default: multivariate, 10 start-up
-trials, 30 % front-neighbour proposals after 20 feasible trials), plus variants: `tpe-plain`
-(the same TPE without front-neighbour proposals), `tpe-s20` (20 start-up trials, the earlier
-default), `tpe-s5`, `tpe-uni` (univariate, 10 start-up), `tpe-local<share>-<after>`.
+Sampler names: the study samplers (`tpe` is the shipped default: multivariate, 20 start-up
+trials), plus variants: `tpe-s10` / `tpe-s5` (10 / 5 start-up trials), `tpe-uni` (univariate,
+10 start-up), `tpe-local<share>-<after>` (10 start-up and `<share>` % of the proposals are
+unseen neighbours of the current front once `<after>` feasible trials exist).
 """
 
 from __future__ import annotations
@@ -51,10 +51,9 @@ from ador_opt.explore.spec import StudySpec, load_spec  # noqa: E402
 from ador_opt.explore.study import TrialObjective, make_sampler, record_of  # noqa: E402
 
 TPE_VARIANTS: dict[str, dict[str, Any]] = {
-    "tpe-s20": {"multivariate": True, "n_startup_trials": 20},
+    "tpe-s10": {"multivariate": True, "n_startup_trials": 10},
     "tpe-s5": {"multivariate": True, "n_startup_trials": 5},
     "tpe-uni": {"multivariate": False, "n_startup_trials": 10},
-    "tpe-plain": {"multivariate": True, "n_startup_trials": 10},
 }
 
 
@@ -219,7 +218,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--trials", type=int, default=300)
     ap.add_argument("--random-trials", type=int, default=3000)
-    ap.add_argument("--samplers", default="tpe,tpe-plain,tpe-s20,nsga2,random,stepwise")
+    ap.add_argument("--samplers", default="tpe,tpe-s10,tpe-local30-20,nsga2,random,stepwise")
     ap.add_argument("--default", default=None, help="sampler judged against the criteria")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
