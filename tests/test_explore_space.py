@@ -24,8 +24,11 @@ def test_derived_global_sram_and_square_arrays() -> None:
     assert real.arch.sa_rows == real.arch.sa_cols == 64
     # 64 MiB budget − 32 cores × 1 MiB local = 32 MiB global (derived, not sampled).
     assert math.isclose(real.arch.global_sram_mib, 32.0)
-    # Area-only overrides of the preset are cleared: area follows the sampled values.
-    assert real.arch.dram_phy_count == 0 and real.arch.p2p_link_count == 0
+    # Area-only overrides of the preset stay part of its die unless a field they describe
+    # changes: dram_gbps 3200 ≠ 2000 re-derives the HBM PHYs; P2P is the preset's (12 links).
+    assert real.arch.dram_phy_count == 0 and real.arch.p2p_link_count == 12
+    same = realise(SPEC.space, {**GOOD, "dram_gbps": 2000})
+    assert same.arch is not None and same.arch.dram_phy_count == 6
 
 
 def test_no_mac_tree_and_sram_overflow() -> None:

@@ -142,8 +142,8 @@ def test_cache_hits_reuse_results(tmp_path: Path) -> None:
     }
     for _ in range(3):
         study.enqueue_trial(point)
-    run_trials(study, ref, 2, seed=0)  # in-process cache
-    run_trials(study, ref, 3, seed=0)  # a fresh worker: found in the storage
+    run_trials(study, ref, 1, seed=0)  # one design
+    run_trials(study, ref, 2, seed=0)  # a fresh worker: found in the storage, then in-process
     t0, t1, t2 = study.get_trials()[:3]
     assert [t.user_attrs["cache_hit"] for t in (t0, t1, t2)] == [False, True, True]
     for t in (t1, t2):

@@ -8,7 +8,6 @@ progress (the bar, capacity's probe lines) to stderr.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any

@@ -141,6 +141,7 @@ def _finish(summary: Any, study: Any, json_out: bool) -> None:
     line = (
         f"{state}: {summary.complete}/{summary.target} trials complete, {summary.feasible} "
         f"feasible, {len(view.trials)} on the Pareto front; store {summary.store}"
+        + (f" ({summary.cache_hits} repeated designs not counted)" if summary.cache_hits else "")
     )
     if summary.complete < summary.target:
         line += f"; continue with: ador-opt resume {store}{which}"

@@ -46,6 +46,15 @@ class ResultCache:
     def put(self, key: str, record: dict[str, Any]) -> None:
         self._records.setdefault(key, record)
 
+    def feasible_values(self) -> tuple[tuple[float, ...], ...]:
+        """Objective values of the feasible designs known to this cache (this worker's and,
+        after a scan, the storage's)."""
+        return tuple(
+            tuple(float(v) for v in r["values"])
+            for r in self._records.values()
+            if r.get("rejected_by") == ""
+        )
+
     def get(self, key: str, study: Any = None) -> dict[str, Any] | None:
         record = self._records.get(key)
         if record is None and study is not None:

@@ -74,6 +74,7 @@ class RunSummary:
     timed_out: bool
     recovered: list[int] = field(default_factory=list)
     worker_exitcodes: list[int] = field(default_factory=list)
+    cache_hits: int = 0  # COMPLETE trials that repeated a design (not counted in `complete`)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +87,7 @@ class RunSummary:
             "stopped": self.stopped,
             "timed_out": self.timed_out,
             "recovered_trials": self.recovered,
+            "cache_hits": self.cache_hits,
         }
 
 
@@ -202,4 +204,5 @@ def drive(
         timed_out=timed_out and counts.complete < target,
         recovered=recovered,
         worker_exitcodes=exitcodes,
+        cache_hits=counts.cache_hits,
     )

@@ -9,12 +9,25 @@ three more are conveniences that do not:
 * `total_sram_mib` — the on-chip SRAM budget: `global_sram_mib` is *derived* as
   `total − core_count · local_sram_kib / 1024` (paper §V-B: "the remaining SRAM is fully
   allocated to global memory"), never sampled;
+* `local_sram_fraction` — with `total_sram_mib`, the share of the budget given to the local
+  buffers: `local_sram_kib = fraction · total · 1024 / core_count`, global = the rest. Unlike
+  `local_sram_kib` against a fixed total, every sampled point is a valid split (the parser
+  checks that the extreme fractions leave ≥ 1 MiB global and ≥ 1 KiB local per core);
 * `mt_lanes = 0` means no MAC tree (then `mt_width` is 0 too).
+
+Conditional parameters are sampled only where they exist (`CONDITIONS`): `mt_width` only when
+`mt_lanes > 0`, `tp_sync` only when `tp > 1`; otherwise the base preset's value is used, so
+two proposals that describe the same design are the same trial parameters.
+
+Area-only overrides of the base preset (`physical_core_count`, `dram_phy_count`,
+`p2p_link_count`: GA100's 128 physical SMs of which 108 are enabled, a die's 6 HBM PHYs of
+which 5 are populated) are part of the preset's die and are kept, exactly as the preset is
+measured as a baseline, unless a field they describe takes another value
+(`AREA_OVERRIDES`) — then the design is a different die and its area follows its own values.
 
 Systolic dimensions are multiples of 32 (paper §V-A: "configurations are tested in multiples of
 32"); a range that would allow another value is an input error. Values not named in `[space]`
-come from the `base` preset (with its area-only overrides cleared, so area follows the sampled
-values).
+come from the `base` preset.
 """
 
 from __future__ import annotations
@@ -56,6 +69,9 @@ PARAMS: dict[str, ParamDef] = {
     "local_sram_kib": ParamDef("float", 1, doc="local SRAM per core (KiB)"),
     "global_sram_mib": ParamDef("float", 1, doc="global SRAM per device (MiB)"),
     "total_sram_mib": ParamDef("float", 1, doc="SRAM budget; global = total − local·cores"),
+    "local_sram_fraction": ParamDef(
+        "float", 0, doc="share of total_sram_mib in the local buffers (0 < f < 1)"
+    ),
     "noc_gbps": ParamDef("float", 1, doc="NoC bandwidth per device (GB/s)"),
     "dram_type": ParamDef("cat", categories=tuple(e.value for e in DramType)),
     "dram_gbps": ParamDef("float", 1, doc="DRAM bandwidth per device (GB/s)"),
@@ -67,7 +83,28 @@ PARAMS: dict[str, ParamDef] = {
     "tp_sync": ParamDef("cat", categories=tuple(e.value for e in TpSync)),
     "freq_mhz": ParamDef("float", 1, doc="core clock (MHz)"),
 }
-CONFLICTS = (("sa_dim", "sa_rows"), ("sa_dim", "sa_cols"), ("total_sram_mib", "global_sram_mib"))
+CONFLICTS = (
+    ("sa_dim", "sa_rows"),
+    ("sa_dim", "sa_cols"),
+    ("total_sram_mib", "global_sram_mib"),
+    ("local_sram_fraction", "local_sram_kib"),
+    ("local_sram_fraction", "global_sram_mib"),
+)
+
+# A parameter that exists only when another one allows it: name → (condition parameter, test).
+# Sampled in an order that puts the condition first; when the test fails the parameter is not
+# suggested at all (Optuna's define-by-run conditional space) and the base value applies.
+CONDITIONS: dict[str, tuple[str, Any]] = {
+    "mt_width": ("mt_lanes", lambda lanes: lanes > 0),
+    "tp_sync": ("tp", lambda tp: tp > 1),
+}
+
+# Area-only override field → the ArchConfig fields whose values it describes (module doc).
+AREA_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "physical_core_count": ("core_count",),
+    "dram_phy_count": ("dram_type", "dram_gbps"),
+    "p2p_link_count": ("p2p_type", "p2p_gbps"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,10 +234,36 @@ class SearchSpace:
         """Optuna GridSampler search space (sampled parameters only)."""
         return {p.name: list(p.values) for p in self.sampled}
 
+    def ordered(self) -> tuple[Param, ...]:
+        """Sampled parameters in declaration order, each condition before what it governs."""
+        rest = list(self.sampled)
+        out: list[Param] = []
+        while rest:
+            for p in rest:
+                cond = CONDITIONS.get(p.name)
+                if cond is None or all(q.name != cond[0] for q in rest):
+                    out.append(p)
+                    rest.remove(p)
+                    break
+        return tuple(out)
+
+    def active(self, name: str, values: Mapping[str, Any]) -> bool:
+        """Whether parameter `name` exists given the other `values` (fixed + sampled so far)."""
+        cond = CONDITIONS.get(name)
+        if cond is None:
+            return True
+        other, test = cond
+        value = values.get(other)
+        if value is None:
+            value = base_config(self.base).to_dict().get(other)
+        return bool(test(value))
+
     def suggest(self, trial: Any) -> dict[str, Any]:
-        """Sample every non-fixed parameter on an Optuna trial, in declaration order."""
+        """Sample every non-fixed parameter that exists (`CONDITIONS`) on an Optuna trial."""
         out: dict[str, Any] = {}
-        for p in self.sampled:
+        for p in self.ordered():
+            if not self.active(p.name, {**self.fixed_values, **out}):
+                continue
             if not p.is_range:
                 out[p.name] = trial.suggest_categorical(p.name, list(p.values))
             elif p.kind == "int":
@@ -228,8 +291,35 @@ class SearchSpace:
         return out
 
     def field_values(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Fixed values merged with sampled `params` (space names, not yet ArchConfig fields)."""
-        return {**self.fixed_values, **params}
+        """Fixed values merged with sampled `params` (space names, not yet ArchConfig fields);
+        a conditional parameter whose condition fails is dropped (the base value applies)."""
+        values = {**self.fixed_values, **params}
+        sampled = self.sampled_names
+        return {k: v for k, v in values.items() if k not in sampled or self.active(k, values)}
+
+    @property
+    def sampled_names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.sampled)
+
+    def points(self) -> Any:
+        """Every distinct point of the space (conditional parameters only where they exist),
+        as dicts of sampled values; for exhaustive references and small-space checks."""
+        order = self.ordered()
+
+        def rec(i: int, acc: dict[str, Any]) -> Any:
+            if i == len(order):
+                yield dict(acc)
+                return
+            p = order[i]
+            if not self.active(p.name, {**self.fixed_values, **acc}):
+                yield from rec(i + 1, acc)
+                return
+            for v in p.values:
+                acc[p.name] = v
+                yield from rec(i + 1, acc)
+            acc.pop(p.name, None)
+
+        return rec(0, {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,24 +333,37 @@ class Realised:
 
 
 def base_config(base: str) -> ArchConfig:
+    """The base preset's configuration, area-only overrides included (module doc)."""
     hw = HARDWARE_PRESETS[base]
     if hw.arch is None:
         raise InputError(f"space.base: {base!r} is a GPU; the search needs an HDA preset")
-    # Area-only overrides describe one physical die; a search point derives area from its own
-    # values instead.
-    return hw.arch.replace(name="trial", physical_core_count=0, dram_phy_count=0, p2p_link_count=0)
+    return hw.arch.replace(name="trial")
+
+
+def _area_overrides(fields: dict[str, Any], base: Mapping[str, Any]) -> None:
+    """Clear an area-only override when a field it describes differs from the base preset's."""
+    for override, described in AREA_OVERRIDES.items():
+        if fields.get(override) and any(fields[f] != base[f] for f in described):
+            fields[override] = 0
 
 
 def realise(space: SearchSpace, params: Mapping[str, Any]) -> Realised:
     """ArchConfig of one point (parameter sanity is the first pruning stage)."""
-    base = base_config(space.base)
+    base = base_config(space.base).to_dict()
     values = space.field_values(params)
-    fields = base.to_dict()
+    fields = dict(base)
     for name, value in values.items():
         if name == "sa_dim":
             fields["sa_rows"] = fields["sa_cols"] = value
-        elif name != "total_sram_mib":
+        elif name not in ("total_sram_mib", "local_sram_fraction"):
             fields[name] = value
+    if "local_sram_fraction" in values:
+        total = float(values["total_sram_mib"])
+        frac = float(values["local_sram_fraction"])
+        fields["local_sram_kib"] = round(frac * total * 1024.0 / fields["core_count"], 6)
+        values = {k: v for k, v in values.items() if k != "local_sram_fraction"}
+        values["total_sram_mib"] = total
+    _area_overrides(fields, base)
     if fields["mt_lanes"] == 0:
         fields["mt_width"] = 0
     elif fields["mt_width"] == 0:
@@ -268,7 +371,7 @@ def realise(space: SearchSpace, params: Mapping[str, Any]) -> Realised:
     if "total_sram_mib" in values:
         total = float(values["total_sram_mib"])
         local_mib = fields["core_count"] * fields["local_sram_kib"] / 1024.0
-        fields["global_sram_mib"] = total - local_mib
+        fields["global_sram_mib"] = round(total - local_mib, 9)
         if total - local_mib < MIN_GLOBAL_SRAM_MIB:
             excess = (local_mib + MIN_GLOBAL_SRAM_MIB) / total - 1.0
             return Realised(
@@ -309,8 +412,47 @@ def parse_space(raw: Any) -> SearchSpace:
     space = SearchSpace(base, params)
     if not space.sampled:
         raise InputError("space: nothing to search (every parameter is fixed)")
+    _check_sram_split(space)
     _refuse_redundant(space)
     return space
+
+
+def _check_sram_split(space: SearchSpace) -> None:
+    """`local_sram_fraction` needs `total_sram_mib`, and its extremes must leave every split
+    valid: ≥ MIN_GLOBAL_SRAM_MIB global at the largest fraction and smallest total, ≥ 1 KiB
+    local per core at the smallest fraction, smallest total and most cores."""
+    frac = space.param("local_sram_fraction")
+    if frac is None:
+        return
+    if space.param("total_sram_mib") is None:
+        raise InputError("space.local_sram_fraction: needs space.total_sram_mib (the budget)")
+    totals = _values(space, "total_sram_mib")
+    if max(frac.values) >= 1 or min(frac.values) <= 0:
+        raise InputError("space.local_sram_fraction: values must lie strictly between 0 and 1")
+    left = min(totals) * (1 - max(frac.values))
+    if left < MIN_GLOBAL_SRAM_MIB:
+        raise InputError(
+            f"space.local_sram_fraction: {max(frac.values):g} of {min(totals):g} MiB leaves "
+            f"{left:.2f} MiB global, below {MIN_GLOBAL_SRAM_MIB:g} MiB; lower the fraction"
+        )
+    cores = max(_values(space, "core_count"))
+    if min(frac.values) * min(totals) * 1024 / cores < 1:
+        raise InputError(
+            "space.local_sram_fraction: the smallest fraction leaves < 1 KiB per core"
+        )
+
+
+def design_key(space: SearchSpace, params: Mapping[str, Any]) -> str:
+    """Content key of the design `params` describe (equal for proposals that realise to the
+    same ArchConfig, e.g. differing only in a parameter that does not exist there)."""
+    real = realise(space, params)
+    if real.arch is not None:
+        return real.arch.canonical_key()
+    import hashlib
+    import json
+
+    blob = json.dumps(dict(real.fields), sort_keys=True, default=str).encode()
+    return "invalid:" + hashlib.sha256(blob).hexdigest()[:20]
 
 
 def _values(space: SearchSpace, name: str) -> tuple[Any, ...]:

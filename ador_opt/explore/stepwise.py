@@ -36,7 +36,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from ador_opt.errors import InputError
-from ador_opt.explore.space import MIN_GLOBAL_SRAM_MIB, Param, SearchSpace, realise
+from ador_opt.explore.space import MIN_GLOBAL_SRAM_MIB, Param, SearchSpace, design_key, realise
 from ador_opt.explore.spec import StudySpec
 from ador_opt.hardware import area_breakdown, cost_breakdown
 from ador_opt.hardware.arch import ArchConfig
@@ -44,10 +44,6 @@ from ador_opt.perf.memory import local_sram_need_kib, weight_bytes_per_device
 
 PAPER_P2P_GBPS = 32.0  # ADOR §V-C: ≈ 32 GB/s (PCIe 4.0 ×16) hides TP communication
 MT_WIDTH_DEFAULT = 16  # ADOR design: 16-input MAC-tree lanes (§VI table), when none is given
-
-
-def _key(params: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(sorted(params.items()))
 
 
 def _snap_up(p: Param, want: float) -> Any:
@@ -162,18 +158,25 @@ class StepwisePlanner:
         return self.refit_sa(params, size_mt=True)
 
     def fit_sram(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Local SRAM = the smallest allowed value holding one token's activations."""
-        if "local_sram_kib" not in self.sampled:
+        """Local SRAM = the smallest allowed value (or budget share) holding one token's
+        activations."""
+        name = next(
+            (n for n in ("local_sram_kib", "local_sram_fraction") if n in self.sampled), None
+        )
+        if name is None:
             return params
-        values = self.sampled["local_sram_kib"].values
-        probe = {**params, "local_sram_kib": max(values)}
+        values = self.sampled[name].values
+        probe = {**params, name: max(values)}
         fields = realise(self.space, probe).fields
         try:
             arch = ArchConfig(**{**fields, "global_sram_mib": MIN_GLOBAL_SRAM_MIB})
         except InputError:
             return params
         need = max(local_sram_need_kib(arch, m, arch.tp) for m in self.spec.models)
-        return {**params, "local_sram_kib": _snap_up(self.sampled["local_sram_kib"], need)}
+        if name == "local_sram_fraction":
+            total = float(self.space.field_values(params)["total_sram_mib"])
+            need = need * arch.core_count / (total * 1024.0)
+        return {**params, name: _snap_up(self.sampled[name], need)}
 
     # --- step 3: moves -------------------------------------------------------------------------
     def trades(self, params: dict[str, Any], towards_mt: bool) -> list[dict[str, Any]]:
@@ -226,18 +229,16 @@ class StepwiseSampler(BaseSampler):
         return dict(self._dists)
 
     def next_params(self, trials: Sequence[FrozenTrial]) -> dict[str, Any] | None:
-        names = list(self._planner.sampled)
-        seen = {
-            _key({n: t.params[n] for n in names}) for t in trials if set(names) <= set(t.params)
-        }
-        done = [
-            t for t in trials if t.state == TrialState.COMPLETE and set(names) <= set(t.params)
-        ]
+        # Designs, not parameter tuples: a conditional parameter (tp_sync at tp = 1) is absent
+        # from some trials and two proposals may realise to the same ArchConfig.
+        space = self._spec.space
+        seen = {design_key(space, t.params) for t in trials}
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
         start = self._planner.initial()
         if not done:
-            return start if _key(start) not in seen else None
+            return start if design_key(space, start) not in seen else None
         best = min(done, key=lambda t: (_score(t, self._spec), t.number))
-        params = {n: best.params[n] for n in names}
+        params = {**start, **best.params}
         stage = best.user_attrs.get("rejected_by", "")
         towards_mt = stage in ("roofline_slo", "serving_slo")
         candidates = [
@@ -246,7 +247,7 @@ class StepwiseSampler(BaseSampler):
             *self._planner.neighbours(params),
         ]
         for cand in candidates:
-            if _key(cand) not in seen:
+            if design_key(space, cand) not in seen:
                 return cand
         return None
 

@@ -14,7 +14,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import optuna
@@ -24,6 +24,7 @@ import ador_opt
 from ador_opt.errors import InputError
 from ador_opt.explore.cache import RECORD_ATTRS, ResultCache
 from ador_opt.explore.evaluate import EvalContext, cache_key, evaluate_point
+from ador_opt.explore.samplers import derive_seed
 from ador_opt.explore.space import realise
 from ador_opt.explore.spec import StudySpec, spec_differences, spec_hash, validate_spec
 from ador_opt.explore.storage import (
@@ -199,25 +200,10 @@ def adopt_unfinished(study: optuna.Study, spec: StudySpec) -> bool:
 def make_sampler(
     spec: StudySpec, seed: int, parallel: bool = False
 ) -> optuna.samplers.BaseSampler:
-    name = spec.file.study.sampler
-    samplers = optuna.samplers
-    if name == "tpe":
-        # Multivariate TPE models the joint density (SA size × cores × MAC tree interact through
-        # the area budget); constant_liar keeps parallel workers from proposing the same point.
-        return samplers.TPESampler(
-            seed=seed, multivariate=True, constant_liar=parallel, n_startup_trials=20
-        )
-    if name == "nsga2":
-        return samplers.NSGAIISampler(seed=seed, population_size=30)
-    if name == "gp":
-        return samplers.GPSampler(seed=seed)
-    if name == "random":
-        return samplers.RandomSampler(seed=seed)
-    if name == "grid":
-        return samplers.GridSampler(spec.space.grid(), seed=seed)
-    from ador_opt.explore.stepwise import StepwiseSampler
+    """The spec's sampler, never repeating a design (`explore/samplers.py`)."""
+    from ador_opt.explore.samplers import make_sampler as _make
 
-    return StepwiseSampler(spec, seed=seed)
+    return _make(spec, seed, parallel)
 
 
 # --- the objective -------------------------------------------------------------------------------
@@ -248,18 +234,23 @@ class TrialObjective:
         self.worker = worker_id()
 
     def __call__(self, trial: optuna.Trial) -> list[float]:
-        if self.on_start is not None:
-            self.on_start()  # the trial exists now: let other workers ask
         # Who runs this trial: lets a worker on the same host fail it at once if we die.
         trial.storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, self.worker)
         params = self.ctx.space.suggest(trial)
+        if self.on_start is not None:
+            # The trial and its params exist now: let other workers ask (after the params, so
+            # their samplers see this design as taken — explore/samplers.py).
+            self.on_start()
         t0 = time.perf_counter()  # eval_s: cache lookup + evaluation, not Optuna's sampling
         real = realise(self.ctx.space, params)
         key = cache_key(self.ctx, real.arch, real.fields)
         record = self.cache.get(key, trial.study)
         hit = record is not None
         if record is None:
-            record = record_of(evaluate_point(self.ctx, params))
+            # The feasible designs known so far let the capacity search stop early on
+            # designs that cannot reach the front (evaluate._front_stop).
+            ctx = replace(self.ctx, front=self.cache.feasible_values())
+            record = record_of(evaluate_point(ctx, params))
             self.cache.put(key, record)
         spec = self.ctx.spec
         cons = record["constraints"]
@@ -364,26 +355,36 @@ class StopFlag:
 
 @dataclass(frozen=True, slots=True)
 class Counts:
+    """`complete` counts designs: COMPLETE trials that evaluated a design the study did not
+    hold yet; `cache_hits` the COMPLETE trials that repeated one (reported apart, they do not
+    count toward `n_trials`)."""
+
     complete: int
     running: int
     waiting: int
     failed: int
     feasible: int
+    cache_hits: int = 0
 
 
 def count_trials(study: optuna.Study) -> Counts:
     by_state: dict[TrialState, int] = {}
     feasible = 0
+    hits = 0
     for t in study.get_trials(deepcopy=False):
         by_state[t.state] = by_state.get(t.state, 0) + 1
-        if t.state == TrialState.COMPLETE and t.user_attrs.get("rejected_by") == "":
-            feasible += 1
+        if t.state == TrialState.COMPLETE:
+            if t.user_attrs.get("cache_hit") is True:
+                hits += 1
+            elif t.user_attrs.get("rejected_by") == "":
+                feasible += 1
     return Counts(
-        by_state.get(TrialState.COMPLETE, 0),
+        by_state.get(TrialState.COMPLETE, 0) - hits,
         by_state.get(TrialState.RUNNING, 0),
         by_state.get(TrialState.WAITING, 0),
         by_state.get(TrialState.FAIL, 0),
         feasible,
+        hits,
     )
 
 
@@ -413,7 +414,9 @@ def run_trials(
     workers' last RUNNING trials, and taking over any that go stale). Returns trials run
     here."""
     spec = validate_spec(study.user_attrs["ador_spec"], where=f"study {study.study_name!r}")
-    study.sampler = make_sampler(spec, seed, parallel)
+    # A new random stream for every run of the study: the seed mixes in the history's length.
+    history = len(study.get_trials(deepcopy=False))
+    study.sampler = make_sampler(spec, derive_seed(seed, history), parallel)
     lock: AskLock = ask_lock(ref, study.study_name)
     objective = TrialObjective(EvalContext(spec, capacity_fn), ResultCache(), lock.release)
     alive = alive_lock(ref)
@@ -446,6 +449,9 @@ def run_trials(
                 grid = study.sampler
                 if isinstance(grid, optuna.samplers.GridSampler) and grid.is_exhausted(study):
                     break  # every grid point is done: more trials would only repeat them
+                if getattr(study.sampler, "exhausted", False):
+                    _say_exhausted(study, spec, counts.complete)
+                    break
                 try:
                     study.optimize(
                         objective,
@@ -466,6 +472,17 @@ def run_trials(
             alive.release()
     check_store_present(ref, identity)
     return ran
+
+
+def _say_exhausted(study: optuna.Study, spec: StudySpec, designs: int) -> None:
+    """Every design of the space has been evaluated: say so on stderr (DESIGN §9)."""
+    import sys
+
+    print(
+        f"study {study.study_name!r}: the search space is exhausted — all {designs} distinct "
+        f"designs of its {spec.space.size} points are evaluated; stopping early",
+        file=sys.stderr,
+    )
 
 
 def trial_values_ok(values: Any) -> bool:

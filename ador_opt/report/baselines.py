@@ -67,7 +67,7 @@ def _serving_module() -> Any | None:
         module = importlib.import_module("ador_opt.serving")
     except ImportError:
         return None
-    if not all(hasattr(module, n) for n in ("find_capacity", "Slo", "workload_preset")):
+    if not all(hasattr(module, n) for n in ("find_capacity", "resolve_slo", "workload_preset")):
         return None
     return module
 
@@ -81,7 +81,8 @@ def _capacity(
 ) -> dict[str, float]:
     serving = _serving_module()
     assert serving is not None
-    slo = serving.Slo(ttft_p90_ms=sc.ttft_p90_ms, tbt_p99_ms=sc.tbt_p99_ms)
+    # The study's own SLO: its [slo] limits, the project default for any it leaves unset.
+    slo = serving.resolve_slo(model, sc.slo_limit("ttft_p90_ms"), sc.slo_limit("tbt_p99_ms"))
     result = serving.find_capacity(
         hw,
         model,

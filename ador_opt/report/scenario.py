@@ -13,11 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Serving SLOs when a spec has a serving scenario but no [slo] values: the engine's defaults
-# (ador_opt/explore/evaluate.py: TTFT p90 2 s, TBT p99 200 ms, Sarathi-Serve-style).
-DEFAULT_TTFT_P90_MS = 2000.0
-DEFAULT_TBT_P99_MS = 200.0
-
 
 @dataclass(frozen=True, slots=True)
 class StaticCase:
@@ -50,13 +45,11 @@ class StudyScenario:
     def empty(self) -> bool:
         return not self.models or not (self.static or self.serving)
 
-    @property
-    def ttft_p90_ms(self) -> float:
-        return float(self.slo.get("ttft_p90_ms") or DEFAULT_TTFT_P90_MS)
-
-    @property
-    def tbt_p99_ms(self) -> float:
-        return float(self.slo.get("tbt_p99_ms") or DEFAULT_TBT_P99_MS)
+    def slo_limit(self, name: str) -> float | None:
+        """A serving SLO limit the spec sets, or None (then `serving.resolve_slo`'s default,
+        the same one the study used, applies)."""
+        value = self.slo.get(name)
+        return None if value is None else float(value)
 
     def describe(self) -> list[str]:
         """One line per scenario, for the report header and the dashboard note."""

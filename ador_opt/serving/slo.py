@@ -8,8 +8,14 @@ sustainable only while the median scheduling delay stays ≤ 2 s.
 
 Here the reference decode iteration is evaluated on the `a100` preset (the hardware Sarathi-
 Serve used), so the default SLO depends on the model only and designs are compared against one
-target. The TP degree of the reference is the smallest power of two ≥ the run's TP at which the
-model and the reference batch's KV fit on A100s.
+target. The TP degree of the reference is the smallest power of two at which the model and the
+reference batch's KV fit on A100s — a property of the model, not of the run (Sarathi-Serve
+fixes one deployment per model), so designs with different TP in one study, `simulate` and
+`capacity` with any `--tp` all meet the same limit.
+
+This is the one default SLO of the project: `resolve_slo` fills whichever limits a study's
+`[slo]` table, `ador-opt simulate` or `ador-opt capacity` leave unset (no TTFT limit, TBT p99 =
+5× the reference step, median scheduling delay ≤ 2 s); the report's baselines use it too.
 """
 
 from __future__ import annotations
@@ -67,11 +73,9 @@ class Slo:
         return asdict(self)
 
 
-def _reference_tp(model: ModelSpec, tp: int) -> int:
+def _reference_tp(model: ModelSpec) -> int:
     hw = load_hardware(REFERENCE_HARDWARE)
     ref = 1
-    while ref < tp:
-        ref *= 2
     while ref <= 64:
         if (
             model.num_heads % ref == 0
@@ -84,8 +88,10 @@ def _reference_tp(model: ModelSpec, tp: int) -> int:
 
 @lru_cache(maxsize=256)
 def reference_decode_ms(model: ModelSpec, tp: int = 1) -> float:
-    """Decode iteration of 32 requests at 4k context on the A100 reference (ms)."""
-    ref_tp = _reference_tp(model, tp)
+    """Decode iteration of 32 requests at 4k context on the A100 reference (ms). `tp` is
+    accepted for compatibility and ignored: the reference TP group is the model's."""
+    del tp
+    ref_tp = _reference_tp(model)
     batch = BatchComposition.decode_only(REFERENCE_BATCH, REFERENCE_CONTEXT)
     return step_time(load_hardware(REFERENCE_HARDWARE), model, batch, ref_tp).seconds * 1e3
 
@@ -103,7 +109,7 @@ def default_slo(
     except ValueError:
         raise InputError(f"unknown SLO strictness {strictness!r}; use strict or relaxed") from None
     factor = STRICT_FACTOR if level is Strictness.STRICT else RELAXED_FACTOR
-    return Slo(ttft_p90_ms, factor * reference_decode_ms(model, tp))
+    return Slo(ttft_p90_ms, factor * reference_decode_ms(model))
 
 
 def slo_from_limits(
@@ -117,12 +123,8 @@ def slo_from_limits(
     """The SLO of a run: the limits given (None → Sarathi-Serve's default for that limit), and
     one line naming each limit in force and where it comes from. TTFT has no default limit,
     so it is left out of the line unless given."""
-    base = default_slo(model, tp, level)
-    slo = Slo(
-        math.inf if ttft_p90_ms is None else ttft_p90_ms,
-        base.tbt_p99_ms if tbt_p99_ms is None else tbt_p99_ms,
-        base.queue_p50_ms if queue_p50_ms is None else queue_p50_ms,
-    )
+    del tp  # the default depends on the model only (`reference_decode_ms`)
+    slo = resolve_slo(model, ttft_p90_ms, tbt_p99_ms, queue_p50_ms, level)
     factor = STRICT_FACTOR if Strictness(level) is Strictness.STRICT else RELAXED_FACTOR
     parts = []
     if math.isfinite(slo.ttft_p90_ms):
@@ -136,3 +138,21 @@ def slo_from_limits(
     queue_from = "given" if queue_p50_ms is not None else "default: Sarathi-Serve's load limit"
     parts.append(f"median scheduling delay ≤ {slo.queue_p50_ms:g} ms ({queue_from})")
     return slo, "; ".join(parts)
+
+
+def resolve_slo(
+    model: ModelSpec,
+    ttft_p90_ms: float | None = None,
+    tbt_p99_ms: float | None = None,
+    queue_p50_ms: float | None = None,
+    strictness: Strictness | str = Strictness.STRICT,
+) -> Slo:
+    """The SLO with the given limits and the project's default (`default_slo`) for each one
+    left `None`. The reference step is only computed when the TBT limit is missing."""
+    if tbt_p99_ms is None:
+        tbt_p99_ms = default_slo(model, strictness=strictness).tbt_p99_ms
+    return Slo(
+        math.inf if ttft_p90_ms is None else ttft_p90_ms,
+        tbt_p99_ms,
+        MEDIAN_SCHEDULING_DELAY_MS if queue_p50_ms is None else queue_p50_ms,
+    )

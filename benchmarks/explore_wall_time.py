@@ -1,0 +1,114 @@
+"""Hypervolume against wall time on the serving study (`studies/llama3-8b-chatbot.toml`).
+
+Runs the study's default sampler through the product's own objective (`TrialObjective`, real
+serving simulations, Optuna in-memory storage) for a fixed wall-clock budget and records, per
+trial: the wall time since the start, whether it was feasible, its evaluation time (`eval_s`:
+cache lookup + all stages, capacity search included), the capacity probes when the engine
+reports them, and the hypervolume of the feasible trials so far (reference point = the spec's
+objective references; `moocore`).
+
+It uses only the API that the engine had before issue 14 as well (`load_spec`, `EvalContext`,
+`ResultCache`, `TrialObjective`, `make_sampler`), so the same file measures an older checkout
+side by side: `PYTHONPATH=<checkout> python benchmarks/explore_wall_time.py --spec
+<checkout>/studies/llama3-8b-chatbot.toml`.
+
+    nice -n 10 python benchmarks/explore_wall_time.py [--budget-s 240] [--seed 0] [--json out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import moocore
+import numpy as np
+import optuna
+
+from ador_opt.explore.cache import ResultCache
+from ador_opt.explore.evaluate import EvalContext
+from ador_opt.explore.spec import load_spec
+from ador_opt.explore.study import TrialObjective, make_sampler
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS_S = (30, 60, 120, 180, 240, 360, 480)
+
+
+def hypervolume(points: list[list[float]], ref: np.ndarray, signs: np.ndarray) -> float:
+    if not points:
+        return 0.0
+    p = np.asarray(points, dtype=float) * signs
+    p = p[np.all(p < ref, axis=1)]
+    return float(moocore.hypervolume(p, ref=ref)) if len(p) else 0.0
+
+
+def run(spec_path: Path, budget_s: float, seed: int) -> dict[str, Any]:
+    spec = load_spec(spec_path)
+    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in spec.directions])
+    ref = np.array([o.reference for o in spec.objectives]) * signs
+    study = optuna.create_study(directions=spec.directions, sampler=make_sampler(spec, seed))
+    objective = TrialObjective(EvalContext(spec), ResultCache())
+    rows: list[dict[str, Any]] = []
+    points: list[list[float]] = []
+    start = time.perf_counter()
+
+    def record(st: optuna.Study, t: Any) -> None:
+        feasible = t.user_attrs.get("rejected_by") == ""
+        if feasible and not t.user_attrs.get("cache_hit"):
+            points.append(list(t.values))
+        rows.append(
+            {
+                "wall_s": time.perf_counter() - start,
+                "feasible": feasible,
+                "cache_hit": bool(t.user_attrs.get("cache_hit")),
+                "eval_s": float(t.user_attrs.get("eval_s", 0.0)),
+                "probes": t.user_attrs.get("metrics", {}).get("capacity_probes"),
+                "early": "capacity_upper_rps" in t.user_attrs.get("metrics", {}),
+                "hv": hypervolume(points, ref, signs),
+            }
+        )
+
+    study.optimize(objective, timeout=budget_s, callbacks=[record], gc_after_trial=False)
+    feas = [r for r in rows if r["feasible"] and not r["cache_hit"]]
+    hv_at = {}
+    for c in CHECKPOINTS_S:
+        if c <= budget_s:
+            before = [r["hv"] for r in rows if r["wall_s"] <= c]
+            hv_at[str(c)] = before[-1] if before else 0.0
+    probes = [r["probes"] for r in feas if r["probes"] is not None]
+    return {
+        "spec": str(spec_path),
+        "trials": len(rows),
+        "feasible": len(feas),
+        "cache_hits": sum(r["cache_hit"] for r in rows),
+        "median_eval_ms_feasible": 1e3 * statistics.median(r["eval_s"] for r in feas)
+        if feas
+        else None,
+        "median_eval_ms_all": 1e3 * statistics.median(r["eval_s"] for r in rows) if rows else None,
+        "median_probes_feasible": statistics.median(probes) if probes else None,
+        "stopped_early": sum(r["early"] for r in feas),
+        "hv_at_s": hv_at,
+        "rows": rows,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--spec", type=Path, default=ROOT / "studies" / "llama3-8b-chatbot.toml")
+    ap.add_argument("--budget-s", type=float, default=240.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    out = run(args.spec, args.budget_s, args.seed)
+    summary = {k: v for k, v in out.items() if k != "rows"}
+    print(json.dumps(summary, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
