@@ -31,7 +31,7 @@ TpOpt = Annotated[
     int | None,
     typer.Option("--tp", help="Tensor-parallel devices (default: the design's tp, else 1)."),
 ]
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp16 (bf16) or fp8.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp16 (bf16), fp8 or int8.")]
 
 
 def _positive(name: str, value: int | None) -> None:

@@ -56,7 +56,7 @@ NumOpt = Annotated[
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (lengths and arrivals).")]
 TpOpt = Annotated[int, typer.Option("--tp", help="Tensor-parallel devices per replica.")]
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp16 or fp8.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp16, fp8 or int8.")]
 SchedulerOpt = Annotated[
     str, typer.Option("--scheduler", help="sarathi (chunked prefill), vllm or hybrid.")
 ]
@@ -141,8 +141,8 @@ def _router(name: str) -> str:
 
 
 def _load(model: str, hardware: str, precision: str) -> tuple[ModelSpec, Hardware]:
-    if precision not in {"fp16", "fp8"}:
-        raise InputError(f"unknown precision {precision!r}; use fp16 or fp8")
+    if precision not in {"fp16", "fp8", "int8"}:
+        raise InputError(f"unknown precision {precision!r}; use fp16, fp8 or int8")
     return load_model(model).with_precision(precision), load_hardware(hardware)
 
 
@@ -238,7 +238,7 @@ def _context(
         "model": model.name,
         "hardware": hw.name,
         "tp": tp,
-        "precision": "fp8" if model.bytes_per_weight == 1 else "fp16",
+        "precision": model.precision.value,
         "workload": workload.describe(),
         "scheduler": cfg.to_dict(),
         "seed": seed,

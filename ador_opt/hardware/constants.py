@@ -111,12 +111,14 @@ LINK_UNIT_GBPS: dict[LinkType, float] = {
     LinkType.PCIE5: 2 * 32 / 8,  # 32 GT/s per lane per direction
     LinkType.NVLINK3: 50.0,  # A100: 12 links = 600 GB/s
     LinkType.NVLINK4: 50.0,  # H100: 18 links = 900 GB/s
+    LinkType.ICI: 2 * 45.0,  # TPU v5e ICI link: ≈ 45 GB/s each way ("How to Scale Your Model")
 }
 LINK_UNIT_AREA_MM2: dict[LinkType, tuple[float, float]] = {  # LLMCompass
     LinkType.PCIE4: (0.48, 0.0411),
     LinkType.PCIE5: (0.64, 0.0558),
     LinkType.NVLINK3: (1.888, 0.775),
     LinkType.NVLINK4: (0.965, 0.900),
+    LinkType.ICI: (0.965, 0.900),  # assumption: unpublished; priced as an NVLink4 link
 }
 # Most units one die carries: NVLink3 12 links (A100), NVLink4 18 links (H100) — NVIDIA
 # datasheets; PCIe: 64 lanes = four x16 ports (ASSUMPTION; an x16 port is the PCIe maximum).
