@@ -22,6 +22,7 @@ from ador_opt.perf.evaluate import (
 )
 from ador_opt.perf.hda import check_sa_backend
 from ador_opt.validate import load_cases, validate_cases
+from ador_opt.validate.tpu import is_tpu_case_file, validate_tpu_file
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 ModelOpt = Annotated[str, typer.Option("--model", help="Model preset or config.json path.")]
@@ -223,11 +224,15 @@ def compare(
 
 
 def validate(
-    cases: Annotated[Path, typer.Argument(help="CSV with the columns of calibration_cases.csv.")],
+    cases: Annotated[
+        Path,
+        typer.Argument(help="CSV with the columns of calibration_cases.csv or tpu_cases.csv."),
+    ],
     json_out: JsonFlag = False,
 ) -> None:
     """Predict every measured case with the product's performance code; report the error."""
-    report = validate_cases(load_cases(cases))
+    is_tpu = is_tpu_case_file(cases)  # TPU serving cases (validate/tpu.py) or GPU cases
+    report = validate_tpu_file(cases) if is_tpu else validate_cases(load_cases(cases))
     if json_out:
         emit_json(report)
         return

@@ -75,8 +75,8 @@ GPU_SPECS: dict[str, GpuSpec] = {
         tdp_w=700.0,
         int8_tops=1979.0,
     ),
-    # NVIDIA H200 SXM datasheet: H100 compute (INT8 1979 TOPS dense), 4800 GB/s, 141 GB HBM3e (≈ 140.4 GiB usable
-    # as reported by nvidia-smi: 143771 MiB).
+    # NVIDIA H200 SXM datasheet: H100 compute (INT8 1979 TOPS dense), 4800 GB/s, 141 GB HBM3e
+    # (≈ 140.4 GiB usable as reported by nvidia-smi: 143771 MiB).
     "h200-sxm-141gb": GpuSpec(
         name="h200-sxm-141gb",
         sm_count=132,

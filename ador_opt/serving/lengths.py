@@ -3,7 +3,8 @@
 Every distribution samples with a numpy `Generator` and returns int64 arrays of values ≥ 1.
 `fit_lognormal` fits a lognormal, truncated above at `cap`, to a published mean, median and p90
 (least squares on the log of the three statistics; the presets in `workload.py` store its
-result, and tests re-run the fit).
+result, and tests re-run the fit). `fit_lognormal_quantiles` does the same for a mean and any
+set of published percentiles (e.g. p50/p80/p95).
 """
 
 from __future__ import annotations
@@ -146,6 +147,49 @@ def lognormal_stats(mu: float, sigma: float, cap: float | None) -> tuple[float, 
         / f_cap
     )
     return mean, quantile(0.5), quantile(0.9)
+
+
+def lognormal_quantile(mu: float, sigma: float, cap: float | None, p: float) -> float:
+    """The p-quantile (0 < p < 1) of exp(N(mu, sigma²)) conditioned on ≤ cap."""
+    f_cap = 1.0 if cap is None else _STD_NORMAL.cdf((math.log(cap) - mu) / sigma)
+    if f_cap < 1e-12:
+        return float(cap) if cap is not None else math.exp(mu)
+    return math.exp(mu + sigma * _STD_NORMAL.inv_cdf(p * f_cap))
+
+
+def fit_lognormal_quantiles(
+    mean: float | None, quantiles: dict[float, float], cap: float | None = None
+) -> tuple[float, float]:
+    """(mu, sigma) of a lognormal truncated at `cap` minimising the summed squared log-error of
+    the mean (None = not published) and the given {probability: value} percentiles. Needs two
+    statistics at least. Same coarse-to-fine grid search as `fit_lognormal`."""
+    if (mean is not None) + len(quantiles) < 2:
+        raise InputError("a lognormal fit needs at least two statistics")
+    if (mean is not None and mean <= 0) or any(
+        not 0 < p < 1 or v <= 0 for p, v in quantiles.items()
+    ):
+        raise InputError("a lognormal fit needs positive statistics and 0 < p < 1")
+
+    def loss(mu: float, sigma: float) -> float:
+        total = 0.0
+        if mean is not None:
+            total += math.log(lognormal_stats(mu, sigma, cap)[0] / mean) ** 2
+        for p, v in quantiles.items():
+            total += math.log(lognormal_quantile(mu, sigma, cap, p) / v) ** 2
+        return total
+
+    centre = quantiles.get(0.5) or mean or next(iter(quantiles.values()))
+    mu_c, sigma_c = math.log(centre), 1.0
+    mu_half, sigma_half = 2.0, 0.99
+    for _ in range(6):
+        grid = [
+            (loss(mu, sigma), mu, sigma)
+            for mu in np.linspace(mu_c - mu_half, mu_c + mu_half, 41)
+            for sigma in np.linspace(max(0.01, sigma_c - sigma_half), sigma_c + sigma_half, 41)
+        ]
+        _, mu_c, sigma_c = min(grid)
+        mu_half, sigma_half = mu_half / 8, sigma_half / 8
+    return float(mu_c), float(sigma_c)
 
 
 def fit_lognormal(
