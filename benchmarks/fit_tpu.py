@@ -1,6 +1,7 @@
 """Fit the JetStream engine constants of `ador_opt/validate/tpu.py` on the TPU case file.
 
-    python benchmarks/fit_tpu.py [CASES.csv]
+    python benchmarks/fit_tpu.py [CASES.csv]              # fit + cross-validation table
+    python benchmarks/fit_tpu.py [CASES.csv] --breakdown  # where the time goes, shipped FITTED
 
 Two physical constants, nothing per row (docs/validation-tpu.md):
 
@@ -30,7 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ador_opt.validate.tpu import JetStreamParams, TpuCase, load_tpu_cases, run_tpu_case
+from ador_opt.validate.tpu import (
+    FITTED,
+    JetStreamParams,
+    TpuCase,
+    load_tpu_cases,
+    run_tpu_case,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CASES = ROOT / "ador_opt" / "data" / "tpu_cases.csv"
@@ -84,11 +91,42 @@ def ape(table: dict[float, list[Base]], measured: np.ndarray, eta: float, o: flo
     return np.abs(pred / measured - 1.0) * 100.0
 
 
+def breakdown(cases: list[TpuCase], params: JetStreamParams) -> None:
+    """Markdown tables: measured vs predicted and where each run's time goes."""
+    print(f"constants: program_overhead_s = {params.program_overhead_s:.6f}, "
+          f"hbm_efficiency = {params.hbm_efficiency:.2f}\n")  # fmt: skip
+    print("| case | model | chips | slots | measured tok/s | predicted tok/s | error % |")
+    print("|---|---|---|---|---|---|---|")
+    runs = []
+    for c in cases:
+        r = run_tpu_case(c, params)
+        runs.append(r)
+        err = (r.output_tokens_per_s / c.value - 1) * 100
+        print(f"| {c.case_id} | {c.model} | {c.chips} {c.parallelism.value} | {c.max_batch} | "
+              f"{c.value:.0f} | {r.output_tokens_per_s:.0f} | {err:+.1f} |")  # fmt: skip
+    print()
+    print(
+        "| case | makespan s | prefill s | decode s | overhead s | decode steps | "
+        "decode step ms | bound | per step: array / HBM / ICI / vector ms | KV/slot |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for c, r in zip(cases, runs, strict=True):
+        per = {u: b / max(1, r.decode_steps) * 1e3 for u, b in r.decode_busy_s.items()}
+        units = " / ".join(f"{per.get(u, 0.0):.2f}" for u in ("systolic", "dram", "p2p", "vector"))
+        print(f"| {c.case_id} | {r.makespan_s:.1f} | {r.prefill_s:.1f} | {r.decode_s:.1f} | "
+              f"{r.overhead_s:.1f} | {r.decode_steps} | {r.decode_step_s * 1e3:.2f} | "
+              f"{r.decode_bound} | {units} | {r.cache_tokens_per_slot} |")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="?", default=str(DEFAULT_CASES))
+    parser.add_argument("--breakdown", action="store_true", help="tables with FITTED")
     args = parser.parse_args()
     cases = load_tpu_cases(args.cases)
+    if args.breakdown:
+        breakdown(cases, FITTED)
+        return
     measured = np.array([c.value for c in cases])
     start = time.perf_counter()
     table = bases(cases, HBM_GRID)
@@ -107,7 +145,7 @@ def main() -> None:
         print(f"| {model} | {eta:.2f} | {o * 1e3:.2f} | {statistics.fmean(in_sample):.1f} | "
               f"{statistics.fmean(loo):.1f} |")  # fmt: skip
         per_case = ", ".join(
-            f"{c.case_id} {e:+.0f}/{lo:.0f}" for c, e, lo in zip(cases, in_sample, loo, strict=True)
+            f"{c.case_id} {e:.0f}/{lo:.0f}" for c, e, lo in zip(cases, in_sample, loo, strict=True)
         )
         print(f"  per case (in-sample APE / LOO APE %): {per_case}", file=sys.stderr)
 
