@@ -42,15 +42,20 @@ from ador_opt.validate.tpu import (
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CASES = ROOT / "ador_opt" / "data" / "tpu_cases.csv"
 HBM_GRID = tuple(round(x, 3) for x in np.arange(0.50, 1.0001, 0.02))
-OVERHEAD_GRID_S = np.arange(0.0, 0.030, 0.00005)  # 0 … 30 ms in 50 µs steps
+OVERHEAD_GRID_S = np.arange(0.0, 0.030, 0.0001)  # 0 … 30 ms in 100 µs steps
+HOST_GRID_S = np.arange(0.0, 200e-6, 1e-6)  # host seconds per slot per step, 0 … 200 µs
+MODELS = ("template", "overhead", "overhead+hbm", "overhead+hbm+host")
 
 
 @dataclass(frozen=True, slots=True)
 class Base:
-    """One case at one HBM efficiency with zero overhead: makespan, programs, tokens."""
+    """One case at one HBM efficiency with no overheads: the parts of its makespan."""
 
-    makespan_s: float
-    programs: int
+    prefill_s: float  # all prefills, device time
+    steps: int  # decode steps
+    programs: int  # decode steps + prefills
+    step_s: float  # one decode step, device time
+    slots: int
     tokens: int
 
 
@@ -58,43 +63,64 @@ def bases(cases: list[TpuCase], hbm_grid: tuple[float, ...]) -> dict[float, list
     out: dict[float, list[Base]] = {}
     for eta in hbm_grid:
         runs = [run_tpu_case(c, JetStreamParams(0.0, eta)) for c in cases]
-        out[eta] = [Base(r.makespan_s, r.decode_steps + r.prefills, r.output_tokens) for r in runs]
+        out[eta] = [
+            Base(
+                r.prefill_s,
+                r.decode_steps,
+                r.decode_steps + r.prefills,
+                r.decode_step_s,
+                r.slots,
+                r.output_tokens,
+            )
+            for r in runs
+        ]
     return out
 
 
-def predictions(base: list[Base], overhead_s: np.ndarray) -> np.ndarray:
-    """Throughput (rows: overheads, columns: cases)."""
-    t0 = np.array([b.makespan_s for b in base])
-    n = np.array([b.programs for b in base])
-    tokens = np.array([b.tokens for b in base])
-    return tokens / (t0[None, :] + overhead_s[:, None] * n[None, :])
+def predictions(base: list[Base], overhead_s: np.ndarray, host_s: np.ndarray) -> np.ndarray:
+    """Throughput, shape (overheads, hosts, cases): the engine's event order does not depend
+    on timing, so makespan = prefills + programs·overhead + steps·max(step, slots·host)."""
+    col = {f: np.array([getattr(b, f) for b in base], dtype=float) for f in Base.__slots__}
+    step = np.maximum(col["step_s"][None, :], host_s[:, None] * col["slots"][None, :])
+    makespan = (
+        col["prefill_s"][None, None, :]
+        + overhead_s[:, None, None] * col["programs"][None, None, :]
+        + col["steps"][None, None, :] * step[None, :, :]
+    )
+    return col["tokens"] / makespan
 
 
 def fit(
     table: dict[float, list[Base]], measured: np.ndarray, rows: list[int], model: str
-) -> tuple[float, float]:
-    """(hbm_efficiency, overhead_s) minimising mean |ln(pred/meas)| over `rows`."""
-    etas = [1.0] if model != "overhead+hbm" else list(table)
+) -> JetStreamParams:
+    """The constants of `model` minimising mean |ln(pred/meas)| over `rows`."""
+    etas = sorted(table, reverse=True) if "hbm" in model else [1.0]  # ties: higher efficiency
     overheads = np.array([0.0]) if model == "template" else OVERHEAD_GRID_S
-    best = (math.inf, 1.0, 0.0)
+    hosts = HOST_GRID_S if "host" in model else np.array([0.0])
+    best = (math.inf, JetStreamParams())
     for eta in etas:
-        pred = predictions(table[eta], overheads)[:, rows]
-        loss = np.abs(np.log(pred / measured[rows])).mean(axis=1)
-        i = int(np.argmin(loss))
-        if loss[i] < best[0]:
-            best = (float(loss[i]), eta, float(overheads[i]))
-    return best[1], best[2]
+        pred = predictions(table[eta], overheads, hosts)[:, :, rows]
+        loss = np.abs(np.log(pred / measured[rows])).mean(axis=2)
+        i, j = np.unravel_index(int(np.argmin(loss)), loss.shape)
+        if loss[i, j] < best[0]:
+            best = (float(loss[i, j]), JetStreamParams(float(overheads[i]), eta, float(hosts[j])))
+    return best[1]
 
 
-def ape(table: dict[float, list[Base]], measured: np.ndarray, eta: float, o: float) -> np.ndarray:
-    pred = predictions(table[eta], np.array([o]))[0]
-    return np.abs(pred / measured - 1.0) * 100.0
+def signed_err(
+    table: dict[float, list[Base]], measured: np.ndarray, p: JetStreamParams
+) -> np.ndarray:
+    pred = predictions(
+        table[p.hbm_efficiency], np.array([p.program_overhead_s]), np.array([p.host_s_per_slot])
+    )[0, 0]
+    return (pred / measured - 1.0) * 100.0
 
 
 def breakdown(cases: list[TpuCase], params: JetStreamParams) -> None:
     """Markdown tables: measured vs predicted and where each run's time goes."""
     print(f"constants: program_overhead_s = {params.program_overhead_s:.6f}, "
-          f"hbm_efficiency = {params.hbm_efficiency:.2f}\n")  # fmt: skip
+          f"hbm_efficiency = {params.hbm_efficiency:.2f}, "
+          f"host_s_per_slot = {params.host_s_per_slot:.7f}\n")  # fmt: skip
     print("| case | model | chips | slots | measured tok/s | predicted tok/s | error % |")
     print("|---|---|---|---|---|---|---|")
     runs = []
@@ -133,21 +159,24 @@ def main() -> None:
     print(f"simulated {len(cases)} cases × {len(HBM_GRID)} HBM efficiencies in "
           f"{time.perf_counter() - start:.1f} s", file=sys.stderr)  # fmt: skip
     everyone = list(range(len(cases)))
-    print("| model | hbm_efficiency | program_overhead_ms | in-sample MAPE % | LOO MAPE % |")
-    print("|---|---|---|---|---|")
-    for model in ("template", "overhead", "overhead+hbm"):
-        eta, o = fit(table, measured, everyone, model)
-        in_sample = ape(table, measured, eta, o)
+    print("| model | hbm_efficiency | program_overhead_ms | host_us_per_slot | "
+          "in-sample MAPE % | LOO MAPE % |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for model in MODELS:
+        p = fit(table, measured, everyone, model)
+        in_sample = signed_err(table, measured, p)
         loo = []
         for i in everyone:
-            e_i, o_i = fit(table, measured, [j for j in everyone if j != i], model)
-            loo.append(ape(table, measured, e_i, o_i)[i])
-        print(f"| {model} | {eta:.2f} | {o * 1e3:.2f} | {statistics.fmean(in_sample):.1f} | "
-              f"{statistics.fmean(loo):.1f} |")  # fmt: skip
+            p_i = fit(table, measured, [j for j in everyone if j != i], model)
+            loo.append(signed_err(table, measured, p_i)[i])
+        print(f"| {model} | {p.hbm_efficiency:.2f} | {p.program_overhead_s * 1e3:.1f} | "
+              f"{p.host_s_per_slot * 1e6:.0f} | {statistics.fmean(np.abs(in_sample)):.1f} | "
+              f"{statistics.fmean(np.abs(loo)):.1f} |")  # fmt: skip
         per_case = ", ".join(
-            f"{c.case_id} {e:.0f}/{lo:.0f}" for c, e, lo in zip(cases, in_sample, loo, strict=True)
+            f"{c.case_id} {e:+.0f}/{lo:+.0f}"
+            for c, e, lo in zip(cases, in_sample, loo, strict=True)
         )
-        print(f"  per case (in-sample APE / LOO APE %): {per_case}", file=sys.stderr)
+        print(f"  {model}: error % in-sample / LOO: {per_case}", file=sys.stderr)
 
 
 if __name__ == "__main__":

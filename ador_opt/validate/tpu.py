@@ -24,11 +24,15 @@ replica per chip (`dp`, JetStream's `--shard_on_batch`). The engine is modelled 
 * **dp**: one program over all chips, weights replicated, slots split over the chips (decode
   steps in lock step, each chip `max_batch / chips` slots), prefills replicated on every chip.
 
+* **Host loop.** JAX dispatches asynchronously, so the host's per-step work (JetStream's
+  Python loop over every slot: copy back, detokenise, check for completion) overlaps the
+  device's next step: a decode step takes max(device step, slots × host time per slot).
+
 Constants fitted on the shipped rows (`benchmarks/fit_tpu.py`, docs/validation-tpu.md): a
-per-program overhead (host dispatch, sampling and insertion of JetStream's Python loop, paid by
-every decode step and every prefill) and the achieved fraction of HBM bandwidth. Both enter
-through the product's step model (`perf.step.step_time` on the preset with `dram_gbps` scaled),
-no TPU special case in perf/.
+per-program overhead (dispatch and insertion, paid by every decode step and every prefill), the
+host time per slot, and the achieved fraction of HBM bandwidth. They enter through the product's
+step model (`perf.step.step_time` on the preset with `dram_gbps` scaled), no TPU special case
+in perf/.
 """
 
 from __future__ import annotations
@@ -118,15 +122,19 @@ class JetStreamParams:
     """Fitted constants of the engine model (benchmarks/fit_tpu.py).
 
     `program_overhead_s`: seconds every device program (decode step or prefill) adds beyond
-    the step model — host dispatch, sampling, slot insertion; `hbm_efficiency`: achieved
-    fraction of the datasheet HBM bandwidth."""
+    the step model — dispatch, slot insertion; `hbm_efficiency`: achieved fraction of the
+    datasheet HBM bandwidth; `host_s_per_slot`: host seconds per slot per decode step, which
+    overlap the device step (a step takes the longer of the two)."""
 
     program_overhead_s: float = 0.0
     hbm_efficiency: float = 1.0
+    host_s_per_slot: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.program_overhead_s < 0 or not 0 < self.hbm_efficiency <= 1:
-            raise InputError("engine parameters: overhead ≥ 0 s and 0 < HBM efficiency ≤ 1")
+        if self.program_overhead_s < 0 or self.host_s_per_slot < 0:
+            raise InputError("engine parameters: overheads must be ≥ 0 s")
+        if not 0 < self.hbm_efficiency <= 1:
+            raise InputError("engine parameters: 0 < HBM efficiency ≤ 1")
 
 
 # Fitted by benchmarks/fit_tpu.py on ador_opt/data/tpu_cases.csv (docs/validation-tpu.md).
@@ -276,7 +284,8 @@ class OfflineRun:
     makespan_s: float
     decode_steps: int
     prefills: int
-    decode_step_s: float  # one decode step, overhead excluded
+    decode_step_s: float  # one decode step on the device, overheads excluded
+    slots: int  # decode slots the host loop visits every step (all chips)
     prefill_s: float  # all prefills, overhead excluded
     overhead_s: float  # all programs' fixed overhead
     cache_tokens_per_slot: int
@@ -290,6 +299,7 @@ class OfflineRun:
 
     @property
     def decode_s(self) -> float:
+        """Device time of all decode steps (overheads and host-bound excess excluded)."""
         return self.decode_steps * self.decode_step_s
 
 
@@ -344,7 +354,7 @@ def simulate_offline(
             prefill_cost[bucket] = (st.seconds, dict(st.busy_s))
         return prefill_cost[bucket]
 
-    step_s = decode.seconds + params.program_overhead_s
+    step_s = max(decode.seconds, max_batch * params.host_s_per_slot) + params.program_overhead_s
     remaining = np.zeros(max_batch, dtype=np.int64)  # decode tokens still owed per slot
     clock = prefill_s = 0.0
     steps = 0
@@ -378,6 +388,7 @@ def simulate_offline(
         decode_steps=steps,
         prefills=n,
         decode_step_s=decode.seconds,
+        slots=max_batch,
         prefill_s=prefill_s,
         overhead_s=(steps + n) * params.program_overhead_s,
         cache_tokens_per_slot=cache,
@@ -447,6 +458,10 @@ class TpuCaseResult:
                 "decode_s": run.decode_s,
                 "prefill_s": run.prefill_s,
                 "overhead_s": run.overhead_s,
+                "host_bound_excess_s": run.makespan_s
+                - run.prefill_s
+                - run.decode_s
+                - run.overhead_s,
                 "decode_steps": run.decode_steps,
                 "decode_step_ms": run.decode_step_s * 1e3,
                 "decode_bound": run.decode_bound,
