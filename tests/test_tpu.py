@@ -316,3 +316,35 @@ def test_bad_tpu_rows_exit_2_naming_the_column(
     with pytest.raises(InputError, match=needle):
         load_tpu_cases(path)
     assert_input_error(run_cli("validate", str(path), "--json"), needle)
+
+
+def test_engine_int8_is_weight_only_and_halves_the_bytes() -> None:
+    from ador_opt.hardware.presets import Hardware
+    from ador_opt.validate.tpu import effective_hardware
+
+    assert effective_hardware(TPU, JetStreamParams()).arch.int8_macs_per_fp16_mac == 1  # type: ignore[union-attr]
+    model = MODEL_PRESETS["llama-2-7b"]
+    reqs = (np.full(32, 200), np.full(32, 100))
+    bf16 = simulate_offline(TPU, model, 8, Parallelism.TP, 32, *reqs)
+    int8 = simulate_offline(TPU, model.with_precision("int8"), 8, Parallelism.TP, 32, *reqs)
+    single = Hardware("x", TPU.arch.replace(int8_macs_per_fp16_mac=1), None)  # type: ignore[union-attr]
+    same = simulate_offline(single, model.with_precision("int8"), 8, Parallelism.TP, 32, *reqs)
+    assert int8.makespan_s == pytest.approx(same.makespan_s, rel=1e-12)
+    assert int8.makespan_s < bf16.makespan_s  # half the weight and KV bytes
+
+
+def test_int8_and_dp_rows_are_read(tmp_path: Path) -> None:
+    lines = TPU_CSV.read_text().splitlines()
+    row = (
+        "X1,offline,tpu-v5e,8,dp,gemma-2b,int8,512,sharegpt-1024,2000,throughput_tokens_per_s,1,t"
+    )
+    path = tmp_path / "more.csv"
+    path.write_text("\n".join([lines[0], row]) + "\n")
+    (case,) = load_tpu_cases(path)
+    assert (case.parallelism, case.precision.value, case.max_batch) == (
+        Parallelism.DP,
+        "int8",
+        512,
+    )
+    report = validate_tpu_file(path)
+    assert report["supported_count"] == 1 and report["cases"][0]["predicted"] > 0

@@ -21,6 +21,10 @@ replica per chip (`dp`, JetStream's `--shard_on_batch`). The engine is modelled 
   does not fit in the HBM left after the weights, the cache per slot is what fits (JetStream
   then runs rolling-window attention, summary.md note) — the published Gemma-2B row on one chip
   is such a case (1024 slots × 2048 tokens × 18 KiB = 38.7 GB > 16 GiB).
+* **int8** (`--quantize_weights --quantize_kv_cache`) is weight-only quantisation
+  (jetstream_pt `WeightOnlyPerChannelQuantizedLinear`: int8 weights and KV, bf16 activations,
+  `F.linear(bf16 input, int8 weight) * scaler`): bytes halve, but the MXUs multiply bf16, so
+  the engine model runs int8 cases without the arrays' int8 rate (`JETSTREAM_INT8_MATMULS`).
 * **dp**: one program over all chips, weights replicated, slots split over the chips (decode
   steps in lock step, each chip `max_batch / chips` slots), prefills replicated on every chip.
 
@@ -136,6 +140,9 @@ class JetStreamParams:
         if not 0 < self.hbm_efficiency <= 1:
             raise InputError("engine parameters: 0 < HBM efficiency ≤ 1")
 
+
+# JetStream-PyTorch's int8 is weight-only: its matmuls run at the bf16 MXU rate (docstring).
+JETSTREAM_INT8_MATMULS = False
 
 # Fitted by benchmarks/fit_tpu.py on ador_opt/data/tpu_cases.csv (docs/validation-tpu.md).
 FITTED = JetStreamParams(program_overhead_s=0.0, hbm_efficiency=1.0)
@@ -304,11 +311,16 @@ class OfflineRun:
 
 
 def effective_hardware(hw: Hardware, params: JetStreamParams) -> Hardware:
-    """`hw` with its HBM at the fitted achieved bandwidth (HDA templates only)."""
-    if hw.arch is None or hw.gpu is not None or params.hbm_efficiency == 1.0:
+    """`hw` as the engine uses it (HDA templates only): HBM at the fitted achieved bandwidth,
+    and no int8 MAC rate unless the engine's int8 matmuls use it."""
+    if hw.arch is None or hw.gpu is not None:
         return hw
-    arch = hw.arch.replace(dram_gbps=hw.arch.dram_gbps * params.hbm_efficiency)
-    return Hardware(hw.name, arch, None)
+    changes: dict[str, float | int] = {}
+    if params.hbm_efficiency != 1.0:
+        changes["dram_gbps"] = hw.arch.dram_gbps * params.hbm_efficiency
+    if not JETSTREAM_INT8_MATMULS and hw.arch.int8_macs_per_fp16_mac != 1:
+        changes["int8_macs_per_fp16_mac"] = 1
+    return Hardware(hw.name, hw.arch.replace(**changes), None) if changes else hw
 
 
 def cache_tokens_per_slot(
