@@ -104,6 +104,42 @@ class LogNormalLengths:
 
 
 @dataclass(frozen=True, slots=True)
+class ClippedLengths:
+    """min(X, `clip`) of a lognormal X: a server's maximum output length stops longer answers
+    at `clip` tokens (unlike `LogNormalLengths.cap`, which drops them from the dataset)."""
+
+    base: LogNormalLengths
+    clip: int
+
+    def __post_init__(self) -> None:
+        if self.clip < 1 or self.base.cap is not None:
+            raise InputError("clipped lengths need clip ≥ 1 and an uncapped lognormal")
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.minimum(self.base.sample(n, rng), self.clip)
+
+    def stats(self) -> tuple[float, float, float]:
+        """(mean, median, p90) of min(X, clip) for the continuous lognormal X."""
+        mu, sigma, c = self.base.mu, self.base.sigma, float(self.clip)
+        z = (math.log(c) - mu) / sigma
+        below = math.exp(mu + sigma**2 / 2) * _STD_NORMAL.cdf(z - sigma)  # E[X; X ≤ c]
+        mean = below + c * (1.0 - _STD_NORMAL.cdf(z))
+        return mean, min(c, math.exp(mu)), min(c, math.exp(mu + sigma * Z90))
+
+    def describe(self) -> dict[str, object]:
+        mean, median, p90 = self.stats()
+        return {
+            "kind": "clipped-lognormal",
+            "mu": self.base.mu,
+            "sigma": self.base.sigma,
+            "clip": self.clip,
+            "mean": mean,
+            "median": median,
+            "p90": p90,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class EmpiricalLengths:
     """The values of a trace, taken in order (request i gets value i)."""
 
