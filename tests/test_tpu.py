@@ -82,12 +82,12 @@ def test_tpu_tp8_step_uses_ici_and_only_template_units() -> None:
 
 def test_tpu_path_runs_without_any_gpu_code(tmp_path: Path) -> None:
     # Block the GPU model's import outright: evaluating the preset and validating the TPU case
-    # file must not need it (no GPU-only assumption leaks into the TPU path).
+    # file must not need it (no GPU-only assumption leaks into the TPU path). The link table
+    # module still imports the fitted NVLink constants, but the ICI row uses none of them.
     script = textwrap.dedent(
-        f"""
+        """
         import sys
         sys.modules["ador_opt.perf.gpu"] = None  # any import of it raises ImportError
-        sys.modules["ador_opt.perf.gpu_params"] = None
         # The validate package's __init__ also loads the GPU case runner; load only its TPU
         # module (a bare package object with the right __path__ skips the __init__).
         import types, ador_opt
@@ -104,12 +104,20 @@ def test_tpu_path_runs_without_any_gpu_code(tmp_path: Path) -> None:
         doc = evaluate_design(hw, model, 16, 256, 32, tp=8)
         assert doc["feasible"] and doc["performance_model"] == "hda", doc
         assert set(doc["utilisation"]) == set(UNITS), doc["utilisation"]
-        report = validate_tpu_file({str(TPU_CSV)!r})
+        report = validate_tpu_file(TPU_CSV)
         assert report["supported_count"] == 5
         assert "ador_opt.perf.gpu" not in [m for m, v in sys.modules.items() if v is not None]
+        from ador_opt.hardware.arch import LinkType
+        from ador_opt.perf import collectives as c
+        from ador_opt.perf import gpu_params as g
+        ici = c.LINK_PARAMS[LinkType.ICI]
+        assert (ici.bw_eff, ici.hop_latency_s, ici.base_latency_s, ici.nvls) == (
+            c.ICI_BW_EFF, c.ICI_HOP_LATENCY_S, c.ICI_BASE_LATENCY_S, False)
+        fitted = {v for k, v in vars(g).items() if k.isupper() and isinstance(v, float)}
+        assert not {ici.bw_eff, ici.hop_latency_s} & (fitted - {1.0, 0.0})
         print("ok")
         """
-    )
+    ).replace("TPU_CSV", repr(str(TPU_CSV)))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
