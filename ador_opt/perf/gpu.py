@@ -220,8 +220,8 @@ def gemm_plan(
     weight_bytes_per_elem: int,
     act_bytes_per_elem: int,
     params: GpuModelParams,
-    precision: str = "",
     tiles_to_try: tuple[tuple[int, int], ...] = GEMM_TILES,
+    precision: str = "",
 ) -> GemmPlan:
     """Best tile shape (of `tiles_to_try`) and split-K of an m×k by k×n GEMM (least blended
     time); `precision` "int8" runs at the INT8 tensor peak."""
@@ -278,7 +278,9 @@ def gemm_kernel(
     peak when the weights are 8 bit and the GPU has FP8 tensor cores; `precision` "int8" uses
     the INT8 tensor peak."""
     tflops = gpu.peak_tflops_for(precision or ("fp8" if weight_bytes_per_elem == 1 else "fp16"))
-    plan = gemm_plan(gpu, m, k, n, weight_bytes_per_elem, act_bytes_per_elem, params, precision)
+    plan = gemm_plan(
+        gpu, m, k, n, weight_bytes_per_elem, act_bytes_per_elem, params, precision=precision
+    )
     flops = 2.0 * m * k * n
     nbytes = k * n * weight_bytes_per_elem + (m * k + m * n) * act_bytes_per_elem
     bw = gpu.hbm_gbps * 1e9
