@@ -183,6 +183,8 @@ ADOR_PAPER = ArchConfig(
 # links of ≈ 45 GB/s each way in a 2D grid, 8 chips per host). Template reading:
 # * clock: 197 TFLOPS = 4 · 128 · 128 · 2 · f  ⇒  f = 1503 MHz (the book: "about 1.5 GHz");
 # * int8 at twice the bf16 MAC rate (394 / 197), `int8_macs_per_fp16_mac` = 2;
+# * in-array weight double buffering: the MXU holds one weight tile plus one for double
+#   buffering to hide the shift-in (TPU v1 paper, Jouppi et al., ISCA 2017; assumed kept);
 # * no MAC tree (weight-stationary MXUs only); vector unit = the VPU's 8 × 128 lanes;
 # * on-chip SRAM: VMEM as the core's local SRAM (128 MiB per the book; an MLPerf system
 #   description says 48 MiB — uncertain, docs/validation-tpu.md). v5e has no shared CMEM; the
@@ -191,24 +193,30 @@ ADOR_PAPER = ArchConfig(
 # * ICI: 4 links (area); `p2p_gbps` is what a TP ring over the 8-chip 2×4 host drives per chip
 #   (2 neighbour links × 2 directions × 45 GB/s, hardware/topology.py); Megatron TP sync, the
 #   sharding JetStream-PyTorch uses (column-parallel QKV/up, row-parallel O/down);
-# * NoC (VMEM ↔ MXU fabric) bandwidth is unpublished: the template default, like other presets;
+# * NoC: one core, so the template's NoC is the VMEM → MXU operand fabric (unpublished).
+#   ASSUMPTION: sized to multicast one bf16 row of 128 elements per cycle to the four MXUs,
+#   twice over for outputs and prefetch: 2 · 128 · 2 B = 512 B/cycle at 1503 MHz = 770 GB/s
+#   (the router area model prices it; performance is insensitive: validation-tpu.md);
 # * area and cost are the 7 nm template's estimate — v5e's node and die size are unpublished.
 _TPU_V5E_MXU = 128
 _TPU_V5E_MXUS = 4
 _TPU_V5E_BF16_TFLOPS = 197.0
+_TPU_V5E_FREQ_MHZ = _TPU_V5E_BF16_TFLOPS * 1e6 / (2 * _TPU_V5E_MXUS * _TPU_V5E_MXU**2)
+_TPU_V5E_NOC_BYTES_PER_CYCLE = 2 * _TPU_V5E_MXU * 2
 TPU_V5E = ArchConfig(
     name="tpu-v5e",
-    freq_mhz=_TPU_V5E_BF16_TFLOPS * 1e6 / (2 * _TPU_V5E_MXUS * _TPU_V5E_MXU**2),
+    freq_mhz=_TPU_V5E_FREQ_MHZ,
     core_count=1,
     sa_rows=_TPU_V5E_MXU,
     sa_cols=_TPU_V5E_MXU,
     sa_per_core=_TPU_V5E_MXUS,
+    sa_weight_double_buffer=True,
     mt_width=0,
     mt_lanes=0,
     vector_width=8 * 128,
     local_sram_kib=128 * 1024.0,
     global_sram_mib=1.0,
-    noc_gbps=_DEFAULT_NOC_GBPS,
+    noc_gbps=_TPU_V5E_NOC_BYTES_PER_CYCLE * _TPU_V5E_FREQ_MHZ / 1e3,
     dram_type=DramType.HBM2E,
     dram_gib=16.0,
     dram_gbps=819.0,

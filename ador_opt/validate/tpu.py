@@ -144,8 +144,9 @@ class JetStreamParams:
 # JetStream-PyTorch's int8 is weight-only: its matmuls run at the bf16 MXU rate (docstring).
 JETSTREAM_INT8_MATMULS = False
 
-# Fitted by benchmarks/fit_tpu.py on ador_opt/data/tpu_cases.csv (docs/validation-tpu.md).
-FITTED = JetStreamParams(program_overhead_s=0.0, hbm_efficiency=1.0)
+# Fitted by benchmarks/fit_tpu.py on the consistent rows of ador_opt/data/tpu_cases.csv (T011,
+# T014, T019, T021; model selected by out-of-sample error, docs/validation-tpu.md §4).
+FITTED = JetStreamParams(program_overhead_s=0.0013, hbm_efficiency=0.96, host_s_per_slot=89e-6)
 
 
 # --- schema ------------------------------------------------------------------------------
