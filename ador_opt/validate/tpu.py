@@ -56,7 +56,7 @@ import numpy as np
 
 from ador_opt.errors import InputError
 from ador_opt.hardware.presets import HARDWARE_PRESETS, Hardware
-from ador_opt.limits import MAX_BATCH, MAX_TP
+from ador_opt.limits import MAX_BATCH, MAX_TP, read_input_text
 from ador_opt.models.ops import BatchComposition
 from ador_opt.models.presets import MODEL_PRESETS
 from ador_opt.models.spec import ModelSpec, Precision
@@ -151,12 +151,9 @@ FITTED = JetStreamParams(program_overhead_s=0.0013, hbm_efficiency=0.96, host_s_
 
 # --- schema ------------------------------------------------------------------------------
 def _header(path: Path) -> tuple[str, list[str]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"case file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    # The project's bounded reader: special files (/dev/zero, FIFOs) and oversized inputs are
+    # refused at once (limits.read_input_bytes).
+    text = read_input_text(path, "case file", encoding="utf-8-sig")
     first = next(csv.reader(io.StringIO(text, newline="")), [])
     return text, [h.strip() for h in first]
 
