@@ -26,6 +26,7 @@ from ador_opt.perf.evaluate import (
 from ador_opt.perf.hda import check_sa_backend
 from ador_opt.progress import Progress
 from ador_opt.validate import load_cases, validate_cases
+from ador_opt.validate.tpu import is_tpu_case_file, validate_tpu_file
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 ModelOpt = Annotated[str, typer.Option("--model", help="Model preset or config.json path.")]
@@ -35,7 +36,7 @@ TpOpt = Annotated[
     int | None,
     typer.Option("--tp", help="Tensor-parallel devices (default: the design's tp, else 1)."),
 ]
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp16 (bf16) or fp8.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp16 (bf16), fp8 or int8.")]
 
 
 @contextmanager
@@ -249,13 +250,19 @@ def compare(
 
 
 def validate(
-    cases: Annotated[Path, typer.Argument(help="CSV with the columns of calibration_cases.csv.")],
+    cases: Annotated[
+        Path,
+        typer.Argument(help="CSV with the columns of calibration_cases.csv or tpu_cases.csv."),
+    ],
     json_out: JsonFlag = False,
 ) -> None:
     """Predict every measured case with the product's performance code; report the error."""
-    loaded = load_cases(cases)
-    with Progress("cases", len(loaded), err_console, enabled=not json_out) as bar:
-        report = validate_cases(loaded, progress=lambda done, _n: bar.update(done))
+    if is_tpu_case_file(cases):  # TPU serving cases (validate/tpu.py) or GPU cases
+        report = validate_tpu_file(cases)
+    else:
+        loaded = load_cases(cases)
+        with Progress("cases", len(loaded), err_console, enabled=not json_out) as bar:
+            report = validate_cases(loaded, progress=lambda done, _n: bar.update(done))
     if json_out:
         emit_json(report)
         return

@@ -8,6 +8,7 @@ progress (the bar, capacity's probe lines) to stderr.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -54,7 +55,7 @@ NumOpt = Annotated[
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (lengths and arrivals).")]
 TpOpt = Annotated[int, typer.Option("--tp", help="Tensor-parallel devices per replica.")]
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp16 or fp8.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp16, fp8 or int8.")]
 SchedulerOpt = Annotated[
     str, typer.Option("--scheduler", help="sarathi (chunked prefill), vllm or hybrid.")
 ]
@@ -212,7 +213,7 @@ def _context(
         "model": model.name,
         "hardware": hw.name,
         "tp": tp,
-        "precision": "fp8" if model.bytes_per_weight == 1 else "fp16",
+        "precision": model.precision.value,
         "workload": workload.describe(),
         "scheduler": cfg.to_dict(),
         "seed": seed,

@@ -4,7 +4,7 @@ Layout (every table forbids unknown keys; see `studies/*.toml` and docs/explorat
 
     constraints = ["sanity", "area", ...]     # optional; default: every applicable one
     [study]      name, description, n_trials, timeout_s, storage, n_jobs, sampler, seed
-    [model]      names = [...], precision = "fp16" | "fp8"
+    [model]      names = [...], precision = "fp16" | "fp8" | "int8"
     [[scenarios]] kind = "static" (batch, input_len, output_len) |
                   kind = "serving" (workload, num_requests, seed)
     [slo]        ttft_p90_ms, tbt_p99_ms (serving); ttft_ms, tbt_ms (static)
@@ -72,7 +72,7 @@ class StudySection(_Strict):
 
 class ModelSection(_Strict):
     names: Annotated[list[str], Field(min_length=1)]
-    precision: Literal["fp16", "fp8"] = "fp16"
+    precision: Literal["fp16", "fp8", "int8"] = "fp16"
 
 
 class StaticScenario(_Strict):

@@ -40,6 +40,10 @@ class LinkType(StrEnum):
     PCIE5 = "pcie5"
     NVLINK3 = "nvlink3"
     NVLINK4 = "nvlink4"
+    # Google TPU inter-chip interconnect (v5e: 4 links per chip, ≈ 45 GB/s each way per link;
+    # "How to Scale Your Model", TPU chapter). Link PHY area is not published: area.py prices it
+    # like an NVLink4 link (a ~100 Gb/s-per-lane SerDes class link), docs/model.md.
+    ICI = "ici"
 
 
 class TpSync(StrEnum):
@@ -88,6 +92,11 @@ class ArchConfig:
     tp: int = 1
     tp_sync: TpSync = TpSync.ALL_GATHER
     process_nm: int = 7
+    # int8 MACs an array PE performs per cycle for each fp16 MAC (1: int8 runs at the fp16 rate;
+    # 2: TPU v5e's MXUs, 394 int8 TOPS vs 197 bf16 TFLOPS). Only the weight GEMMs of an `int8`
+    # model use it (perf/hda.py). Area: not charged by area.py yet — a dual-int8 PE adds int8
+    # multipliers beside the fp16 one; docs/model.md notes it for the area model.
+    int8_macs_per_fp16_mac: int = 1
     # Area-only overrides (0 = derive from the performance fields): GA100 has 128 physical SMs
     # of which 108 are enabled, and 6 HBM2e PHYs of which 5 are populated (DESIGN §4).
     physical_core_count: int = 0
@@ -101,7 +110,14 @@ class ArchConfig:
         if not isinstance(self.sa_weight_double_buffer, bool):
             value = self.sa_weight_double_buffer
             raise InputError(f"sa_weight_double_buffer: must be true or false, got {value!r}")
-        ints_pos = ("core_count", "sa_rows", "sa_cols", "sa_per_core", "vector_width")
+        ints_pos = (
+            "core_count",
+            "sa_rows",
+            "sa_cols",
+            "sa_per_core",
+            "vector_width",
+            "int8_macs_per_fp16_mac",
+        )
         ints_nonneg = (
             "mt_width",
             "mt_lanes",
@@ -155,6 +171,10 @@ class ArchConfig:
             raise InputError(f"tp ({self.tp}) cannot exceed devices ({self.devices})")
         if self.devices % self.tp:
             raise InputError(f"devices ({self.devices}) must be a multiple of tp ({self.tp})")
+        if self.int8_macs_per_fp16_mac not in (1, 2, 4):
+            raise InputError(
+                f"int8_macs_per_fp16_mac: must be 1, 2 or 4, got {self.int8_macs_per_fp16_mac}"
+            )
         if self.process_nm != 7:
             raise InputError("process_nm: the area model is calibrated at 7 nm only")
         self._check_physical_limits()
@@ -199,6 +219,14 @@ class ArchConfig:
     def peak_tflops(self) -> float:
         """Dense FP16 peak of one device: 2 · MACs · f (DESIGN §3)."""
         return 2.0 * self.macs_per_device * self.freq_hz / 1e12
+
+    @property
+    def peak_tops_int8(self) -> float:
+        """Dense int8 peak of one device (TOPS): arrays at `int8_macs_per_fp16_mac` × their fp16
+        rate, MAC trees at their fp16 rate."""
+        sa_macs = self.core_count * self.sa_macs_per_core * self.int8_macs_per_fp16_mac
+        mt_macs = self.core_count * self.mt_macs_per_core
+        return 2.0 * (sa_macs + mt_macs) * self.freq_hz / 1e12
 
     @property
     def sa_tflops(self) -> float:

@@ -111,12 +111,14 @@ LINK_UNIT_GBPS: dict[LinkType, float] = {
     LinkType.PCIE5: 2 * 32 / 8,  # 32 GT/s per lane per direction
     LinkType.NVLINK3: 50.0,  # A100: 12 links = 600 GB/s
     LinkType.NVLINK4: 50.0,  # H100: 18 links = 900 GB/s
+    LinkType.ICI: 2 * 45.0,  # TPU v5e ICI link: ≈ 45 GB/s each way ("How to Scale Your Model")
 }
 LINK_UNIT_AREA_MM2: dict[LinkType, tuple[float, float]] = {  # LLMCompass
     LinkType.PCIE4: (0.48, 0.0411),
     LinkType.PCIE5: (0.64, 0.0558),
     LinkType.NVLINK3: (1.888, 0.775),
     LinkType.NVLINK4: (0.965, 0.900),
+    LinkType.ICI: (0.965, 0.900),  # assumption: unpublished; priced as an NVLink4 link
 }
 # Most units one die carries: NVLink3 12 links (A100), NVLink4 18 links (H100) — NVIDIA
 # datasheets; PCIe: 64 lanes = four x16 ports (ASSUMPTION; an x16 port is the PCIe maximum).
@@ -125,6 +127,7 @@ LINK_MAX_UNITS: dict[LinkType, int] = {
     LinkType.PCIE5: 64,
     LinkType.NVLINK3: 12,
     LinkType.NVLINK4: 18,
+    LinkType.ICI: 6,  # TPU v4/v5p: 6 ICI links for a 3D torus ("How to Scale Your Model")
 }
 # Shoreline per unit: a PCIe lane is one SerDes lane (TX + RX pair); an NVLink3 link has 4
 # signal pairs per direction at 50 Gb/s (NVIDIA A100 whitepaper), an NVLink4 link 2 at 100 Gb/s
@@ -134,6 +137,8 @@ LINK_UNIT_EDGE_MM: dict[LinkType, float] = {
     LinkType.PCIE5: SERDES_LANE_EDGE_MM,
     LinkType.NVLINK3: 4 * SERDES_LANE_EDGE_MM,
     LinkType.NVLINK4: 2 * SERDES_LANE_EDGE_MM,
+    # ICI: 45 GB/s = 360 Gb/s each way needs 4 lanes of a 100 Gb/s-class SerDes (ASSUMPTION).
+    LinkType.ICI: 4 * SERDES_LANE_EDGE_MM,
 }
 
 # Clock ceiling at 7 nm: the fastest TSMC N7 GPU ships at 2,581 MHz boost (AMD Radeon RX 6700 XT,
@@ -235,6 +240,7 @@ LINK_J_PER_BIT: dict[LinkType, float] = {
     LinkType.PCIE5: 5.0 * PJ,
     LinkType.NVLINK3: 2.5 * PJ,
     LinkType.NVLINK4: 2.5 * PJ,
+    LinkType.ICI: 2.5 * PJ,  # ASSUMPTION: board/cable-level SerDes like NVLink's
 }
 # Leakage per mm² of die at V_NOMINAL, scaling ∝ V. ASSUMPTION (no published per-mm² figure for
 # N7 HPC libraries found): 0.05 W/mm².

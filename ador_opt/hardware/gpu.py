@@ -26,14 +26,18 @@ class GpuSpec:
     die_area_mm2: float
     process_nm: int
     tdp_w: float
+    int8_tops: float = 0.0  # dense INT8 tensor peak (TOPS); 0 when the datasheet has none
     link_type: LinkType = LinkType.NVLINK4  # NVLink generation of `nvlink_gbps`
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "link_type", _enum(LinkType, self.link_type, "link_type"))
 
     def peak_tflops_for(self, precision: str) -> float:
+        """Dense tensor peak for `precision` (fp16 when the GPU has no faster path for it)."""
         if precision == "fp8" and self.fp8_tflops > 0:
             return self.fp8_tflops
+        if precision == "int8" and self.int8_tops > 0:
+            return self.int8_tops
         return self.fp16_tflops
 
     def to_dict(self) -> dict[str, Any]:

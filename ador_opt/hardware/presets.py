@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ador_opt.hardware import constants as c
-from ador_opt.hardware.arch import ArchConfig, DramType, LinkType
+from ador_opt.hardware.arch import ArchConfig, DramType, LinkType, TpSync
 from ador_opt.hardware.gpu import GpuSpec
+from ador_opt.hardware.topology import TPU_V5E_8, ring_p2p_gbps
 from ador_opt.registry import Registry
 
 # NoC bandwidth. A100: its L2 fabric, 5,120 B/clk (NVIDIA A100 whitepaper) at 1,410 MHz. The
@@ -39,8 +40,8 @@ class Hardware:
 
 
 GPU_SPECS: dict[str, GpuSpec] = {
-    # NVIDIA A100 datasheet (SXM4 80GB): 312 TFLOPS dense FP16, 2039 GB/s, NVLink3 600 GB/s;
-    # GA100 die 826 mm² (TSMC N7). 1410 MHz boost.
+    # NVIDIA A100 datasheet (SXM4 80GB): 312 TFLOPS dense FP16, 624 TOPS dense INT8, 2039 GB/s,
+    # NVLink3 600 GB/s; GA100 die 826 mm² (TSMC N7). 1410 MHz boost.
     "a100-sxm-80gb": GpuSpec(
         name="a100-sxm-80gb",
         sm_count=108,
@@ -54,9 +55,10 @@ GPU_SPECS: dict[str, GpuSpec] = {
         die_area_mm2=826.0,
         process_nm=7,
         tdp_w=400.0,
+        int8_tops=624.0,
         link_type=LinkType.NVLINK3,
     ),
-    # NVIDIA H100 SXM5 datasheet: 989 TFLOPS dense FP16/BF16, 1979 dense FP8, 3350 GB/s,
+    # NVIDIA H100 SXM5 datasheet: 989 TFLOPS dense FP16/BF16, 1979 dense FP8 and INT8, 3350 GB/s,
     # NVLink4 900 GB/s; GH100 die 814 mm² (TSMC 4N); 1830 MHz boost (tensor).
     "h100-sxm-80gb": GpuSpec(
         name="h100-sxm-80gb",
@@ -71,9 +73,10 @@ GPU_SPECS: dict[str, GpuSpec] = {
         die_area_mm2=814.0,
         process_nm=4,
         tdp_w=700.0,
+        int8_tops=1979.0,
     ),
-    # NVIDIA H200 SXM datasheet: H100 compute, 4800 GB/s, 141 GB HBM3e (≈ 140.4 GiB usable
-    # as reported by nvidia-smi: 143771 MiB).
+    # NVIDIA H200 SXM datasheet: H100 compute (INT8 1979 TOPS dense), 4800 GB/s, 141 GB HBM3e
+    # (≈ 140.4 GiB usable as reported by nvidia-smi: 143771 MiB).
     "h200-sxm-141gb": GpuSpec(
         name="h200-sxm-141gb",
         sm_count=132,
@@ -87,6 +90,7 @@ GPU_SPECS: dict[str, GpuSpec] = {
         die_area_mm2=814.0,
         process_nm=4,
         tdp_w=700.0,
+        int8_tops=1979.0,
     ),
 }
 
@@ -172,6 +176,58 @@ ADOR_PAPER = ArchConfig(
     p2p_link_count=12,
 )
 
+# --- Google TPU v5e as an instance of the HDA template (issue 12; docs/validation-tpu.md) -------
+# Facts: Google Cloud TPU v5e documentation (197 TFLOPS bf16, 394 TOPS int8, 16 GB HBM2 at
+# 819 GB/s, 1,600 Gbps ICI per chip) and "How to Scale Your Model" (TPU chapter: one
+# TensorCore with four 128×128 MXUs, a VPU of 8 sublanes × 128 lanes, 128 MiB of VMEM, four ICI
+# links of ≈ 45 GB/s each way in a 2D grid, 8 chips per host). Template reading:
+# * clock: 197 TFLOPS = 4 · 128 · 128 · 2 · f  ⇒  f = 1503 MHz (the book: "about 1.5 GHz");
+# * int8 at twice the bf16 MAC rate (394 / 197), `int8_macs_per_fp16_mac` = 2;
+# * in-array weight double buffering: the MXU holds one weight tile plus one for double
+#   buffering to hide the shift-in (TPU v1 paper, Jouppi et al., ISCA 2017; assumed kept);
+# * no MAC tree (weight-stationary MXUs only); vector unit = the VPU's 8 × 128 lanes;
+# * on-chip SRAM: VMEM as the core's local SRAM (128 MiB per the book; an MLPerf system
+#   description says 48 MiB — uncertain, docs/validation-tpu.md). v5e has no shared CMEM; the
+#   template needs a positive global SRAM, so 1 MiB stands in (ASSUMPTION, immaterial);
+# * HBM2e: 2 stacks at 3.2 Gb/s/pin = 819 GB/s, 16 GiB;
+# * ICI: 4 links (area); `p2p_gbps` is what a TP ring over the 8-chip 2×4 host drives per chip
+#   (2 neighbour links × 2 directions × 45 GB/s, hardware/topology.py); Megatron TP sync, the
+#   sharding JetStream-PyTorch uses (column-parallel QKV/up, row-parallel O/down);
+# * NoC: one core, so the template's NoC is the VMEM → MXU operand fabric (unpublished).
+#   ASSUMPTION: sized to multicast one bf16 row of 128 elements per cycle to the four MXUs,
+#   twice over for outputs and prefetch: 2 · 128 · 2 B = 512 B/cycle at 1503 MHz = 770 GB/s
+#   (the router area model prices it; performance is insensitive: validation-tpu.md);
+# * area and cost are the 7 nm template's estimate — v5e's node and die size are unpublished.
+_TPU_V5E_MXU = 128
+_TPU_V5E_MXUS = 4
+_TPU_V5E_BF16_TFLOPS = 197.0
+_TPU_V5E_FREQ_MHZ = _TPU_V5E_BF16_TFLOPS * 1e6 / (2 * _TPU_V5E_MXUS * _TPU_V5E_MXU**2)
+_TPU_V5E_NOC_BYTES_PER_CYCLE = 2 * _TPU_V5E_MXU * 2
+TPU_V5E = ArchConfig(
+    name="tpu-v5e",
+    freq_mhz=_TPU_V5E_FREQ_MHZ,
+    core_count=1,
+    sa_rows=_TPU_V5E_MXU,
+    sa_cols=_TPU_V5E_MXU,
+    sa_per_core=_TPU_V5E_MXUS,
+    sa_weight_double_buffer=True,
+    mt_width=0,
+    mt_lanes=0,
+    vector_width=8 * 128,
+    local_sram_kib=128 * 1024.0,
+    global_sram_mib=1.0,
+    noc_gbps=_TPU_V5E_NOC_BYTES_PER_CYCLE * _TPU_V5E_FREQ_MHZ / 1e3,
+    dram_type=DramType.HBM2E,
+    dram_gib=16.0,
+    dram_gbps=819.0,
+    p2p_type=LinkType.ICI,
+    p2p_gbps=ring_p2p_gbps(TPU_V5E_8, TPU_V5E_8.chips),
+    tp_sync=TpSync.MEGATRON,
+    int8_macs_per_fp16_mac=2,
+    dram_phy_count=2,
+    p2p_link_count=TPU_V5E_8.links_per_chip,
+)
+
 HARDWARE_PRESETS: Registry[Hardware] = Registry(
     "hardware",
     {
@@ -179,6 +235,7 @@ HARDWARE_PRESETS: Registry[Hardware] = Registry(
         "llmcompass-l": Hardware("llmcompass-l", LLMCOMPASS_L, None),
         "llmcompass-t": Hardware("llmcompass-t", LLMCOMPASS_T, None),
         "ador-paper": Hardware("ador-paper", ADOR_PAPER, None),
+        "tpu-v5e": Hardware("tpu-v5e", TPU_V5E, None),
         **{name: Hardware(name, None, spec) for name, spec in GPU_SPECS.items()},
     },
 )

@@ -56,9 +56,11 @@ def spec_from_hf_config(cfg: dict[str, Any], name: str, path: Path) -> ModelSpec
     if not isinstance(model_type, str):
         raise InputError(f"{path}: model_type must be a string, got {model_type!r:.60}")
     is_bloom = model_type == "bloom"
-    act = cfg.get("hidden_act", "silu")
+    # Gemma's config.json says "gelu" (GeGLU: its MLP is gated like SwiGLU).
+    act = cfg.get("hidden_activation") or cfg.get("hidden_act") or "silu"
     if not isinstance(act, str):
         raise InputError(f"{path}: hidden_act must be a string, got {act!r:.60}")
+    act = act.lower()
     ffn = _int(cfg, path, "intermediate_size", "n_inner", default=4 * hidden)
     if cfg.get("head_dim") is None and hidden % heads:
         raise InputError(
@@ -77,7 +79,8 @@ def spec_from_hf_config(cfg: dict[str, Any], name: str, path: Path) -> ModelSpec
         head_dim=head_dim,
         ffn_size=ffn,
         vocab_size=_int(cfg, path, "vocab_size"),
-        gated_mlp=not is_bloom and act in {"silu", "swiglu"},
+        gated_mlp=not is_bloom and (act in {"silu", "swiglu"} or model_type.startswith("gemma")),
+        activation="gelu" if act.startswith("gelu") else ("relu" if act == "relu" else "silu"),
         tied_embeddings=_flag(cfg, path, "tie_word_embeddings", is_bloom),
         num_experts=experts,
         experts_per_token=_int(cfg, path, "num_experts_per_tok", default=1),

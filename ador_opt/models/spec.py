@@ -1,9 +1,9 @@
 """`ModelSpec`: the shape of a decoder-only transformer, with derived sizes.
 
 All sizes are element counts unless the name carries a unit (`_bytes`). Parameter counting follows
-the published architectures: attention Q/K/V/O projections, an MLP that is gated (SwiGLU: gate, up,
-down) or plain (up, down), RMS/LayerNorm weights, an optional MoE router, token embeddings and an
-LM head that may be tied to the embeddings.
+the published architectures: attention Q/K/V/O projections, an MLP that is gated (SwiGLU or
+GeGLU: gate, up, down) or plain (up, down), RMS/LayerNorm weights, an optional MoE router, token
+embeddings and an LM head that may be tied to the embeddings (Gemma, BLOOM).
 """
 
 from __future__ import annotations
@@ -20,14 +20,23 @@ MAX_MODEL_COUNT = 2**31 - 1
 
 
 class Precision(StrEnum):
-    """Numeric format of weights, activations and KV cache."""
+    """Numeric format of the weights and the KV cache (activations between layers stay 16 bit).
+
+    `fp8` and `int8` both store one byte per element; they differ in the compute rate the
+    hardware offers for them (GPU FP8 vs INT8 tensor peaks, an array's int8 MAC rate)."""
 
     FP16 = "fp16"
     FP8 = "fp8"
+    INT8 = "int8"
 
     @property
     def bytes_per_element(self) -> int:
         return 2 if self is Precision.FP16 else 1
+
+
+# MLP activation functions of the gated (GLU) or plain MLP. The vector-unit work of the op list
+# counts ≈ 8 ops per FFN element for either (models/ops.py); the field records the architecture.
+ACTIVATIONS = ("silu", "gelu", "relu")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +52,7 @@ class ModelSpec:
     ffn_size: int
     vocab_size: int
     gated_mlp: bool = True
+    activation: str = "silu"  # "silu" (SwiGLU when gated), "gelu" (GeGLU when gated), "relu"
     tied_embeddings: bool = False
     num_experts: int = 1
     experts_per_token: int = 1
@@ -51,6 +61,7 @@ class ModelSpec:
     bytes_per_weight: int = 2
     bytes_per_kv: int = 2
     bytes_per_activation: int = 2
+    precision: Precision = Precision.FP16  # what `bytes_per_weight`/`bytes_per_kv` encode
 
     def __post_init__(self) -> None:
         positive = (
@@ -84,6 +95,18 @@ class ModelSpec:
             )
         if self.experts_per_token > self.num_experts:
             raise InputError(f"model {self.name!r}: experts_per_token exceeds num_experts")
+        if self.activation not in ACTIVATIONS:
+            raise InputError(
+                f"model {self.name!r}: activation must be one of {', '.join(ACTIVATIONS)}, "
+                f"got {self.activation!r}"
+            )
+        try:
+            object.__setattr__(self, "precision", Precision(self.precision))
+        except ValueError:
+            known = ", ".join(p.value for p in Precision)
+            raise InputError(
+                f"model {self.name!r}: unknown precision {self.precision!r}; known: {known}"
+            ) from None
 
     # --- per-layer parameter counts (elements) -------------------------------------------
     @property
@@ -167,12 +190,21 @@ class ModelSpec:
         return 2 * self.num_layers * self.kv_size * self.bytes_per_kv
 
     def with_precision(self, precision: Precision | str) -> ModelSpec:
-        """Copy with weights, KV cache and activations in `precision` (fp8 keeps fp16
-        activations between layers as FP8 serving engines do; weights and KV are 8 bit)."""
-        p = Precision(precision)
+        """Copy with weights and KV cache in `precision` (fp8 and int8 keep 16-bit activations
+        between layers as 8-bit serving engines do; weights and KV are 8 bit)."""
+        try:
+            p = Precision(precision)
+        except ValueError:
+            known = ", ".join(q.value for q in Precision)
+            raise InputError(f"unknown precision {precision!r}; known: {known}") from None
         return dataclasses.replace(
-            self, bytes_per_weight=p.bytes_per_element, bytes_per_kv=p.bytes_per_element
+            self,
+            bytes_per_weight=p.bytes_per_element,
+            bytes_per_kv=p.bytes_per_element,
+            precision=p,
         )
 
     def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out["precision"] = self.precision.value
+        return out

@@ -257,6 +257,14 @@ def allreduce_time_s(message_bytes: float, devices: int, link: LinkParams) -> fl
 # framing per TLP) × 128b/130b line coding (PCIe Base Specification 4.0/5.0) = 0.90.
 PCIE_HOP_LATENCY_RATIO = 5.7 / 3.4
 PCIE_BW_EFF = 256 / (256 + 24) * 128 / 130
+# TPU ICI (issue 12): collectives are scheduled inside the compiled XLA program, so there is no
+# per-call launch or flag handshake (base latency 0, ASSUMPTION); ≈ 1 µs per ring hop
+# (ASSUMPTION, the project's former generic hop latency; no published v5e figure); the 45 GB/s
+# per link of "How to Scale Your Model" taken as sustained (efficiency 1, ASSUMPTION). None of
+# these is fitted on GPU rows. docs/validation-tpu.md.
+ICI_HOP_LATENCY_S = 1.0e-6
+ICI_BASE_LATENCY_S = 0.0
+ICI_BW_EFF = 1.0
 
 
 def _link_table() -> dict[LinkType, LinkParams]:
@@ -273,6 +281,7 @@ def _link_table() -> dict[LinkType, LinkParams]:
         LinkType.NVLINK4: nv4,
         LinkType.PCIE4: replace(nv4, name="pcie4", bw_eff=PCIE_BW_EFF, hop_latency_s=pcie_hop),
         LinkType.PCIE5: replace(nv4, name="pcie5", bw_eff=PCIE_BW_EFF, hop_latency_s=pcie_hop),
+        LinkType.ICI: LinkParams("ici", 1.0, ICI_BW_EFF, ICI_HOP_LATENCY_S, ICI_BASE_LATENCY_S),
     }
 
 

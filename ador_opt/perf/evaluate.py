@@ -26,14 +26,14 @@ from ador_opt.perf.static import check_static_args, evaluate_static_batch
 
 
 def parse_precision(text: str) -> Precision:
-    """`fp16` (bf16 is timed alike) or `fp8`; anything else is an `InputError`."""
+    """`fp16` (bf16 is timed alike), `fp8` or `int8`; anything else is an `InputError`."""
     value = text.strip().lower()
     if value == "bf16":
         value = "fp16"
     try:
         return Precision(value)
     except ValueError:
-        raise InputError(f"unknown precision {text!r}; known: fp16, bf16, fp8") from None
+        raise InputError(f"unknown precision {text!r}; known: fp16, bf16, fp8, int8") from None
 
 
 def effective_tp(hw: Hardware, tp: int | None) -> int:
@@ -53,6 +53,8 @@ def hardware_facts(hw: Hardware, precision: Precision) -> dict[str, Any]:
         peak = hw.arch.peak_tflops
         if hw.gpu is not None:
             peak = hw.gpu.peak_tflops_for(precision.value)
+        elif precision is Precision.INT8:
+            peak = hw.arch.peak_tops_int8
         area = area_breakdown(hw.arch)
         return {
             "area_mm2": area.total_mm2,
@@ -102,7 +104,7 @@ def evaluate_design(
     token, comes back with `feasible: false` and the reason."""
     tp_used = effective_tp(hw, tp)
     check_static_args(batch, input_len, output_len, tp_used)
-    precision = Precision.FP8 if model.bytes_per_weight == 1 else Precision.FP16
+    precision = model.precision
     doc: dict[str, Any] = {
         "hardware": hw.name,
         "model": model.name,
@@ -252,7 +254,7 @@ def compare_designs(
             rows.append(doc)
     return {
         "model": model.name,
-        "precision": "fp8" if model.bytes_per_weight == 1 else "fp16",
+        "precision": model.precision.value,
         "input_len": input_len,
         "output_len": output_len,
         "baseline": hardware[0].name,

@@ -221,10 +221,11 @@ def gemm_plan(
     act_bytes_per_elem: int,
     params: GpuModelParams,
     tiles_to_try: tuple[tuple[int, int], ...] = GEMM_TILES,
+    precision: str = "",
 ) -> GemmPlan:
     """Best tile shape (of `tiles_to_try`) and split-K of an m×k by k×n GEMM (least blended
-    time)."""
-    tflops = gpu.peak_tflops_for("fp8" if weight_bytes_per_elem == 1 else "fp16")
+    time); `precision` "int8" runs at the INT8 tensor peak."""
+    tflops = gpu.peak_tflops_for(precision or ("fp8" if weight_bytes_per_elem == 1 else "fp16"))
     macs = _macs_per_cycle_per_sm(gpu, tflops) * params.gemm_mainloop_eff
     hz = gpu.freq_mhz * 1e6
     bw = gpu.hbm_gbps * 1e9 * params.hbm_eff
@@ -271,11 +272,15 @@ def gemm_kernel(
     weight_bytes_per_elem: int,
     act_bytes_per_elem: int = 2,
     params: GpuModelParams = DEFAULT_PARAMS,
+    precision: str = "",
 ) -> KernelTime:
     """One GEMM kernel's GPU time (m×k activations by k×n weights), best tiling. FP8 tensor
-    peak when the weights are 8 bit and the GPU has FP8 tensor cores."""
-    tflops = gpu.peak_tflops_for("fp8" if weight_bytes_per_elem == 1 else "fp16")
-    plan = gemm_plan(gpu, m, k, n, weight_bytes_per_elem, act_bytes_per_elem, params)
+    peak when the weights are 8 bit and the GPU has FP8 tensor cores; `precision` "int8" uses
+    the INT8 tensor peak."""
+    tflops = gpu.peak_tflops_for(precision or ("fp8" if weight_bytes_per_elem == 1 else "fp16"))
+    plan = gemm_plan(
+        gpu, m, k, n, weight_bytes_per_elem, act_bytes_per_elem, params, precision=precision
+    )
     flops = 2.0 * m * k * n
     nbytes = k * n * weight_bytes_per_elem + (m * k + m * n) * act_bytes_per_elem
     bw = gpu.hbm_gbps * 1e9
@@ -374,7 +379,14 @@ def _op_kernel(gpu: GpuSpec, model: ModelSpec, op: Op, params: GpuModelParams) -
     """Time of one copy of `op` (collectives excluded)."""
     if op.kind is OpKind.GEMM:
         return gemm_kernel(
-            gpu, op.m, op.k, op.n, model.bytes_per_weight, model.bytes_per_activation, params
+            gpu,
+            op.m,
+            op.k,
+            op.n,
+            model.bytes_per_weight,
+            model.bytes_per_activation,
+            params,
+            model.precision.value,
         )
     if op.kind is OpKind.ATTN_PREFILL:
         return _attn_prefill_kernel(gpu, op, params)
@@ -447,7 +459,7 @@ def _group_totals(params: GpuModelParams, gpu: GpuSpec, group: GemmTiming) -> _T
     compute_s = memory_s = overhead_s = p2p_s = tensor_busy = dram_busy = flops = 0.0
     dram_bytes = kernels = 0.0
     for _, m, k, n, repeat in group.shapes:
-        kt = gemm_kernel(gpu, m, k, n, layout.wb, layout.ab, params)
+        kt = gemm_kernel(gpu, m, k, n, layout.wb, layout.ab, params, layout.model.precision.value)
         body = kt.seconds - kt.overhead_s
         if kt.compute_s >= kt.memory_s:
             compute_s += repeat * body

@@ -23,7 +23,7 @@ from types import MappingProxyType
 from ador_opt.errors import InputError
 from ador_opt.hardware.arch import ArchConfig
 from ador_opt.models.ops import BatchComposition, GemmTiming, step_parts
-from ador_opt.models.spec import ModelSpec
+from ador_opt.models.spec import ModelSpec, Precision
 from ador_opt.perf.mactree import dram_stream_s
 from ador_opt.perf.memory import logits_spill_bytes
 from ador_opt.perf.noc import PIPELINE_CHUNKS, pipelined_exposed_s
@@ -76,6 +76,21 @@ def hda_step_time(
     final designs, never inside trials) and equals "closed-form" exactly; "double-buffered"
     times every design as if `sa_weight_double_buffer` were set."""
     return _step(arch, model, batch, tp, _cycles_fn(sa_backend, arch))
+
+
+@lru_cache(maxsize=64)
+def int8_packed_cycles(cycles_fn: CyclesFn, macs_per_fp16_mac: int) -> CyclesFn:
+    """The cycle model of arrays whose PEs do `macs_per_fp16_mac` int8 MACs per cycle: each PE
+    holds that many consecutive K elements of the weight tile, so an (M×K)·(K×N) int8 GEMM
+    costs what an M×⌈K/r⌉ one costs at fp16 (same weight-load and fill/drain per fold, r× fewer
+    row folds). One function object per (model, rate), so step caches keyed on it still hit."""
+    if macs_per_fp16_mac == 1:
+        return cycles_fn
+
+    def packed(m: int, k: int, n: int, rows: int, cols: int) -> int:
+        return cycles_fn(m, -(-k // macs_per_fp16_mac), n, rows, cols)
+
+    return packed
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +167,10 @@ def _step(
 ) -> StepTime:
     parts = step_parts(model, batch, tp)
     layers = model.num_layers
-    block = _gemm_block(arch, parts.gemms, cycles_fn)
+    gemm_cycles = cycles_fn
+    if model.precision is Precision.INT8:  # int8 × int8 weight GEMMs at the arrays' int8 rate
+        gemm_cycles = int8_packed_cycles(cycles_fn, arch.int8_macs_per_fp16_mac)
+    block = _gemm_block(arch, parts.gemms, gemm_cycles)
     busy = list(block.busy)
     bound_s = dict(block.bound_s)
     chain = block.chain_s

@@ -33,5 +33,4 @@ def step_time(
     from ador_opt.perf.hda import hda_step_time
 
     st = hda_step_time(hw.arch, model, batch, tp, sa_backend)
-    precision = "fp8" if model.bytes_per_weight == 1 else "fp16"
-    return with_energy(st, hda_step_energy_j(hw.arch, st, precision))
+    return with_energy(st, hda_step_energy_j(hw.arch, st, model.precision.value))

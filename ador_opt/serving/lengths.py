@@ -3,7 +3,8 @@
 Every distribution samples with a numpy `Generator` and returns int64 arrays of values ≥ 1.
 `fit_lognormal` fits a lognormal, truncated above at `cap`, to a published mean, median and p90
 (least squares on the log of the three statistics; the presets in `workload.py` store its
-result, and tests re-run the fit).
+result, and tests re-run the fit). `fit_lognormal_quantiles` does the same for a mean and any
+set of published percentiles (e.g. p50/p80/p95).
 """
 
 from __future__ import annotations
@@ -103,6 +104,42 @@ class LogNormalLengths:
 
 
 @dataclass(frozen=True, slots=True)
+class ClippedLengths:
+    """min(X, `clip`) of a lognormal X: a server's maximum output length stops longer answers
+    at `clip` tokens (unlike `LogNormalLengths.cap`, which drops them from the dataset)."""
+
+    base: LogNormalLengths
+    clip: int
+
+    def __post_init__(self) -> None:
+        if self.clip < 1 or self.base.cap is not None:
+            raise InputError("clipped lengths need clip ≥ 1 and an uncapped lognormal")
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.minimum(self.base.sample(n, rng), self.clip)
+
+    def stats(self) -> tuple[float, float, float]:
+        """(mean, median, p90) of min(X, clip) for the continuous lognormal X."""
+        mu, sigma, c = self.base.mu, self.base.sigma, float(self.clip)
+        z = (math.log(c) - mu) / sigma
+        below = math.exp(mu + sigma**2 / 2) * _STD_NORMAL.cdf(z - sigma)  # E[X; X ≤ c]
+        mean = below + c * (1.0 - _STD_NORMAL.cdf(z))
+        return mean, min(c, math.exp(mu)), min(c, math.exp(mu + sigma * Z90))
+
+    def describe(self) -> dict[str, object]:
+        mean, median, p90 = self.stats()
+        return {
+            "kind": "clipped-lognormal",
+            "mu": self.base.mu,
+            "sigma": self.base.sigma,
+            "clip": self.clip,
+            "mean": mean,
+            "median": median,
+            "p90": p90,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class EmpiricalLengths:
     """The values of a trace, taken in order (request i gets value i)."""
 
@@ -146,6 +183,49 @@ def lognormal_stats(mu: float, sigma: float, cap: float | None) -> tuple[float, 
         / f_cap
     )
     return mean, quantile(0.5), quantile(0.9)
+
+
+def lognormal_quantile(mu: float, sigma: float, cap: float | None, p: float) -> float:
+    """The p-quantile (0 < p < 1) of exp(N(mu, sigma²)) conditioned on ≤ cap."""
+    f_cap = 1.0 if cap is None else _STD_NORMAL.cdf((math.log(cap) - mu) / sigma)
+    if f_cap < 1e-12:
+        return float(cap) if cap is not None else math.exp(mu)
+    return math.exp(mu + sigma * _STD_NORMAL.inv_cdf(p * f_cap))
+
+
+def fit_lognormal_quantiles(
+    mean: float | None, quantiles: dict[float, float], cap: float | None = None
+) -> tuple[float, float]:
+    """(mu, sigma) of a lognormal truncated at `cap` minimising the summed squared log-error of
+    the mean (None = not published) and the given {probability: value} percentiles. Needs two
+    statistics at least. Same coarse-to-fine grid search as `fit_lognormal`."""
+    if (mean is not None) + len(quantiles) < 2:
+        raise InputError("a lognormal fit needs at least two statistics")
+    if (mean is not None and mean <= 0) or any(
+        not 0 < p < 1 or v <= 0 for p, v in quantiles.items()
+    ):
+        raise InputError("a lognormal fit needs positive statistics and 0 < p < 1")
+
+    def loss(mu: float, sigma: float) -> float:
+        total = 0.0
+        if mean is not None:
+            total += math.log(lognormal_stats(mu, sigma, cap)[0] / mean) ** 2
+        for p, v in quantiles.items():
+            total += math.log(lognormal_quantile(mu, sigma, cap, p) / v) ** 2
+        return total
+
+    centre = quantiles.get(0.5) or mean or next(iter(quantiles.values()))
+    mu_c, sigma_c = math.log(centre), 1.0
+    mu_half, sigma_half = 2.0, 0.99
+    for _ in range(6):
+        grid = [
+            (loss(mu, sigma), mu, sigma)
+            for mu in np.linspace(mu_c - mu_half, mu_c + mu_half, 41)
+            for sigma in np.linspace(max(0.01, sigma_c - sigma_half), sigma_c + sigma_half, 41)
+        ]
+        _, mu_c, sigma_c = min(grid)
+        mu_half, sigma_half = mu_half / 8, sigma_half / 8
+    return float(mu_c), float(sigma_c)
 
 
 def fit_lognormal(

@@ -18,6 +18,7 @@ import numpy as np
 from ador_opt.errors import InputError
 from ador_opt.registry import Registry
 from ador_opt.serving.lengths import (
+    ClippedLengths,
     EmpiricalLengths,
     FixedLengths,
     Lengths,
@@ -85,6 +86,27 @@ _AZURE_CONV_OUT = LogNormalLengths(round(math.log(129), 4), _CHAT_OUT.sigma)
 _AZURE_CODE_IN = LogNormalLengths(round(math.log(1469), 4), _CHAT_IN.sigma)
 _AZURE_CODE_OUT = LogNormalLengths(round(math.log(13), 4), _CHAT_OUT.sigma)
 
+# ShareGPT V3 (ShareGPT_V3_unfiltered_cleaned_split, the file vLLM's and JetStream's serving
+# benchmarks sample): first-turn prompt and response lengths as published in the Llumnix paper
+# (Sun et al., OSDI 2024, table of workload statistics), Llama tokenizer — prompt mean 306,
+# p50 74, p80 348, p95 1484; output mean 500, p50 487, p80 781, p95 988 tokens (cross-check:
+# the vLLM paper, Kwon et al. SOSP 2023 Fig. 11, gives means of 161 and 338 after its own
+# filtering). `fit_lognormal_quantiles` of those four statistics per side (uncapped: they
+# describe the whole file). "-1024": JetStream's benchmark_serving.py drops prompts longer than
+# 1,024 tokens (prompt conditioned on ≤ 1024: the truncated lognormal) and the server's
+# maximum output length of 1,024 (jetstream-pytorch summary.md) stops longer answers there
+# (output clipped at 1024). The benchmark's other filters (prompt or output < 4 tokens,
+# prompt + output > 2048) drop ≈ 4 % of prompts of < 4 tokens and < 1 % otherwise; not
+# modelled. Resulting means/medians (docs/serving.md): prompt 150 / 66, output 526 / 485.
+SHAREGPT_CAP_TOKENS = 1024
+_SHAREGPT_IN = LogNormalLengths(4.3366, 1.7390, cap=SHAREGPT_CAP_TOKENS)
+_SHAREGPT_OUT = ClippedLengths(LogNormalLengths(6.1840, 0.4510), SHAREGPT_CAP_TOKENS)
+# Published ShareGPT V3 statistics per side: (mean, {percentile: tokens}).
+SHAREGPT_V3_STATS: dict[str, tuple[float, dict[float, float]]] = {
+    "input": (306.0, {0.5: 74.0, 0.8: 348.0, 0.95: 1484.0}),
+    "output": (500.0, {0.5: 487.0, 0.8: 781.0, 0.95: 988.0}),
+}
+
 # The published statistics each preset is fitted to: (mean, median, p90, cap) per side.
 PUBLISHED_STATS: dict[str, dict[str, tuple[float | None, float, float | None, int | None]]] = {
     "chat": {"input": (686, 417, 1678, None), "output": (197, 139, 484, None)},
@@ -111,6 +133,13 @@ WORKLOAD_PRESETS: Registry[Workload] = Registry(
             _AZURE_CODE_IN,
             _AZURE_CODE_OUT,
             source="Azure LLM inference trace 2023 (code), medians",
+        ),
+        "sharegpt-1024": Workload(
+            "sharegpt-1024",
+            _SHAREGPT_IN,
+            _SHAREGPT_OUT,
+            source="ShareGPT V3 length statistics (Llumnix, OSDI 2024); prompts ≤ 1024 tokens "
+            "(JetStream benchmark filter), outputs clipped at 1024 (server maximum)",
         ),
     },
 )
