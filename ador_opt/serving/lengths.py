@@ -10,6 +10,7 @@ set of published percentiles (e.g. p50/p80/p95).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Protocol
@@ -215,17 +216,7 @@ def fit_lognormal_quantiles(
         return total
 
     centre = quantiles.get(0.5) or mean or next(iter(quantiles.values()))
-    mu_c, sigma_c = math.log(centre), 1.0
-    mu_half, sigma_half = 2.0, 0.99
-    for _ in range(6):
-        grid = [
-            (loss(mu, sigma), mu, sigma)
-            for mu in np.linspace(mu_c - mu_half, mu_c + mu_half, 41)
-            for sigma in np.linspace(max(0.01, sigma_c - sigma_half), sigma_c + sigma_half, 41)
-        ]
-        _, mu_c, sigma_c = min(grid)
-        mu_half, sigma_half = mu_half / 8, sigma_half / 8
-    return float(mu_c), float(sigma_c)
+    return _grid_minimise(loss, math.log(centre))
 
 
 def fit_lognormal(
@@ -243,7 +234,13 @@ def fit_lognormal(
         got = lognormal_stats(mu, sigma, cap)
         return sum(math.log(got[i] / v) ** 2 for i, v in targets)
 
-    mu_c, sigma_c = math.log(median), 1.0
+    return _grid_minimise(loss, math.log(median))
+
+
+def _grid_minimise(loss: Callable[[float, float], float], mu_c: float) -> tuple[float, float]:
+    """Coarse-to-fine grid search of (mu, sigma) around (`mu_c`, 1): six rounds of a 41 × 41
+    grid, each 8× finer around the previous best."""
+    sigma_c = 1.0
     mu_half, sigma_half = 2.0, 0.99
     for _ in range(6):
         grid = [
