@@ -87,11 +87,10 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "hbm_eff": (0.6, 0.95),
     "roofline_blend": (1.0, 30.0),  # 1 = no overlap of memory and compute; 30 ≈ max()
     "kernel_fixed_s": (0.5e-6, 20e-6),
-    "nvlink3_hop_latency_s": (0.2e-6, 20e-6),
-    "nvlink3_base_latency_s": (0.5e-6, 50e-6),
+    # NCCL's per-hop and per-call latencies in SM cycles: 0.2–20 µs and 0.5–50 µs at 1.4–1.8 GHz
+    "nccl_hop_latency_cycles": (300.0, 36000.0),
+    "nccl_base_latency_cycles": (700.0, 90000.0),
     "nvlink3_bw_eff": (0.3, 1.0),
-    "nvlink4_hop_latency_s": (0.2e-6, 20e-6),
-    "nvlink4_base_latency_s": (0.5e-6, 50e-6),
     "nvlink4_bw_eff": (0.3, 1.0),
     "kernel_gap_s": (0.1e-6, 30e-6),
     # Host cost of one eager PyTorch kernel launch from Python (dispatcher + CUDA launch,
@@ -99,6 +98,12 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "eager_launch_s": (2e-6, 100e-6),
     # Python input preparation and sampling per request per step.
     "eager_seq_s": (1e-6, 2e-3),
+    # Per prompt in a step, not overlapped with the GPU: a compiled engine's context-phase
+    # set-up and first-token return (request admission, input copy, sampling, output copy)
+    "prefill_step_s": (1e-7, 5e-3),
+    # the same for a Python eager engine's prompt path (attention-mask and prompt metadata
+    # built in Python, prompt attention op dispatched per layer)
+    "eager_prefill_step_s": (1e-7, 50e-3),
 }
 LAYERS: dict[str, tuple[tuple[str, ...], tuple[Scenario, ...]]] = {
     "gemm": (
@@ -107,18 +112,18 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[Scenario, ...]]] = {
         (Scenario.GEMM,),
     ),
     "allreduce": (
-        ("nvlink3_hop_latency_s", "nvlink3_base_latency_s", "nvlink3_bw_eff",
-         "nvlink4_hop_latency_s", "nvlink4_base_latency_s", "nvlink4_bw_eff"),
+        ("nccl_hop_latency_cycles", "nccl_base_latency_cycles", "nvlink3_bw_eff",
+         "nvlink4_bw_eff"),
         (Scenario.ALLREDUCE,),
     ),
     "engine": (
-        ("kernel_gap_s", "eager_launch_s", "eager_seq_s"),
+        ("kernel_gap_s", "eager_launch_s", "eager_seq_s", "prefill_step_s", "eager_prefill_step_s"),
         (Scenario.PREFILL, Scenario.DECODE_STEP, Scenario.STATIC_BATCH),
     ),
 }  # fmt: skip
 assert set(BOUNDS) == set(PARAM_NAMES)
 LINK_GENERATIONS = {"nvlink3": "a100", "nvlink4": "h"}  # hardware name prefix per generation
-LINK_PARAMS_PER_GENERATION = 3
+LINK_PARAMS_PER_GENERATION = 3  # rows a generation needs before its own efficiency is fitted
 
 
 def source_of(case: Case) -> str:
@@ -276,7 +281,7 @@ def fit_layer(layer: str, cases: Sequence[Case], start: GpuModelParams) -> GpuMo
         contradicted = contradicted_allreduce_rows(rows)
         rows = [c for c in rows if c.case_id not in contradicted]
         gens = _identified_generations(rows)
-        names = tuple(n for n in names if n.split("_")[0] in gens)
+        names = tuple(n for n in names if n.split("_")[0] in gens or n.startswith("nccl_"))
         rows = [c for c in rows if any(c.hardware.startswith(LINK_GENERATIONS[g]) for g in gens)]
     if layer == "engine" and not any(engine_for_source(c.source).python_eager for c in rows):
         names = tuple(n for n in names if not n.startswith("eager_"))  # no eager rows

@@ -248,7 +248,8 @@ def allreduce_time_s(message_bytes: float, devices: int, link: LinkParams) -> fl
 #
 # NVLink 3/4: the values fitted on measured NCCL all-reduces of A100 (NVLink3) and H100
 # (NVLink4) DGX nodes (`perf/gpu_params.py`, benchmarks/fit_gpu.py) — the same numbers the GPU
-# baselines use, so an HDA-vs-GPU ratio rests on one latency model. Point-to-point device links
+# baselines use (latencies at the generation's GPU clock), so an HDA-vs-GPU ratio rests on one
+# latency model. Point-to-point device links
 # have no NVSwitch, hence no NVLS.
 # PCIe 4/5: per-hop latency = the NVLink4 hop × 5.7 / 3.4, NCCL's ring/Simple hardware latency
 # ratio of PCI to NVLink (NCCL 2.18 src/graph/tuning.cc hwLat); base latency as NVLink4 (the
@@ -267,16 +268,24 @@ ICI_BASE_LATENCY_S = 0.0
 ICI_BW_EFF = 1.0
 
 
+# The GPU whose clock times an NVLink generation's NCCL latencies (fitted in SM cycles): the
+# A100 SXM for NVLink3, the H100 SXM for NVLink4 (clocks in hardware/presets.py).
+NVLINK_CLOCK_GPU = {LinkType.NVLINK3: "a100-sxm-80gb", LinkType.NVLINK4: "h100-sxm-80gb"}
+
+
 def _link_table() -> dict[LinkType, LinkParams]:
+    from ador_opt.hardware.presets import GPU_SPECS
     from ador_opt.perf import gpu_params as g
 
-    nv4 = LinkParams(
-        "nvlink4", 1.0, g.NVLINK4_BW_EFF, g.NVLINK4_HOP_LATENCY_S, g.NVLINK4_BASE_LATENCY_S
-    )
-    pcie_hop = g.NVLINK4_HOP_LATENCY_S * PCIE_HOP_LATENCY_RATIO
+    def latencies(link: LinkType) -> tuple[float, float]:
+        hz = GPU_SPECS[NVLINK_CLOCK_GPU[link]].freq_mhz * 1e6
+        return g.NCCL_HOP_LATENCY_CYCLES / hz, g.NCCL_BASE_LATENCY_CYCLES / hz
+
+    nv4 = LinkParams("nvlink4", 1.0, g.NVLINK4_BW_EFF, *latencies(LinkType.NVLINK4))
+    pcie_hop = nv4.hop_latency_s * PCIE_HOP_LATENCY_RATIO
     return {
         LinkType.NVLINK3: LinkParams(
-            "nvlink3", 1.0, g.NVLINK3_BW_EFF, g.NVLINK3_HOP_LATENCY_S, g.NVLINK3_BASE_LATENCY_S
+            "nvlink3", 1.0, g.NVLINK3_BW_EFF, *latencies(LinkType.NVLINK3)
         ),
         LinkType.NVLINK4: nv4,
         LinkType.PCIE4: replace(nv4, name="pcie4", bw_eff=PCIE_BW_EFF, hop_latency_s=pcie_hop),

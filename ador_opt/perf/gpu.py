@@ -29,8 +29,9 @@ errors of one cannot hide errors of the other:
 * Element-wise work (norms, rotary, activation, residual): bytes at HBM bandwidth · `hbm_eff`,
   `VECTOR_KERNELS_PER_LAYER` kernels per layer.
 * TP all-reduce: `perf/collectives.collective_time` — NCCL's algorithm/protocol choice by
-  payload — with the GPU's NVLink `LinkParams` (per-hop and base latency, bandwidth
-  efficiency per NVLink generation). HDA devices use the same function (`perf/tp.py`).
+  payload — with the GPU's NVLink `LinkParams`: per-hop and per-call latency in SM cycles
+  (shared by all GPUs: NCCL's latency is flag polling and fences on the SMs), sustained
+  bandwidth fraction per NVLink generation. HDA devices use the same function (`perf/tp.py`).
 
 *Engine layer* — what a serving engine adds around the kernels, fitted on whole-step rows with
 the operator layer fixed: `kernel_gap_s`, the GPU-side gap per kernel of a step (every engine);
@@ -116,17 +117,22 @@ class GpuModelParams:
     hbm_eff: float  # sustained fraction of HBM bandwidth of a streaming kernel
     roofline_blend: float  # p of the smooth roofline (t_c^p + t_m^p)^(1/p); ∞ = max
     kernel_fixed_s: float  # per kernel on the GPU: ramp-up and tail
-    # operator layer: NVLink collectives (ring/Simple values; NCCL's ratios for the rest)
-    nvlink3_hop_latency_s: float
-    nvlink3_base_latency_s: float
+    # operator layer: NVLink collectives (ring/Simple values; NCCL's ratios for the rest).
+    # NCCL's latencies are SM work (flag polling, fences, the kernel's set-up), so they are
+    # counted in SM cycles and shared by every GPU; the sustained link fraction is per NVLink
+    # generation (a property of the fabric).
+    nccl_hop_latency_cycles: float
+    nccl_base_latency_cycles: float
     nvlink3_bw_eff: float
-    nvlink4_hop_latency_s: float
-    nvlink4_base_latency_s: float
     nvlink4_bw_eff: float
     # engine layer (serving steps)
     kernel_gap_s: float  # per kernel launched in a step: GPU-side gap between kernels
     eager_launch_s: float  # host time to launch one kernel from a Python eager engine
     eager_seq_s: float  # host time per request per step of a Python engine (inputs, sampling)
+    # per step that holds prompts (context chunks), not overlapped with the GPU: a compiled
+    # engine's context-phase set-up and first-token return; a Python engine's prompt path
+    prefill_step_s: float
+    eager_prefill_step_s: float
 
     @classmethod
     def fitted(cls) -> GpuModelParams:
@@ -159,14 +165,16 @@ DEFAULT_ENGINE = COMPILED_ENGINE  # the baselines the product compares against
 
 def link_params(gpu: GpuSpec, params: GpuModelParams = DEFAULT_PARAMS) -> LinkParams:
     """The GPU's NVLink as collectives see it: one-way bandwidth is half the quoted
-    bidirectional figure; latencies and efficiency per NVLink generation."""
+    bidirectional figure; efficiency per NVLink generation; NCCL's hop and base latencies
+    are SM cycles at the GPU's clock."""
     gen = "nvlink3" if gpu.link_type is LinkType.NVLINK3 else "nvlink4"
+    hz = gpu.freq_mhz * 1e6
     return LinkParams(
         name=f"{gpu.name} {gen}",
         gbps_one_way=gpu.nvlink_gbps / 2,
         bw_eff=getattr(params, f"{gen}_bw_eff"),
-        hop_latency_s=getattr(params, f"{gen}_hop_latency_s"),
-        base_latency_s=getattr(params, f"{gen}_base_latency_s"),
+        hop_latency_s=params.nccl_hop_latency_cycles / hz,
+        base_latency_s=params.nccl_base_latency_cycles / hz,
         nvls=gpu_params.GPU_NVLS and gpu.link_type is LinkType.NVLINK4,
         nvls_latency_s=gpu_params.NVLS_LATENCY_S,
     )
@@ -505,11 +513,18 @@ def gpu_step_time_with(
         totals
     )
     seconds = compute_s + memory_s + overhead_s + p2p_s
+    has_prompts = 1.0 if batch.prefill else 0.0
     if engine.python_eager:
         requests = len(batch.prefill) + batch.decode_count
-        host_s = max(seconds, kernels * params.eager_launch_s) + requests * params.eager_seq_s
-        overhead_s += host_s - seconds
-        seconds = host_s
+        host_s = (
+            max(seconds, kernels * params.eager_launch_s)
+            + requests * params.eager_seq_s
+            + has_prompts * params.eager_prefill_step_s
+        )
+    else:
+        host_s = seconds + has_prompts * params.prefill_step_s
+    overhead_s += host_s - seconds
+    seconds = host_s
     parts_s = {
         "compute": compute_s,
         "memory": memory_s,
