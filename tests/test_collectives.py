@@ -142,10 +142,27 @@ def test_hda_links_use_the_fitted_nvlink_numbers() -> None:
         a100.base_latency_s,
         a100.bw_eff,
     )
-    assert hda.hop_latency_s == gpu_params.NVLINK3_HOP_LATENCY_S
+    assert hda.hop_latency_s == pytest.approx(gpu_params.NCCL_HOP_LATENCY_CYCLES / 1410e6)
+    h100 = link_params(GPU_SPECS["h100-sxm-80gb"])
     pcie = LINK_PARAMS[LinkType.PCIE5]
-    assert pcie.hop_latency_s == pytest.approx(gpu_params.NVLINK4_HOP_LATENCY_S * 5.7 / 3.4)
+    assert pcie.hop_latency_s == pytest.approx(h100.hop_latency_s * 5.7 / 3.4)
     assert 0.85 < pcie.bw_eff < 0.95
+
+
+def test_nccl_latency_is_counted_in_sm_cycles() -> None:
+    """NCCL's latencies are SM work: the same cycle counts on every GPU, so the A100 (1410 MHz)
+    pays 1830/1410 of the H100's hop and base latency; the link fraction is per generation."""
+    from ador_opt.perf.gpu import link_params
+
+    a100 = link_params(GPU_SPECS["a100-sxm-80gb"])
+    h100 = link_params(GPU_SPECS["h100-sxm-80gb"])
+    ratio = GPU_SPECS["h100-sxm-80gb"].freq_mhz / GPU_SPECS["a100-sxm-80gb"].freq_mhz
+    assert a100.hop_latency_s == pytest.approx(h100.hop_latency_s * ratio)
+    assert a100.base_latency_s == pytest.approx(h100.base_latency_s * ratio)
+    assert (a100.bw_eff, h100.bw_eff) == (gpu_params.NVLINK3_BW_EFF, gpu_params.NVLINK4_BW_EFF)
+    # a 10 KiB all-reduce is latency-bound: LL protocol on both
+    small = collective_time(Collective.ALL_REDUCE, 10240, 8, a100)
+    assert small.protocol is Protocol.LL and small.latency_s > small.bandwidth_s
 
 
 def test_tp_sync_goes_through_the_shared_path() -> None:

@@ -270,12 +270,15 @@ def test_params_file_is_generated_and_physical() -> None:
     assert 100 <= gpu_params.TILE_OVERHEAD_CYCLES <= 5000
     for gen in ("NVLINK3", "NVLINK4"):
         assert 0.3 <= getattr(gpu_params, f"{gen}_BW_EFF") <= 1.0
-        assert 0 < getattr(gpu_params, f"{gen}_HOP_LATENCY_S") < 2e-5
-        assert 0 < getattr(gpu_params, f"{gen}_BASE_LATENCY_S") < 5e-5
+    # NCCL latencies in SM cycles: 0.2–20 µs per hop, 0.5–50 µs per call at 1.4–1.8 GHz
+    assert 300 <= gpu_params.NCCL_HOP_LATENCY_CYCLES <= 36000
+    assert 700 <= gpu_params.NCCL_BASE_LATENCY_CYCLES <= 90000
     assert 0 < gpu_params.KERNEL_FIXED_S < 2e-5
     assert 0 < gpu_params.KERNEL_GAP_S < 3e-5
     assert 2e-6 <= gpu_params.EAGER_LAUNCH_S <= 1e-4
     assert 0 < gpu_params.EAGER_SEQ_S <= 2e-3
+    assert 0 < gpu_params.PREFILL_STEP_S <= 5e-3
+    assert 0 < gpu_params.EAGER_PREFILL_STEP_S <= 5e-2
     assert gpu_params.ROOFLINE_BLEND >= 1.0
 
 

