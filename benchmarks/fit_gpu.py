@@ -10,12 +10,13 @@ Layers, fitted one after the other so that errors of one layer cannot cancel err
 
 1. `gemm`  — the GEMM/streaming-kernel constants (main-loop efficiency, tile overhead, HBM
    efficiency, roofline blend, kernel fixed cost) on the GPU-time-only `gemm` rows.
-2. `allreduce` — the NVLink3/NVLink4 link constants (hop and base latency, bandwidth
-   efficiency) on the NCCL `allreduce` rows.
+2. `allreduce` — NCCL's hop and per-call latency in SM cycles (shared by every GPU) and the
+   NVLink3/NVLink4 bandwidth efficiency on the NCCL `allreduce` rows.
    All-reduce rows that contradict every NCCL algorithm (`validate/consistency.py`) are left
    out of this fit and kept in every error figure.
-3. `engine` — the GPU-side gap per kernel, and the Python-eager engine's host launch time per
-   kernel and host time per request, on the whole-step rows (`prefill`, `decode_step`,
+3. `engine` — the GPU-side gap per kernel, the cost of a step that holds prompts (compiled and
+   eager engine), and the Python-eager engine's host launch time per kernel and host time per
+   request, on the whole-step rows (`prefill`, `decode_step`,
    `static_batch`), each row on its source's engine (`validate/engines.py`), layers 1–2 fixed,
    every source weighted alike. An engine seen in one source only is cross-validated row by
    row within that source (LOSO column) and, strictly, as an unknown engine (strict column).
@@ -29,10 +30,11 @@ reweighted least squares; numpy only) on log(predicted / measured).
 
 Cross-validation: leave-one-source-out (LOSO) — refit the layer without every row of one source
 (a publication, or one profiling file of an operator data set) and predict those rows; a link
-generation left with fewer rows than its three parameters takes the other generation's fitted
-values (held-out A100 rows are then predicted from H100 ones). The per-row table, the in-sample
-and LOSO MAPE per layer, per scenario and overall are printed; the result is written to
-`ador_opt/perf/gpu_params.py`.
+generation left with fewer than three rows takes the other generation's fitted bandwidth
+efficiency (held-out A100 rows are then predicted from H100 ones). For the all-reduce layer the
+script also prints leave-one-payload-out (every row of one message size predicted by a fit
+without that size). The per-row table, the in-sample and LOSO MAPE per layer, per scenario and
+overall are printed; the result is written to `ador_opt/perf/gpu_params.py`.
 """
 
 from __future__ import annotations
@@ -117,7 +119,8 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[Scenario, ...]]] = {
         (Scenario.ALLREDUCE,),
     ),
     "engine": (
-        ("kernel_gap_s", "eager_launch_s", "eager_seq_s", "prefill_step_s", "eager_prefill_step_s"),
+        ("kernel_gap_s", "eager_launch_s", "eager_seq_s", "prefill_step_s",
+         "eager_prefill_step_s"),
         (Scenario.PREFILL, Scenario.DECODE_STEP, Scenario.STATIC_BATCH),
     ),
 }  # fmt: skip
@@ -359,6 +362,20 @@ def loso(cases: list[Case], params: GpuModelParams) -> tuple[np.ndarray, np.ndar
     return errors, strict
 
 
+def leave_one_payload_out(cases: list[Case], params: GpuModelParams) -> np.ndarray:
+    """Signed % error of every all-reduce row predicted by the link layer refitted without every
+    row of its payload (all GPUs and TP degrees): do the protocol/algorithm switches and the
+    latency/bandwidth split hold on payloads the fit never saw? NaN for other rows."""
+    errors = np.full(len(cases), np.nan)
+    idx = [i for i, c in enumerate(cases) if c.scenario is Scenario.ALLREDUCE]
+    for size in sorted({cases[i].message_bytes for i in idx}):
+        held = [i for i in idx if cases[i].message_bytes == size]
+        refit = fit_layer("allreduce", [c for i, c in enumerate(cases) if i not in held], params)
+        for i, p in zip(held, predictions(refit, [cases[i] for i in held]), strict=True):
+            errors[i] = _pct(p, cases[i])
+    return errors
+
+
 def serving_errors(cases: Sequence[Case], params: GpuModelParams) -> dict[str, float]:
     """Signed % error of the out-of-fit serving rows under `params` (serving simulator)."""
     module = serving_scenarios()
@@ -468,6 +485,12 @@ def main(argv: list[str] | None = None) -> int:
         if c.scenario is Scenario.ALLREDUCE and c.case_id not in bad
     ]
     print(f"  consistent {summary(insample[sel])}   |   {summary(cv[sel])}")
+    if not args.no_cv:
+        lopo = leave_one_payload_out(fitted_rows, params)
+        every = [i for i, c in enumerate(fitted_rows) if c.scenario is Scenario.ALLREDUCE]
+        print("  all-reduce, leave-one-payload-out (each payload predicted by a fit without it):")
+        print(f"    all        {summary(lopo[every])}")
+        print(f"    consistent {summary(lopo[sel])}")
     print("error by scenario")
     for scenario in Scenario:
         sel = [i for i, c in enumerate(fitted_rows) if c.scenario is scenario]

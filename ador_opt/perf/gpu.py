@@ -35,12 +35,14 @@ errors of one cannot hide errors of the other:
 
 *Engine layer* — what a serving engine adds around the kernels, fitted on whole-step rows with
 the operator layer fixed: `kernel_gap_s`, the GPU-side gap per kernel of a step (every engine);
+`prefill_step_s` / `eager_prefill_step_s`, host time of a step that holds prompts (context
+set-up and first-token return; an eager engine's prompt path), not overlapped with the GPU;
 and for a Python-eager engine (`Engine.python_eager`: PyTorch ops launched one by one, no CUDA
 graphs) the host bound — a step lasts at least its kernels × `eager_launch_s` — plus
 `eager_seq_s` of host work per request (input preparation, sampling). The engine is a property
 of the measured setup (`validate/engines.py` maps sources to engines); the product compares
-against `DEFAULT_ENGINE` (compiled: TensorRT-LLM's C++ runtime, CUDA-graph replay). A per-step
-constant for compiled engines was tried and fitted to zero, so it is not in the model.
+against `DEFAULT_ENGINE` (compiled: TensorRT-LLM's C++ runtime, CUDA-graph replay). A constant
+on every step of a compiled engine was tried and fitted to zero, so it is not in the model.
 
 FP8 models (8-bit weights) run GEMMs at the FP8 tensor peak when the GPU has one (W8A8, as
 TensorRT-LLM FP8 does); attention runs at the FP16 peak. All constants are shared by every GPU
@@ -504,7 +506,8 @@ def gpu_step_time_with(
     kernels one by one from the host, so the step lasts `max(GPU time, kernels ·
     eager_launch_s)` — the launches overlap the GPU work they queue — plus `eager_seq_s` per
     request of host work that does not overlap the GPU (input preparation before the launches,
-    sampling after the logits are copied back)."""
+    sampling after the logits are copied back). A step that holds prompts also pays
+    `prefill_step_s` (compiled) or `eager_prefill_step_s` (eager) of host time."""
     parts = step_parts(model, batch, tp)
     totals = list(_group_totals(params, gpu, parts.gemms))
     attention = (op for op in (parts.attn_prefill, parts.attn_decode) if op is not None)
