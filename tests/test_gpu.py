@@ -345,6 +345,27 @@ def test_eager_engine_is_host_bound_at_tp8_and_gpu_bound_at_tp2() -> None:
     assert eager2 == pytest.approx(compiled2 + DEFAULT_PARAMS.eager_seq_s, rel=1e-9)
 
 
+def test_prefill_step_cost_is_paid_once_per_context_step() -> None:
+    """A step that holds prompts pays the engine's context set-up once (not per prompt); a
+    decode-only step pays nothing; the eager engine pays its own prompt-path cost."""
+    no_cost = dataclasses.replace(DEFAULT_PARAMS, prefill_step_s=0.0, eager_prefill_step_s=0.0)
+    for batch in (BatchComposition.prefill_only(1, 512), BatchComposition.prefill_only(4, 512)):
+        with_cost = gpu_step_time_with(DEFAULT_PARAMS, A100, LLAMA2_70, batch, 8).seconds
+        without = gpu_step_time_with(no_cost, A100, LLAMA2_70, batch, 8).seconds
+        assert with_cost - without == pytest.approx(DEFAULT_PARAMS.prefill_step_s, rel=1e-9)
+        eager = gpu_step_time_with(DEFAULT_PARAMS, A100, LLAMA2_70, batch, 8, PYTHON_EAGER_ENGINE)
+        eager0 = gpu_step_time_with(no_cost, A100, LLAMA2_70, batch, 8, PYTHON_EAGER_ENGINE)
+        assert eager.seconds - eager0.seconds == pytest.approx(
+            DEFAULT_PARAMS.eager_prefill_step_s, rel=1e-9
+        )
+    decode = BatchComposition.decode_only(16, 512)
+    assert (
+        gpu_step_time_with(DEFAULT_PARAMS, A100, LLAMA2_70, decode, 8).seconds
+        == gpu_step_time_with(no_cost, A100, LLAMA2_70, decode, 8).seconds
+    )
+    assert DEFAULT_PARAMS.prefill_step_s > 0 and DEFAULT_PARAMS.eager_prefill_step_s > 0
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     b=st.integers(1, 128),
