@@ -19,9 +19,11 @@ from optuna_dashboard._serializer import serialize_frozen_trial
 
 from ador_opt.errors import InputError
 from ador_opt.report.dashboard import (
+    FAILED_PARAM,
     ConstraintBridgeStorage,
     check_port,
     constraint_order,
+    failed_label,
     legacy_constraints,
     prepare_study,
 )
@@ -148,6 +150,48 @@ def test_bridge_leaves_trials_that_have_the_list(tmp_path: Path) -> None:
         assert t.system_attrs["constraints"] == [
             t.user_attrs["constraints"][c] for c in CONSTRAINTS
         ]
+
+
+def test_failed_constraint_label(store: Path) -> None:
+    """Each infeasible trial carries a display-only parameter naming what failed, first in its
+    params (the dashboard's hover text); feasible trials get none, so it stays out of the
+    intersection search space (parallel coordinates, importances)."""
+    inner = optuna.storages.RDBStorage(sqlite_url(store))
+    bridge = ConstraintBridgeStorage(inner)
+    study_id = inner.get_study_id_from_name("synthetic")
+    raw = inner.get_all_trials(study_id)
+    n_labelled = 0
+    for r, b in zip(raw, bridge.get_all_trials(study_id), strict=True):
+        violated = [n for n, v in r.constraints.items() if v > 0]
+        if not violated:
+            assert FAILED_PARAM not in b.params and b.params == r.params
+            continue
+        label = b.params[FAILED_PARAM]
+        assert next(iter(b.params)) == FAILED_PARAM and all(n in label for n in violated)
+        assert {k: v for k, v in b.params.items() if k != FAILED_PARAM} == r.params
+        ser = serialize_frozen_trial(study_id, b, {})
+        assert ser["params"][0]["name"] == FAILED_PARAM
+        assert ser["params"][0]["param_external_value"] == label
+        assert FAILED_PARAM not in r.params  # the store's trial is not mutated
+        n_labelled += 1
+    assert n_labelled and FAILED_PARAM not in optuna.search_space.intersection_search_space(
+        bridge.get_all_trials(study_id)
+    )
+
+
+def test_failed_label_text() -> None:
+    def trial(cons: dict[str, float], **attrs: object) -> optuna.trial.FrozenTrial:
+        return optuna.trial.create_trial(values=[1.0], constraints=cons, user_attrs=attrs)
+
+    assert failed_label(trial({"area": -0.2, "sram": 0.0})) is None
+    assert failed_label(trial({"area": 0.14})) == "area +14 % over (die area ≤ budget.area_mm2)"
+    assert failed_label(trial({"memory": 2.2, "area": 0.001})).startswith(
+        "memory 3.2× the limit (weights + KV of the scenario fit DRAM); area +0.1 % over"
+    )
+    assert failed_label(trial({"sanity": 1.0}, reason="tp=3 does not divide the heads")) == (
+        "sanity: tp=3 does not divide the heads (parameters form a valid ArchConfig)"
+    )
+    assert failed_label(trial({"x": 0.0}, rejected_by="budget")) == "rejected by budget"
 
 
 def test_without_the_bridge_the_dashboard_sees_no_constraints(store: Path) -> None:

@@ -1,5 +1,6 @@
-"""optuna-dashboard in headless Chromium: the Pareto-front plot renders and infeasible trials
-are drawn as infeasible (which they are not without the constraint bridge)."""
+"""optuna-dashboard in headless Chromium: the Pareto-front plot renders, infeasible trials are
+drawn as infeasible (which they are not without the constraint bridge), at real or edge-band
+positions, and hovering one shows the constraint that failed."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 
 from ador_opt.explore.pareto import pareto_trials
 from ador_opt.report import load_study_data
+from ador_opt.report.dashboard import FAILED_PARAM, failed_label
 from tests.test_dashboard import DashboardProcess, get_json
-from tests.test_report_fixtures import build_study, sqlite_url
+from tests.test_report_fixtures import PLACEHOLDER, build_study, sqlite_url
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -50,6 +53,36 @@ return Array.from(document.querySelectorAll('[id^="user-defined-plot:ador-"]')).
           && r.left >= box.left - 1 && r.right <= box.right + 1};
 });
 """
+
+
+# The screen position of each point of the Pareto plot's "Infeasible Trial" trace.
+INFEASIBLE_POINTS_JS = """
+const el = document.getElementById('graph-pareto-front');
+const t = el._fullData.find(t => (t.hovertemplate || '').includes('Infeasible Trial'));
+return t ? Array.from(el.querySelectorAll('g.trace' + t.uid + ' path.point')) : [];
+"""
+HOVER_JS = """
+const h = document.querySelector('#graph-pareto-front .hoverlayer');
+return h ? h.textContent : '';
+"""
+
+
+def hover_infeasible(driver: Any) -> str:
+    """Move the mouse onto infeasible points until the hover box of one is shown; its text."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    points = driver.execute_script(INFEASIBLE_POINTS_JS)
+    assert points, "no infeasible point drawn"
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", points[0])
+    for point in points:  # a feasible point at the same spot would take the hover
+        ActionChains(driver).move_to_element(point).perform()
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            text = str(driver.execute_script(HOVER_JS))
+            if "Infeasible Trial" in text:
+                return text
+            time.sleep(0.1)
+    raise AssertionError("no infeasible point showed a hover box")
 
 
 @pytest.fixture
@@ -121,6 +154,22 @@ def test_pareto_front_renders_with_infeasible_trials(tmp_path: Path, driver: Any
         # known for every design), not all on one placeholder dot.
         bad = by_kind["Infeasible Trial"]
         assert len(set(zip(bad["x"], bad["y"], strict=True))) > 1
+        # …and never at the placeholders (which stretched the axes to 1e9 and put them on
+        # one dot): where a value was never computed, in a band beyond the worse end.
+        placeholders = set(PLACEHOLDER.values())
+        assert not placeholders & set(bad["x"] + bad["y"]), (bad["x"], bad["y"])
+        # Hovering an infeasible point names the constraint that failed, with by how much.
+        text = hover_infeasible(driver)
+        number = int(text.split('"number":')[1].split(",")[0])
+        stored = optuna.load_study(study_name="synthetic", storage=sqlite_url(db)).trials[number]
+        label = failed_label(stored)
+        violated = [n for n, v in stored.constraints.items() if v > 0]
+        assert label and violated and all(n in label for n in violated)
+        assert f'"{FAILED_PARAM}": "{label}"' in text, text
+        # The label is no hyperparameter: the importances leave it out.
+        imps = get_json(f"{server.base}/api/studies/{server.info['study_id']}/param_importances")
+        names = {x["name"] for per in imps["param_importances"] for x in per}
+        assert names and FAILED_PARAM not in names, names
         legends = WebDriverWait(driver, RENDER_TIMEOUT_S, poll_frequency=0.5).until(
             lambda d: (g := d.execute_script(LEGENDS_JS)) and sum(x["legend"] for x in g) > 1 and g
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import re
 import socket
 import tempfile
 import threading
@@ -31,17 +32,19 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import optuna
+from optuna.distributions import CategoricalDistribution
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial, TrialState
 
 from ador_opt.errors import InputError
+from ador_opt.explore.pareto import is_feasible
 from ador_opt.redact import redact
 from ador_opt.report import figures as fg
 from ador_opt.report import interactive, plots
 from ador_opt.report.build import Analysis, analyse, markdown_summary, pareto_png_name
-from ador_opt.report.load import load_from_storage, open_storage, pick_study
+from ador_opt.report.load import known_values, load_from_storage, open_storage, pick_study
 
 LEGACY_KEY = "constraints"  # optuna_dashboard._serializer.CONSTRAINTS_KEY
 PREFIX = "constraints:"  # optuna.study._constrained_optimization (Optuna 5 per-name keys)
@@ -82,36 +85,117 @@ def legacy_constraints(
 # the stored float, e.g. 17 digits; four are more than the model's accuracy).
 SHOWN_DIGITS = 4
 
+# Where an infeasible trial's objective was never computed, per objective: (edge, band) of the
+# "not evaluated" band beyond the worse end of the known values (`figures.edge_band`, linear:
+# the dashboard's Pareto plot has linear axes).
+Edges = tuple[tuple[float, float], ...]
 
-def shown_values(trial: FrozenTrial, objectives: Sequence[str]) -> list[float] | None:
-    """The values the dashboard draws: rounded, and for an infeasible trial its real value of
-    each objective where the stages that ran computed it (the stored values of a rejected
-    trial are placeholders at the worst corner, which would put every infeasible trial on one
-    dot). None when the trial has no values."""
+
+def study_edges(
+    trials: Sequence[FrozenTrial], objectives: Sequence[str], maximise: Sequence[bool]
+) -> Edges:
+    known = [
+        known_values(t, objectives, is_feasible(t))
+        for t in trials
+        if t.state == TrialState.COMPLETE and t.values is not None
+    ]
+    out = []
+    for i, up in enumerate(maximise):
+        real = [v for k in known if (v := k[i]) is not None]
+        _, edge, band = fg.edge_band(real, up, log=False)
+        out.append((edge, band))
+    return tuple(out)
+
+
+def shown_values(
+    trial: FrozenTrial, objectives: Sequence[str], edges: Edges | None = None
+) -> list[float] | None:
+    """The values the dashboard draws, rounded to `SHOWN_DIGITS`. An infeasible trial's stored
+    values are placeholders at the worst corner (which put every infeasible trial on one dot
+    and stretched the axes to the placeholder): it is drawn at its real value of each objective
+    where the stages that ran computed it, else — with `edges` — spread over the band just
+    beyond the worse end of the axis (by trial number, so a trial keeps its place). None when
+    the trial has no values."""
     if trial.values is None:
         return None
     values = list(trial.values)
-    if trial.user_attrs.get("rejected_by"):
-        metrics = trial.user_attrs.get("metrics") or {}
-        for i, name in enumerate(objectives[: len(values)]):
-            real = metrics.get(name, trial.user_attrs.get(name))
-            if isinstance(real, int | float) and not isinstance(real, bool):
-                values[i] = float(real)
+    if not is_feasible(trial) and trial.state == TrialState.COMPLETE:
+        known = known_values(trial, objectives[: len(values)], False)
+        spread = (trial.number * 0.6180339887) % 1.0  # golden-ratio sequence: evenly spread
+        for i, real in enumerate(known):
+            if real is not None:
+                values[i] = real
+            elif edges is not None and i < len(edges):
+                values[i] = edges[i][0] + spread * edges[i][1]
     return [float(f"{v:.{SHOWN_DIGITS}g}") for v in values]
 
 
+# The display-only parameter that carries an infeasible trial's failed constraints into the
+# dashboard's own plots: optuna-dashboard 0.21's Pareto-front hover text is fixed to
+# `{number, values, params}` (bundle.js `pb`), so a parameter is the one field it shows.
+FAILED_PARAM = "failed_constraint"
+
+
+def failed_label(trial: FrozenTrial) -> str | None:
+    """`area +14 % over (die area ≤ budget.area_mm2)` for each violated constraint of an
+    infeasible trial (`; `-joined, spec order as stored), the rejecting stage when no value is
+    positive, None for a feasible trial. The value is the relative violation `need/limit − 1`
+    (explore/constraints.py): `+14 % over` or `3.2× the limit`."""
+    from ador_opt.explore.constraints import CONSTRAINTS
+
+    rejected = str(trial.user_attrs.get("rejected_by", "") or "")
+    parts = []
+    for name, value in trial.constraints.items():
+        if not value > 0:
+            continue
+        known = CONSTRAINTS.get(name)
+        if name == "sanity":  # its value is a flag; the engine's reason says what is wrong
+            text = f"sanity: {trial.user_attrs.get('reason') or 'invalid parameters'}"
+        else:
+            text = f"{name} {_over(value)}"
+        parts.append(f"{text} ({known.description})" if known else text)
+    if parts:
+        return "; ".join(parts)
+    return f"rejected by {rejected}" if rejected else None
+
+
+def _over(violation: float) -> str:
+    """`+14 % over` below twice the limit, `3.2× the limit` above (2–3 significant digits)."""
+    if violation < 1.0:
+        pct = 100 * violation
+        return f"+{pct:.2g} % over" if pct < 9.95 else f"+{pct:.0f} % over"
+    ratio = 1.0 + violation
+    return f"{ratio:.3g}× the limit" if ratio < 100 else f"{ratio:,.0f}× the limit"
+
+
 def bridge_trial(
-    trial: FrozenTrial, order: Sequence[str], objectives: Sequence[str] = ()
+    trial: FrozenTrial,
+    order: Sequence[str],
+    objectives: Sequence[str] = (),
+    edges: Edges | None = None,
 ) -> FrozenTrial:
     values = legacy_constraints(trial.system_attrs, order)
-    shown = shown_values(trial, objectives)
-    if values is None and shown == (list(trial.values) if trial.values else None):
+    shown = shown_values(trial, objectives, edges)
+    label = failed_label(trial) if trial.state == TrialState.COMPLETE else None
+    if (
+        values is None
+        and label is None
+        and shown == (list(trial.values) if trial.values else None)
+    ):
         return trial
     bridged = copy.copy(trial)  # never mutate the storage's (possibly cached) object
     if values is not None:
         bridged._system_attrs = {**trial.system_attrs, LEGACY_KEY: values}
     if shown is not None:
         bridged._values = shown
+    if label is not None and FAILED_PARAM not in trial.params:
+        # First, so the hover text shows it above the knobs; one choice per trial (the
+        # dashboard merges the choices of one name into one column of its trials table).
+        bridged._params = {FAILED_PARAM: label, **trial.params}
+        bridged._distributions = {
+            FAILED_PARAM: CategoricalDistribution([label]),
+            **trial.distributions,
+        }
     return bridged
 
 
@@ -176,6 +260,7 @@ class ConstraintBridgeStorage(BaseStorage):
         self._orders: dict[int, list[str]] = {}  # study id → constraint names (spec order)
         self._objectives: dict[int, list[str]] = {}  # study id → objective names
         self._trial_study: dict[int, int] = {}  # trial id → study id, from listings
+        self._edges: dict[int, Edges] = {}  # study id → "not evaluated" bands, from listings
         self._lock = threading.Lock()
 
     @property
@@ -202,8 +287,10 @@ class ConstraintBridgeStorage(BaseStorage):
         trial = self._inner.get_trial(trial_id)
         with self._lock:
             study_id = self._trial_study.get(trial_id)
+            edges = self._edges.get(study_id) if study_id is not None else None
         if study_id is not None:
-            return bridge_trial(trial, self._order(study_id), self._objective_names(study_id))
+            order, objectives = self._order(study_id), self._objective_names(study_id)
+            return bridge_trial(trial, order, objectives, edges)
         # Not seen in a listing yet: the trial's own `constraints` user attr keeps the order.
         own = trial.user_attrs.get("constraints")
         return bridge_trial(trial, list(own) if isinstance(own, dict) else [])
@@ -213,10 +300,15 @@ class ConstraintBridgeStorage(BaseStorage):
     ) -> list[FrozenTrial]:
         order = self._order(study_id)
         trials = self._inner.get_all_trials(study_id, deepcopy=deepcopy, states=states)
+        objectives = self._objective_names(study_id)
+        maximise = [
+            d == StudyDirection.MAXIMIZE for d in self._inner.get_study_directions(study_id)
+        ]
+        edges = study_edges(trials, objectives, maximise)
         with self._lock:
             self._trial_study.update((t._trial_id, study_id) for t in trials)
-        objectives = self._objective_names(study_id)
-        return [bridge_trial(t, order, objectives) for t in trials]
+            self._edges[study_id] = edges
+        return [bridge_trial(t, order, objectives, edges) for t in trials]
 
     def get_trial_system_attrs(self, trial_id: int) -> dict[str, Any]:
         return dict(self.get_trial(trial_id).system_attrs)
@@ -224,7 +316,9 @@ class ConstraintBridgeStorage(BaseStorage):
     def get_best_trial(self, study_id: int) -> FrozenTrial:
         order = self._order(study_id)
         best = self._inner.get_best_trial(study_id)
-        return bridge_trial(best, order, self._objective_names(study_id))
+        with self._lock:
+            edges = self._edges.get(study_id)
+        return bridge_trial(best, order, self._objective_names(study_id), edges)
 
     # --- plain delegation ------------------------------------------------------------------
     def create_new_study(
@@ -466,6 +560,54 @@ def check_port(host: str, port: int) -> None:
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
+IMPORTANCES_PATH = re.compile(r"^/api/studies/\d+/param_importances$")
+
+
+def drop_label_importance(body: bytes) -> bytes:
+    """The importances response without `FAILED_PARAM` (a display label, not a knob: the
+    dashboard's PED-ANOVA would list it as a hyperparameter)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body
+    per_objective = doc.get("param_importances") if isinstance(doc, dict) else None
+    if not isinstance(per_objective, list):
+        return body
+    doc["param_importances"] = [
+        [x for x in imps if not (isinstance(x, dict) and x.get("name") == FAILED_PARAM)]
+        if isinstance(imps, list)
+        else imps
+        for imps in per_objective
+    ]
+    return json.dumps(doc).encode()
+
+
+def without_label_importance(app: Any) -> Any:
+    """WSGI middleware: `drop_label_importance` on the param-importances route only."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not IMPORTANCES_PATH.match(environ.get("PATH_INFO", "")):
+            return app(environ, start_response)
+        seen: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen[:] = [status, headers, exc_info]
+            return lambda data: None  # the legacy write() callable: bottle does not use it
+
+        chunks = app(environ, capture)
+        try:
+            body = drop_label_importance(b"".join(chunks))
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        status, headers, exc_info = seen
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        start_response(status, [*headers, ("Content-Length", str(len(body)))], exc_info)
+        return [body]
+
+    return wrapped
+
+
 def make_app(store: str, artifact_dir: Path | None) -> Any:
     """The optuna-dashboard WSGI app on the bridged storage."""
     from optuna_dashboard import wsgi
@@ -475,7 +617,8 @@ def make_app(store: str, artifact_dir: Path | None) -> Any:
         from optuna.artifacts import FileSystemArtifactStore
 
         artifact_store = FileSystemArtifactStore(str(artifact_dir))
-    return wsgi(ConstraintBridgeStorage(open_storage(store)), artifact_store=artifact_store)
+    app = wsgi(ConstraintBridgeStorage(open_storage(store)), artifact_store=artifact_store)
+    return without_label_importance(app)
 
 
 def serve(

@@ -72,13 +72,18 @@ def objective_pairs(n: int) -> list[tuple[int, int]]:
     return list(itertools.combinations(range(n), 2))[:MAX_PAIRS]
 
 
-def _axis(study: StudyData, k: int, values: list[float]) -> Axis:
+def edge_band(
+    values: Sequence[float], maximise: bool, log: bool | None = None
+) -> tuple[bool, float, float]:
+    """`(log, edge, band)` of an axis over the known `values`: the "not evaluated" band starts
+    at `edge`, just beyond the worse end, and is `band` wide (signed; decades on a log axis).
+    `log=None` picks a log axis when the positive values span more than `LOG_RATIO`."""
     arr = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
-    maximise = study.maximise[k]
     if len(arr) == 0:
-        return Axis(k, study.label(k), maximise, False, 0.0, -1.0 if maximise else 1.0)
+        return False, 0.0, -1.0 if maximise else 1.0
     lo, hi = float(arr.min()), float(arr.max())
-    log = lo > 0 and hi / lo > LOG_RATIO
+    if log is None:
+        log = lo > 0 and hi / lo > LOG_RATIO
     sign = -1.0 if maximise else 1.0  # the band lies beyond the worse end
     if log:
         llo, lhi = np.log10(lo), np.log10(hi)
@@ -87,7 +92,12 @@ def _axis(study: StudyData, k: int, values: list[float]) -> Axis:
     else:
         span = hi - lo if hi > lo else max(abs(hi), 1.0)
         edge = (lo if maximise else hi) + sign * EDGE_BAND * span
-    return Axis(k, study.label(k), maximise, log, float(edge), sign * EDGE_BAND * span)
+    return bool(log), float(edge), sign * EDGE_BAND * span
+
+
+def _axis(study: StudyData, k: int, values: list[float]) -> Axis:
+    log, edge, band = edge_band(values, study.maximise[k])
+    return Axis(k, study.label(k), study.maximise[k], log, edge, band)
 
 
 def pair_data(

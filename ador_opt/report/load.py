@@ -173,6 +173,27 @@ def _float(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def known_values(
+    trial: FrozenTrial, objectives: Sequence[str], feasible: bool
+) -> tuple[float | None, ...]:
+    """Each objective's real value: the stored value of a feasible trial; for an infeasible one
+    (whose stored values are placeholders) the metric the stages that ran computed, else None."""
+    values = trial.values or ()
+    ua = trial.user_attrs
+    metrics = ua.get("metrics")
+    metrics = metrics if isinstance(metrics, dict) else {}
+    known: list[float | None] = []
+    for i, name in enumerate(objectives):
+        if feasible and i < len(values):
+            known.append(float(values[i]))
+            continue
+        value = _float(metrics.get(name))
+        if value is None and name in TOP_LEVEL_METRICS:
+            value = _float(ua.get(name))
+        known.append(value)
+    return tuple(known)
+
+
 def _record(trial: FrozenTrial, objectives: Sequence[str]) -> TrialRecord:
     ua = trial.user_attrs
     raw_metrics = ua.get("metrics") or {}
@@ -186,19 +207,11 @@ def _record(trial: FrozenTrial, objectives: Sequence[str]) -> TrialRecord:
     feasible = not rejected and all(v <= 0 for v in constraints.values())
     values = tuple(float(v) for v in (trial.values or ()))
     tops = {k: _float(ua.get(k)) for k in TOP_LEVEL_METRICS}
-    known: list[float | None] = []
-    for i, name in enumerate(objectives):
-        if feasible and i < len(values):
-            known.append(values[i])
-        elif name in metrics:
-            known.append(metrics[name])
-        else:
-            known.append(tops.get(name))
     breakdown = ua.get("area_breakdown") or {}
     return TrialRecord(
         number=trial.number,
         values=values,
-        known=tuple(known),
+        known=known_values(trial, objectives, feasible),
         params=dict(trial.params),
         config=dict(ua.get("config") or {}),
         metrics=metrics,
