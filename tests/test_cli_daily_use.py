@@ -139,13 +139,44 @@ def test_dashboard_prepare_only_on_stdout(study) -> None:
 # --- tables fit the terminal ---------------------------------------------------------------
 
 
+# A table line starts with a left-edge box character and must end with its right edge: rich
+# cuts a too-wide table at the console width, so a line length ≤ width proves nothing alone.
+EDGES = {"┏": "┓", "┃": "┃", "┡": "┩", "│": "│", "└": "┘"}
+
+
+def assert_tables_whole(out: str, width: int) -> None:
+    lines = [ln.rstrip() for ln in out.splitlines()]
+    assert max(len(ln) for ln in lines) <= width
+    rows = [ln for ln in lines if ln[:1] in EDGES]
+    assert rows, out
+    for ln in rows:
+        assert ln[-1] == EDGES[ln[0]], f"table cut at {width} columns: {ln!r}"
+    assert "…" not in out  # no header cut to "through…"
+
+
+def test_fit_table_plans_widths_rich_would_leave_too_wide() -> None:
+    """The model list at 80 columns: rich's own shrinking left it 82 wide (cut right edge)."""
+    from ador_opt.cli._common import Col, fit_table
+
+    cols = [Col("name", numeric=False)] + [
+        Col(h) for h in ("params (B)", "layers", "hidden", "heads/kv", "experts", "KV B/token")
+    ]
+    rows = [["llama-3.3-70b", "70.55", "80", "8192", "112/112", "1/1", "4014080"]]
+    for width in (80, 70):
+        console = Console(width=width, file=io.StringIO())
+        console.print(fit_table("model presets", cols, rows, width))
+        text = console.file.getvalue()  # type: ignore[attr-defined]
+        assert_tables_whole(text, width)
+        assert "llama-3.3-70b" in text and "4014080" in text  # values stay whole
+
+
 def test_pareto_table_fits_80_and_uses_200_columns(study) -> None:
     tmp, db, _ = study
     narrow = run_cli("pareto", str(db), cwd=tmp, env={"COLUMNS": "80"})
     wide = run_cli("pareto", str(db), cwd=tmp, env={"COLUMNS": "200"})
     assert narrow.code == 0 and wide.code == 0
-    assert max(len(ln) for ln in narrow.stdout.splitlines()) <= 80
-    assert "…" not in narrow.stdout and "…" not in wide.stdout  # no header cut to "through…"
+    assert_tables_whole(narrow.stdout, 80)
+    assert_tables_whole(wide.stdout, 200)
     header = lambda out: next(ln for ln in out.splitlines() if "tput/mm²" in ln)  # noqa: E731
     assert header(wide.stdout).count("┃") > header(narrow.stdout).count("┃")  # more columns
     assert "hidden to fit 80 columns" in narrow.stdout
@@ -158,8 +189,7 @@ def test_catalogue_tables_fit(columns: str) -> None:
     for args in (("models", "list"), ("hardware", "list"), ("hardware", "show", "ador-paper")):
         result = run_cli(*args, env={"COLUMNS": columns})
         assert result.code == 0
-        assert max(len(ln) for ln in result.stdout.splitlines()) <= int(columns)
-        assert "…" not in result.stdout
+        assert_tables_whole(result.stdout, int(columns))
 
 
 # --- the answer at the end of a study ------------------------------------------------------

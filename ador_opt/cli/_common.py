@@ -6,13 +6,13 @@
 
 Both consoles take their width from the terminal, or from `COLUMNS` when the stream is not a
 terminal (rich's own rule; 80 when neither says). `fit_table` makes a table fit that width:
-it drops the optional columns from the right until the rest fits, and folds (never cuts) what
-still does not, so a narrow terminal gets a narrower table instead of headers cut to "through…".
+it drops the optional columns from the right until the rest fits, then wraps headers at their
+spaces, and folds values only when even whole values do not fit — never cuts — so a narrow
+terminal gets a narrower table instead of headers cut to "through…" or a cut right edge.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import sys
@@ -39,6 +39,46 @@ class Col:
     optional: bool = False
 
 
+# rich draws each column with one space of padding either side and one border line between
+# and around the columns (the default box), so a table of n columns of content widths w is
+# sum(w) + 2n + (n + 1) columns wide.
+CELL_PADDING = 2
+
+
+def _outer_width(content: Sequence[int]) -> int:
+    return sum(content) + CELL_PADDING * len(content) + len(content) + 1
+
+
+def _plan(
+    cols: Sequence[Col], rows: Sequence[Sequence[str]], keep: Sequence[int], width: int,
+    whole: int, natural_only: bool = False,
+) -> list[int] | None:  # fmt: skip
+    """Content width of each kept column so the table is at most `width` wide, or None when
+    it cannot be. A column keeps its natural width (widest header or value) when everything
+    fits; otherwise the widest columns shrink first to a common cap ("water level"), never
+    below their minimum, which depends on `whole`: 2 — the longest header word and the widest
+    value (up to `MAX_VALUE_WIDTH`); 1 — the widest value (headers may break inside a word);
+    0 — nothing (values fold too; a number or a name split over lines misleads, so this is
+    the last resort). `natural_only`: None unless the natural widths fit."""
+    natural, minimum = [], []
+    for i in keep:
+        widest = max((len(row[i]) for row in rows), default=0)
+        header_word = max((len(w) for w in cols[i].header.split()), default=1)
+        natural.append(max(widest, len(cols[i].header), 1))
+        value_min = min(widest, MAX_VALUE_WIDTH) if whole >= 1 else 1
+        minimum.append(max(header_word if whole >= 2 else 1, value_min))
+    room = width - _outer_width([0] * len(keep))
+    if sum(natural) <= room:
+        return natural
+    if natural_only or sum(minimum) > room:
+        return None
+    pairs = list(zip(natural, minimum, strict=True))
+    cap = max(natural)
+    while cap > 1 and sum(min(n, max(m, cap)) for n, m in pairs) > room:
+        cap -= 1
+    return [min(n, max(m, cap)) for n, m in pairs]
+
+
 def fit_table(
     title: str | None,
     cols: Sequence[Col],
@@ -46,30 +86,13 @@ def fit_table(
     width: int,
     caption: str | None = None,
 ) -> Table:
-    """A rich table no wider than `width` (see the module docstring)."""
+    """A rich table no wider than `width` (see the module docstring). The column widths are
+    planned here (`_plan`), not left to rich, whose own shrinking leaves some tables wider than
+    the console, which then cuts their right edge."""
     keep = list(range(len(cols)))
-
-    def build(indices: list[int], note: str | None, whole_values: bool = True) -> Table:
-        table = Table(title=title, caption=note, caption_justify="left")
-        for i in indices:
-            c = cols[i]
-            # Values are never folded (a number or a name split over lines misleads); headers
-            # wrap at their spaces instead.
-            widest = max((len(row[i]) for row in rows), default=1)
-            table.add_column(
-                c.header,
-                justify="right" if c.numeric else "left",
-                overflow="fold",
-                min_width=min(widest, MAX_VALUE_WIDTH) if whole_values else None,
-            )
-        for row in rows:
-            table.add_row(*(row[i] for i in indices))
-        return table
-
-    measure = Console(width=10_000, file=io.StringIO())
     note = caption
-    table = build(keep, note)
-    while _widths(measure, table)[1] > width:
+    # Optional columns go first, from the right, until the rest fits at its natural width.
+    while _plan(cols, rows, keep, width, whole=2, natural_only=True) is None:
         optional = [i for i in keep if cols[i].optional]
         if not optional:
             break
@@ -77,16 +100,23 @@ def fit_table(
         hidden = len(cols) - len(keep)
         text = f"{hidden} column(s) hidden to fit {width} columns; --json or --csv has all"
         note = f"{caption}\n{text}" if caption else text
-        table = build(keep, note)
-    if _widths(measure, table)[0] > width:  # even whole values do not fit: let them fold
-        table = build(keep, note, whole_values=False)
+    # Then headers wrap at their spaces, then inside words, and only then values fold.
+    plan = next(
+        (p for whole in (2, 1, 0) if (p := _plan(cols, rows, keep, width, whole)) is not None),
+        None,
+    )
+    table = Table(title=title, caption=note, caption_justify="left")
+    for k, i in enumerate(keep):
+        c = cols[i]
+        table.add_column(
+            c.header,
+            justify="right" if c.numeric else "left",
+            overflow="fold",  # headers wrap at their spaces; only a planned-narrow value folds
+            width=plan[k] if plan is not None else None,
+        )
+    for row in rows:
+        table.add_row(*(row[i] for i in keep))
     return table
-
-
-def _widths(console: Console, table: Table) -> tuple[int, int]:
-    """(narrowest, natural) width of `table` in columns."""
-    m = console.measure(table)
-    return m.minimum, m.maximum
 
 
 def print_table(
