@@ -1,6 +1,7 @@
 """Progress of long work on stderr (DESIGN §9: progress never goes to stdout).
 
-On a terminal: a rich bar with done/total, rate, elapsed time and ETA. When stderr is not a
+On a terminal: a rich bar with done/total, rate, elapsed time and ETA, and the status (e.g. the
+best values so far) on the line below, wrapped to the terminal's width. When stderr is not a
 terminal (a log file, CI, `2> log`): one plain line every `every_s` seconds and a last one at
 the end, so a log shows the job advancing instead of only the final bar line.
 """
@@ -8,9 +9,10 @@ the end, so a log shows the job advancing instead of only the final bar line.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from types import TracebackType
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,6 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.progress import Progress as RichProgress
+from rich.text import Text
 
 # A plain progress line at most this often (seconds) when stderr is not a terminal.
 PLAIN_EVERY_S = 10.0
@@ -30,6 +33,23 @@ def clock(seconds: float) -> str:
     h, rest = divmod(s, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+# Width of the bar itself: the bar line (label, bar, done/total, rate, elapsed, ETA) then fits
+# an 80-column terminal (rich's default 40 made it 89 wide, and rich cut every column to "t…").
+BAR_WIDTH = 20
+
+
+class _StatusBelow(RichProgress):
+    """The rich bar with each task's `status` on the line(s) below it, wrapped at the terminal
+    width: the status (best values) is long, and on one line with the bar it squeezed the
+    count and the ETA out of an 80-column terminal."""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        for task in self.tasks:
+            if status := str(task.fields.get("status", "")):
+                yield Text(status)
 
 
 class Progress:
@@ -60,15 +80,14 @@ class Progress:
         self._live = enabled and console.is_terminal
         self._bar: RichProgress | None = None
         if self._live:
-            self._bar = RichProgress(
+            self._bar = _StatusBelow(
                 TextColumn(f"[bold]{label}"),
-                BarColumn(),
+                BarColumn(bar_width=BAR_WIDTH),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]}"),
                 TimeElapsedColumn(),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
-                TextColumn("{task.fields[status]}"),
                 console=console,
                 transient=False,
             )

@@ -233,6 +233,23 @@ def test_plain_progress_lines_when_stderr_is_not_a_terminal() -> None:
     assert "ETA" in lines[0] and "ETA" not in lines[-1]
 
 
+def test_live_bar_keeps_count_and_eta_at_80_columns() -> None:
+    """On a terminal the long status goes below the bar: with it on the bar's line, rich cut
+    every column of an 80-column terminal to "t…" and the count and ETA were gone."""
+    import re
+
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=80, color_system=None)
+    status = "feasible 87; best tput/mm² 4.343 (#78), TBT 6.076 (#18), area 344.5 (#3)"
+    with Progress("trials", 300, console) as bar:
+        bar.update(87, status)
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buf.getvalue()).replace("\r", "\n")
+    lines = [ln for ln in screen.splitlines() if ln.strip()]
+    bar_line = next(ln for ln in reversed(lines) if ln.startswith("trials "))
+    assert "87/300" in bar_line and "ETA" in bar_line and "…" not in bar_line, bar_line
+    assert status in lines and max(len(ln) for ln in lines) <= 80
+
+
 def test_ctrl_c_prints_the_resume_command(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, n_trials=400)
     proc = subprocess.Popen(
