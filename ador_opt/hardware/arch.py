@@ -13,6 +13,9 @@ from enum import StrEnum
 from typing import Any
 
 from ador_opt.errors import InputError
+from ador_opt.hardware import constants as c
+from ador_opt.hardware.tech import DramType as DramType  # re-exported: defined in tech.py
+from ador_opt.hardware.tech import LinkType as LinkType
 
 SA_GRANULE = 32  # systolic-array dimensions come in multiples of 32 (ADOR paper §V-A)
 # Small tensor-core-style arrays of the baselines (A100 and LLMCompass-L use 16×16 per sublane).
@@ -21,29 +24,6 @@ SA_SMALL_DIMS = (4, 8, 16)
 # larger integers are typos that would overflow the float area and timing formulas.
 MAX_COUNT = 2**31 - 1
 NS_PER_S = 1e9
-
-
-class DramType(StrEnum):
-    """Off-chip memory technology. Per-unit bandwidth and PHY area in `hardware/area.py`."""
-
-    HBM2E = "hbm2e"
-    HBM3 = "hbm3"
-    HBM3E = "hbm3e"
-    DDR5 = "ddr5"
-    DDR5_CXL = "ddr5-cxl"  # DDR5 behind PCIe5-class serial lanes (the LLMCompass-T reading)
-
-
-class LinkType(StrEnum):
-    """Device-to-device link technology."""
-
-    PCIE4 = "pcie4"
-    PCIE5 = "pcie5"
-    NVLINK3 = "nvlink3"
-    NVLINK4 = "nvlink4"
-    # Google TPU inter-chip interconnect (v5e: 4 links per chip, ≈ 45 GB/s each way per link;
-    # "How to Scale Your Model", TPU chapter). Link PHY area is not published: area.py prices it
-    # like an NVLink4 link (a ~100 Gb/s-per-lane SerDes class link), docs/model.md.
-    ICI = "ici"
 
 
 class TpSync(StrEnum):
@@ -182,8 +162,6 @@ class ArchConfig:
     def _check_physical_limits(self) -> None:
         """The clock ceiling of the process and the most link units a die carries
         (hardware/constants.py; docs/model.md)."""
-        from ador_opt.hardware import constants as c  # constants imports this module
-
         if self.freq_mhz > c.FREQ_CEILING_MHZ_7NM:
             raise InputError(
                 f"freq_mhz: {self.freq_mhz:g} MHz exceeds the 7 nm clock ceiling of "

@@ -7,7 +7,7 @@ addition. Derived rows say how they are derived. See docs/model.md for the narra
 
 from __future__ import annotations
 
-from ador_opt.hardware.arch import DramType, LinkType
+from ador_opt.hardware.tech import DramType, LinkType
 
 LOGIC_DENSITY_MTR_PER_MM2 = 96.3  # TSMC N7 logic density used by LLMCompass
 FP16_MAC_TRANSISTORS = 25_344  # LLMCompass: FP16 multiply-accumulate PE
