@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 
 from ador_opt.explore.pareto import HypervolumeHistory
@@ -18,6 +20,25 @@ LAYOUT = {
 }
 
 
+def _points(
+    xy: np.ndarray, name: str, text: list[str], marker: dict[str, Any], gl: bool = True
+) -> go.Scatter | go.Scattergl:
+    """One marker trace of an n×2 array, hover text and both coordinates on hover (WebGL for
+    the many-point traces)."""
+    trace = go.Scattergl if gl else go.Scatter
+    return trace(
+        x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, text=text,
+        hoverinfo="text+x+y", marker=marker,
+    )  # fmt: skip
+
+
+def _centre_note(fig: go.Figure, text: str, **style: Any) -> None:
+    """A message in the middle of an empty figure."""
+    fig.add_annotation(
+        text=text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, **style
+    )
+
+
 def pareto_figure(pair: fg.PairData, title: str) -> go.Figure:
     fig = go.Figure()
     if len(pair.infeasible_xy):
@@ -27,27 +48,17 @@ def pareto_figure(pair: fg.PairData, title: str) -> go.Figure:
             + ("<br>(unevaluated value at axis edge)" if e else "")
             for n, r, e in zip(pair.infeasible_numbers, pair.infeasible_reason, est, strict=True)
         ]
+        marker = {"symbol": "x", "size": 6, "color": fg.COLOR_INFEASIBLE, "opacity": 0.5}
         fig.add_trace(
-            go.Scattergl(
-                x=pair.infeasible_xy[:, 0],
-                y=pair.infeasible_xy[:, 1],
-                mode="markers",
-                name=f"infeasible ({len(pair.infeasible_xy)})",
-                text=text,
-                hoverinfo="text+x+y",
-                marker={"symbol": "x", "size": 6, "color": fg.COLOR_INFEASIBLE, "opacity": 0.5},
-            )
+            _points(pair.infeasible_xy, f"infeasible ({len(pair.infeasible_xy)})", text, marker)
         )
     if len(pair.feasible_xy):
         fig.add_trace(
-            go.Scattergl(
-                x=pair.feasible_xy[:, 0],
-                y=pair.feasible_xy[:, 1],
-                mode="markers",
-                name=f"feasible ({len(pair.feasible_xy)})",
-                text=[f"trial #{n}" for n in pair.feasible_numbers],
-                hoverinfo="text+x+y",
-                marker={"size": 6, "color": fg.COLOR_FEASIBLE, "opacity": 0.6},
+            _points(
+                pair.feasible_xy,
+                f"feasible ({len(pair.feasible_xy)})",
+                [f"trial #{n}" for n in pair.feasible_numbers],
+                {"size": 6, "color": fg.COLOR_FEASIBLE, "opacity": 0.6},
             )
         )
         if len(pair.staircase) > 1:
@@ -66,30 +77,16 @@ def pareto_figure(pair: fg.PairData, title: str) -> go.Figure:
                 )
             )
         fig.add_trace(
-            go.Scatter(
-                x=pair.front_xy[:, 0],
-                y=pair.front_xy[:, 1],
-                mode="markers",
-                name=f"Pareto-optimal ({len(pair.front_xy)})",
-                text=[f"trial #{n} (Pareto-optimal)" for n in pair.front_numbers],
-                hoverinfo="text+x+y",
-                marker={
-                    "size": 10,
-                    "color": fg.COLOR_FRONT,
-                    "line": {"width": 1, "color": "black"},
-                },
+            _points(
+                pair.front_xy,
+                f"Pareto-optimal ({len(pair.front_xy)})",
+                [f"trial #{n} (Pareto-optimal)" for n in pair.front_numbers],
+                {"size": 10, "color": fg.COLOR_FRONT, "line": {"width": 1, "color": "black"}},
+                gl=False,
             )
         )
     else:
-        fig.add_annotation(
-            text="no feasible trial",
-            showarrow=False,
-            xref="paper",
-            yref="paper",
-            x=0.5,
-            y=0.5,
-            font={"size": 18, "color": "#c44e52"},
-        )
+        _centre_note(fig, "no feasible trial", font={"size": 18, "color": fg.COLOR_FRONT})
     if pair.baselines:
         fig.add_trace(
             go.Scatter(
@@ -138,14 +135,7 @@ def hypervolume_figure(history: HypervolumeHistory | None, title: str) -> go.Fig
         ref = ", ".join(f"{v:g}" for v in history.reference_point)
         title = f"{title}<br><sup>reference point ({ref})</sup>"
     else:
-        fig.add_annotation(
-            text="hypervolume undefined (no reference point or no trial)",
-            showarrow=False,
-            xref="paper",
-            yref="paper",
-            x=0.5,
-            y=0.5,
-        )
+        _centre_note(fig, "hypervolume undefined (no reference point or no trial)")
     fig.update_layout(title=title, **LAYOUT)
     fig.update_xaxes(title="trial number")
     fig.update_yaxes(title="hypervolume of the feasible front")
