@@ -19,7 +19,6 @@ Validation is complete before anything touches a storage: `load_spec` either ret
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.util
 import json
 import tomllib
@@ -256,14 +255,6 @@ def _one_line(exc: ValidationError) -> str:
 
 
 # --- semantic checks ----------------------------------------------------------------------
-def serving_available() -> bool:
-    """True once the serving package exposes `find_capacity` (it is built separately)."""
-    if importlib.util.find_spec("ador_opt.serving") is None:
-        return False
-    module = importlib.import_module("ador_opt.serving")
-    return hasattr(module, "find_capacity")
-
-
 def _default_reference(name: str, f: SpecFile) -> float | None:
     metric = METRICS[name]
     if metric.direction == "maximize":
@@ -387,11 +378,6 @@ def validate_spec(data: Any, where: str = "spec") -> StudySpec:
             except InputError as exc:
                 raise InputError(f"model.names[{i}]: {exc}") from None
         if any(s.kind == "serving" for s in f.scenarios):
-            if not serving_available():
-                raise InputError(
-                    "scenarios: kind 'serving' needs the serving simulator, which this build "
-                    "does not have yet; use kind 'static'"
-                )
             _check_workloads(f)
         objectives = _objectives(f)
         constraints = _constraints(f)

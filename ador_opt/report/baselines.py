@@ -6,7 +6,7 @@ the same columns as the study's designs:
 * static batch (`ador_opt.perf.evaluate_static_batch`): `ttft_ms`, `tbt_ms`, `e2e_ms`,
   `throughput_tokens_per_s` (× TP replicas), `throughput_per_mm2` = throughput / (devices ·
   area), `throughput_per_usd` likewise per $;
-* serving (`ador_opt.serving.find_capacity`, when that package is present): `capacity_rps`
+* serving (`ador_opt.serving.find_capacity`): `capacity_rps`
   (× replicas), `capacity_per_mm2`, `capacity_per_usd`, `ttft_p90_ms`, `tbt_p99_ms`;
 * with several models or scenarios the worst value of each metric counts (a design must serve
   all of them).
@@ -17,10 +17,8 @@ note instead of failing the report.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from ador_opt.errors import InputError
 from ador_opt.explore.objectives import aggregate
@@ -31,6 +29,7 @@ from ador_opt.models.spec import ModelSpec
 from ador_opt.perf import evaluate_static_batch
 from ador_opt.perf.memory import check_memory
 from ador_opt.report.scenario import ServingCase, StudyScenario
+from ador_opt.serving import find_capacity, resolve_slo, workload_preset
 
 BASELINE_PRESETS = ("a100", "llmcompass-l", "llmcompass-t", "ador-paper")
 
@@ -62,48 +61,28 @@ def area_efficiency(
     return out
 
 
-def _serving_module() -> Any | None:
-    try:
-        module = importlib.import_module("ador_opt.serving")
-    except ImportError:
-        return None
-    if not all(hasattr(module, n) for n in ("find_capacity", "resolve_slo", "workload_preset")):
-        return None
-    return module
-
-
-def serving_available() -> bool:
-    return _serving_module() is not None
-
-
 def _capacity(
     hw: Hardware, model: ModelSpec, case: ServingCase, sc: StudyScenario
 ) -> dict[str, float]:
-    serving = _serving_module()
-    assert serving is not None
     # The study's own SLO: its [slo] limits, the project default for any it leaves unset.
-    slo = serving.resolve_slo(model, sc.slo_limit("ttft_p90_ms"), sc.slo_limit("tbt_p99_ms"))
-    result = serving.find_capacity(
+    slo = resolve_slo(model, sc.slo_limit("ttft_p90_ms"), sc.slo_limit("tbt_p99_ms"))
+    result = find_capacity(
         hw,
         model,
-        serving.workload_preset(case.workload),
+        workload_preset(case.workload),
         slo,
         num_requests=case.num_requests,
         seed=case.seed,
         tp=sc.tp,
     )
     out = {"capacity_rps": float(result.max_rate_per_s)}
-    report = getattr(result, "report", None)
-    for name, path in (
-        ("ttft_p90_ms", ("ttft_ms", "p90")),
-        ("tbt_p99_ms", ("tbt_ms", "p99")),
-        ("throughput_tokens_per_s", ("throughput_tokens_per_s",)),
-    ):
-        obj: Any = report
-        for key in path:
-            obj = obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
-        if isinstance(obj, int | float):
-            out[name] = float(obj)
+    report = result.report
+    if report is not None:  # None when even the lowest rate fails the SLO
+        out.update(
+            ttft_p90_ms=report.ttft_ms.p90,
+            tbt_p99_ms=report.tbt_ms.p99,
+            throughput_tokens_per_s=report.throughput_tokens_per_s,
+        )
     return out
 
 
@@ -118,7 +97,6 @@ def evaluate_hardware(hw: Hardware, sc: StudyScenario) -> DesignMetrics:
     per_pair: list[dict[str, float]] = []
     notes: list[str] = []
     unfit = False  # some model/scenario does not fit: no aggregate is honest then
-    serving = serving_available()
     for model_name in sc.models:
         try:
             model = load_model(model_name).with_precision(sc.precision)
@@ -145,9 +123,6 @@ def evaluate_hardware(hw: Hardware, sc: StudyScenario) -> DesignMetrics:
                 }
             )
         for scase in sc.serving:
-            if not serving:
-                notes.append("serving simulator not available in this build: no capacity")
-                continue
             check = check_memory(hw, model, tp, model.max_context)
             if not check.ok:
                 notes.append(f"{model.name}/{scase.name}: {check.reason}")
