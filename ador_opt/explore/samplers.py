@@ -40,6 +40,7 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from ador_opt.explore.pareto import front_of
 from ador_opt.explore.space import SearchSpace, design_key
 
 # Re-asks per trial before moving to a neighbour. Measured on the quickstart space
@@ -184,12 +185,8 @@ class NoRepeatSampler(BaseSampler):
         ]
         if len(trials) < self.local_after:
             return None
-        signs = np.array([1.0 if d.name == "MINIMIZE" else -1.0 for d in study.directions])
-        vals = np.array([t.values for t in trials], dtype=float) * signs
-        le = np.all(vals[:, None, :] <= vals[None, :, :], axis=2)
-        lt = np.any(vals[:, None, :] < vals[None, :, :], axis=2)
-        dominated = np.any(le & lt, axis=0)
-        front = [t for t, d in zip(trials, dominated, strict=True) if not d]
+        maximise = [d.name == "MAXIMIZE" for d in study.directions]
+        front = front_of(trials, maximise)  # the project's one Pareto implementation
         for j in self._rng.permutation(len(front)):
             near = self._neighbour(dict(front[int(j)].params), seen)
             if near is not None:
