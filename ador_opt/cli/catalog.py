@@ -28,8 +28,12 @@ def model_summary(name: str) -> dict[str, object]:
         **spec.to_dict(),
         "param_count": spec.param_count,
         "active_param_count": spec.active_param_count,
+        "active_param_count_excl_embedding": spec.active_param_count_excl_embedding,
         "weight_bytes": spec.weight_bytes,
+        # KV: every token in the full-attention layers, plus at most `sliding_window` tokens
+        # in the windowed ones (docs/model.md "KV bytes per token").
         "kv_bytes_per_token": spec.kv_bytes_per_token,
+        "kv_window_bytes_per_token": spec.kv_window_bytes_per_token,
     }
 
 
@@ -66,7 +70,7 @@ def models_show(name: str, json_out: JsonFlag = False) -> None:
         emit_json(row)
         return
     for key, value in row.items():
-        out_console.print(f"{key:>22}: {value}")
+        out_console.print(f"{key:>33}: {value}")
 
 
 def hardware_summary(hw: Hardware) -> dict[str, object]:

@@ -38,6 +38,16 @@ def _int(cfg: dict[str, Any], path: Path, *keys: str, default: int | None = None
     return value
 
 
+def _count(cfg: dict[str, Any], path: Path, key: str, default: int = 0) -> int:
+    """A non-negative JSON integer (absent or null → `default`)."""
+    value = cfg.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(f"{path}: {key} must be a non-negative integer, got {value!r:.60}")
+    return value
+
+
 def _flag(cfg: dict[str, Any], path: Path, key: str, default: bool) -> bool:
     value = cfg.get(key, default)
     if value is None:
@@ -47,8 +57,89 @@ def _flag(cfg: dict[str, Any], path: Path, key: str, default: bool) -> bool:
     return value
 
 
+def _moe_fields(cfg: dict[str, Any], path: Path, model_type: str, layers: int) -> dict[str, Any]:
+    """Expert counts and the dense/MoE layer mix: DeepSeek (n_routed_experts,
+    n_shared_experts, first_k_dense_replace, moe_layer_freq), Qwen-MoE (num_experts,
+    shared_expert_intermediate_size, decoder_sparse_step, mlp_only_layers), Mixtral and
+    gpt-oss (num_local_experts)."""
+    experts = _int(cfg, path, "n_routed_experts", "num_local_experts", "num_experts", default=1)
+    if experts == 1:
+        return {}
+    top_k = _int(cfg, path, "num_experts_per_tok", "experts_per_token", default=1)
+    out: dict[str, Any] = {"num_experts": experts, "experts_per_token": top_k}
+    width = _count(cfg, path, "moe_intermediate_size")
+    out["moe_ffn_size"] = width
+    shared = _count(cfg, path, "n_shared_experts")
+    shared_width = _count(cfg, path, "shared_expert_intermediate_size")
+    if shared_width and width:  # Qwen2-MoE: one shared expert as wide as N routed ones
+        shared = max(1, round(shared_width / width))
+    out["num_shared_experts"] = shared
+    if "first_k_dense_replace" in cfg or "moe_layer_freq" in cfg:
+        first = _count(cfg, path, "first_k_dense_replace")
+        freq = _count(cfg, path, "moe_layer_freq", default=1) or 1
+        moe = sum(1 for i in range(first, layers) if i % freq == 0)
+    else:
+        only = cfg.get("mlp_only_layers") or []
+        if not isinstance(only, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in only
+        ):
+            raise InputError(f"{path}: mlp_only_layers must be a list of layer indices")
+        step = _count(cfg, path, "decoder_sparse_step", default=1) or 1
+        moe = sum(1 for i in range(layers) if i not in set(only) and (i + 1) % step == 0)
+    out["dense_layers"] = min(layers, max(0, layers - moe))
+    if out["dense_layers"] == layers:
+        raise InputError(f"{path}: the config routes experts but has no MoE layer")
+    if model_type == "gpt_oss":
+        out["expert_bias"] = True
+    return out
+
+
+def _mla_fields(cfg: dict[str, Any], path: Path) -> dict[str, Any]:
+    """DeepSeek-V2/V3 multi-head latent attention (kv_lora_rank present and positive)."""
+    rank = _count(cfg, path, "kv_lora_rank")
+    if not rank:
+        return {}
+    rope = _int(cfg, path, "qk_rope_head_dim")
+    nope = _int(cfg, path, "qk_nope_head_dim")
+    return {
+        "kv_lora_rank": rank,
+        "q_lora_rank": _count(cfg, path, "q_lora_rank"),
+        "qk_rope_head_dim": rope,
+        "head_dim": nope + rope,
+        "v_head_dim": _int(cfg, path, "v_head_dim", default=nope),
+    }
+
+
+def _window_fields(
+    cfg: dict[str, Any], path: Path, model_type: str, layers: int, context: int
+) -> dict[str, Any]:
+    """Sliding-window layers: `layer_types` when given (gpt-oss, Gemma 2/3 in recent
+    transformers), else Qwen's use_sliding_window + max_window_layers, else a window on every
+    layer (Mistral-7B-v0.1) when it is shorter than the context."""
+    window = _count(cfg, path, "sliding_window")
+    types = cfg.get("layer_types")
+    if types is not None:
+        if not isinstance(types, list) or len(types) != layers:
+            raise InputError(f"{path}: layer_types must list one type per layer ({layers})")
+        windowed = sum(1 for t in types if t == "sliding_attention")
+    elif not window or window >= context or cfg.get("use_sliding_window") is False:
+        windowed = 0
+    elif "max_window_layers" in cfg:  # Qwen2: layers from max_window_layers on are windowed
+        windowed = max(0, layers - _count(cfg, path, "max_window_layers"))
+    else:
+        windowed = layers
+    if windowed and not window:
+        raise InputError(f"{path}: layer_types has sliding_attention layers but no sliding_window")
+    out: dict[str, Any] = {"sliding_window": window if windowed else 0}
+    out["sliding_window_layers"] = windowed
+    if model_type == "gpt_oss":
+        out["attention_sinks"] = True
+    return out
+
+
 def spec_from_hf_config(cfg: dict[str, Any], name: str, path: Path) -> ModelSpec:
-    """Map the Llama/Mistral/Mixtral/Qwen/BLOOM-style keys of a config.json to a ModelSpec."""
+    """Map the Llama/Mistral/Mixtral/Qwen/Qwen-MoE/DeepSeek/gpt-oss/BLOOM-style keys of a
+    config.json to a ModelSpec."""
     hidden = _int(cfg, path, "hidden_size", "n_embd", "d_model")
     heads = _int(cfg, path, "num_attention_heads", "n_head", "num_heads")
     kv_heads = _int(cfg, path, "num_key_value_heads", default=heads)
@@ -62,17 +153,21 @@ def spec_from_hf_config(cfg: dict[str, Any], name: str, path: Path) -> ModelSpec
         raise InputError(f"{path}: hidden_act must be a string, got {act!r:.60}")
     act = act.lower()
     ffn = _int(cfg, path, "intermediate_size", "n_inner", default=4 * hidden)
-    if cfg.get("head_dim") is None and hidden % heads:
+    mla = _mla_fields(cfg, path)
+    if cfg.get("head_dim") is None and hidden % heads and not mla:
         raise InputError(
             f"{path}: hidden_size ({hidden}) is not divisible by num_attention_heads ({heads}); "
             "give head_dim explicitly"
         )
-    head_dim = _int(cfg, path, "head_dim", default=hidden // heads)
-    experts = _int(cfg, path, "num_local_experts", "num_experts", default=1)
+    head_dim = mla.pop("head_dim", None) or _int(cfg, path, "head_dim", default=hidden // heads)
+    layers = _int(cfg, path, "num_hidden_layers", "n_layer", "num_layers")
     context = _int(cfg, path, "max_position_embeddings", "seq_length", default=4096)
+    # gpt-oss puts biases on q/k/v/o but keeps RMSNorm; Qwen2's qkv biases stay on the
+    # BLOOM-style flag as before.
+    gpt_oss = model_type == "gpt_oss"
     return ModelSpec(
         name=name,
-        num_layers=_int(cfg, path, "num_hidden_layers", "n_layer", "num_layers"),
+        num_layers=layers,
         hidden_size=hidden,
         num_heads=heads,
         num_kv_heads=kv_heads,
@@ -82,10 +177,13 @@ def spec_from_hf_config(cfg: dict[str, Any], name: str, path: Path) -> ModelSpec
         gated_mlp=not is_bloom and (act in {"silu", "swiglu"} or model_type.startswith("gemma")),
         activation="gelu" if act.startswith("gelu") else ("relu" if act == "relu" else "silu"),
         tied_embeddings=_flag(cfg, path, "tie_word_embeddings", is_bloom),
-        num_experts=experts,
-        experts_per_token=_int(cfg, path, "num_experts_per_tok", default=1),
-        linear_bias=is_bloom or _flag(cfg, path, "attention_bias", False),
+        linear_bias=is_bloom or (not gpt_oss and _flag(cfg, path, "attention_bias", False)),
+        attention_bias=gpt_oss and _flag(cfg, path, "attention_bias", False),
+        qk_norm=model_type in {"qwen3", "qwen3_moe"},
         max_context=context,
+        **_moe_fields(cfg, path, model_type, layers),
+        **mla,
+        **_window_fields(cfg, path, model_type, layers, context),
     )
 
 

@@ -164,6 +164,23 @@ class StepLayout:
     # activation/gating between up and down and the residual add after down. Sums to
     # `vec_flops_per_token`.
     vec_by_gemm: tuple[tuple[str, int], ...] = ()
+    # --- model families (docs/model.md "Model families") ---------------------------------
+    mla: bool = False  # multi-head latent attention: absorbed decode, expanded prefill
+    f_exp: int = 0  # width of one routed/shared expert on this device
+    up_exp: int = 0  # output columns of one expert's (gate+)up projection
+    # Attention of prefill and decode: query heads, KV heads and the QK / V dims per head
+    # (GQA: hd and v for both; MLA prefill: 128-head MHA over up-projected K/V; MLA decode:
+    # every head against the one shared latent of kv_lora + rope, values of kv_lora).
+    pre_kv_heads: int = 0
+    pre_qk: int = 0
+    pre_v: int = 0
+    dec_kv_heads: int = 0
+    dec_qk: int = 0
+    dec_v: int = 0
+    full_layers: int = 0  # layers attending to the whole context
+    window_layers: int = 0  # sliding-window layers
+    window: int = 0  # their window (tokens)
+    sinks: bool = False  # one sink logit per head joins every softmax row
 
 
 @lru_cache(maxsize=256)
@@ -180,7 +197,28 @@ def step_layout(model: ModelSpec, tp: int) -> StepLayout:
     heads = model.num_heads // tp
     kv_heads = max(1, model.num_kv_heads // tp)
     f = model.ffn_size // tp
-    mlp = "moe" if model.num_experts > 1 else "mlp"
+    f_exp = max(1, model.expert_ffn_size // tp)
+    v = model.value_head_dim
+    mult = 2 if model.gated_mlp else 1
+    if model.is_mla:
+        # The latent cache is not split by heads: every device of the group holds all of it.
+        latent = model.kv_lora_rank + model.qk_rope_head_dim
+        kv_row = latent * model.bytes_per_kv
+        qkv_n = heads * hd + latent
+        pre = (heads, hd, v)
+        dec = (1, latent, model.kv_lora_rank)
+        rope_elems = heads * model.qk_rope_head_dim + model.qk_rope_head_dim
+    else:
+        kv_row = 2 * kv_heads * hd * model.bytes_per_kv
+        qkv_n = (heads + 2 * kv_heads) * hd
+        pre = dec = (kv_heads, hd, v)
+        rope_elems = (heads + kv_heads) * hd
+    # FFN elements a token activates per layer on this device, averaged over the layers
+    # (dense layers: f; MoE layers: top-k + shared experts of f_exp each).
+    active = model.experts_per_token + model.num_shared_experts
+    f_act = (model.mlp_dense_layers * f + model.moe_layers * active * f_exp) // model.num_layers
+    mlp = "moe" if model.moe_layers >= model.mlp_dense_layers else "mlp"
+    first = "kv_a_proj" if model.is_mla else "qkv_proj"
     # Per token per layer: 2 norms (≈ 4 ops/elem on h), rotary on q,k (≈ 6 ops/elem), the
     # activation and gating (≈ 8 ops/elem on f), 2 residual adds (1 op/elem on h); softmax
     # (≈ 5 ops per score element) is added per step from the attention ops.
@@ -195,17 +233,30 @@ def step_layout(model: ModelSpec, tp: int) -> StepLayout:
         ab=model.bytes_per_activation,
         heads=heads,
         kv_heads=kv_heads,
-        qkv_n=(heads + 2 * kv_heads) * hd,
-        kv_row=2 * kv_heads * hd * model.bytes_per_kv,
+        qkv_n=qkv_n,
+        kv_row=kv_row,
         f=f,
-        up_n=2 * f if model.gated_mlp else f,
-        vec_elems_per_token=4 * h + (heads + kv_heads) * hd + f,
-        vec_flops_per_token=10 * h + 6 * (heads + kv_heads) * hd + 8 * f,
+        up_n=mult * f,
+        vec_elems_per_token=4 * h + rope_elems + f_act,
+        vec_flops_per_token=10 * h + 6 * rope_elems + 8 * f_act,
         vec_by_gemm=(
-            ("qkv_proj", 4 * h + 6 * (heads + kv_heads) * hd),
+            (first, 4 * h + 6 * rope_elems),
             (f"{mlp}_up", 5 * h),
-            (f"{mlp}_down", 8 * f + h),
+            (f"{mlp}_down", 8 * f_act + h),
         ),
+        mla=model.is_mla,
+        f_exp=f_exp,
+        up_exp=mult * f_exp,
+        pre_kv_heads=pre[0],
+        pre_qk=pre[1],
+        pre_v=pre[2],
+        dec_kv_heads=dec[0],
+        dec_qk=dec[1],
+        dec_v=dec[2],
+        full_layers=model.full_attention_layers,
+        window_layers=model.sliding_window_layers,
+        window=model.sliding_window,
+        sinks=model.attention_sinks,
     )
 
 
@@ -227,30 +278,61 @@ class GemmTiming:
 _Spec = tuple[str, int, int, int, int, int]
 
 
+def _attn_proj_specs(layout: StepLayout, m: int, md: int) -> list[_Spec]:
+    """Projections before attention. GQA: one fused QKV GEMM. MLA (DeepSeek-V3): q_a/q_b (or
+    q), kv_a to the latent (both replicated across the TP group, not split), the kv_b
+    up-projection of the prefill tokens' latents to per-head K and V (expanded prefill), and
+    for decode tokens the absorbed W_UK (q_nope → latent space, one GEMM per head, batched)."""
+    model, layers, h, hd = layout.model, layout.layers, layout.h, layout.hd
+    if not layout.mla:
+        return [("qkv_proj", m, md, h, layout.qkv_n, layers)]
+    heads, rank = layout.heads, model.kv_lora_rank
+    nope = hd - model.qk_rope_head_dim
+    specs: list[_Spec] = []
+    if model.q_lora_rank:
+        specs.append(("q_a_proj", m, md, h, model.q_lora_rank, layers))
+        specs.append(("q_b_proj", m, md, model.q_lora_rank, heads * hd, layers))
+    else:
+        specs.append(("q_proj", m, md, h, heads * hd, layers))
+    specs.append(("kv_a_proj", m, md, h, rank + model.qk_rope_head_dim, layers))
+    if m > md:
+        specs.append(("kv_b_proj", m - md, 0, rank, heads * (nope + layout.pre_v), layers))
+    if md:
+        specs.append(("q_absorb", md, md, nope, heads * rank, layers))
+    return specs
+
+
 def _gemm_specs(layout: StepLayout, m: int, md: int, logits_rows: int) -> list[_Spec]:
-    """The GEMMs and TP syncs of a step in op order: QKV | attention goes here | O, sync,
-    MLP (dense or MoE), sync, LM head (only for `logits_rows` > 0)."""
+    """The GEMMs and TP syncs of a step in op order: attention projections | attention goes
+    here | (MLA decode: absorbed W_UV) O, sync, MLP (dense layers, then MoE layers: router,
+    routed experts, shared experts), sync, LM head (only for `logits_rows` > 0)."""
     model = layout.model
-    layers, h, hd = layout.layers, layout.h, layout.hd
-    specs: list[_Spec] = [
-        ("qkv_proj", m, md, h, layout.qkv_n, layers),
-        ("o_proj", m, md, layout.heads * hd, h, layers),
-    ]
+    layers, h = layout.layers, layout.h
+    specs = _attn_proj_specs(layout, m, md)
+    if layout.mla and md:
+        v = layout.pre_v
+        specs.append(("v_absorb", md, md, model.kv_lora_rank, layout.heads * v, layers))
+    specs.append(("o_proj", m, md, layout.heads * layout.pre_v, h, layers))
     if layout.tp > 1:
         specs.append(("tp_sync_attn", m, 0, 0, 0, layers))
-    f, up_n = layout.f, layout.up_n
-    if model.num_experts > 1:
+    dense, moe = model.mlp_dense_layers, model.moe_layers
+    if dense:
+        specs.append(("mlp_up", m, md, h, layout.up_n, dense))
+        specs.append(("mlp_down", m, md, layout.f, h, dense))
+    if moe:
+        f, up_n = layout.f_exp, layout.up_exp
         routed = m * model.experts_per_token
         active = _expected_active_experts(model.num_experts, model.experts_per_token, m)
         n_active = max(1, math.ceil(active - 1e-9))
         per_expert = max(1, math.ceil(routed / n_active))
         per_expert_d = math.ceil(md * model.experts_per_token / n_active)
-        specs.append(("router", m, md, h, model.num_experts, layers))
-        specs.append(("moe_up", per_expert, per_expert_d, h, up_n, layers * n_active))
-        specs.append(("moe_down", per_expert, per_expert_d, f, h, layers * n_active))
-    else:
-        specs.append(("mlp_up", m, md, h, up_n, layers))
-        specs.append(("mlp_down", m, md, f, h, layers))
+        specs.append(("router", m, md, h, model.num_experts, moe))
+        specs.append(("moe_up", per_expert, per_expert_d, h, up_n, moe * n_active))
+        specs.append(("moe_down", per_expert, per_expert_d, f, h, moe * n_active))
+        if model.num_shared_experts:
+            shared = model.num_shared_experts
+            specs.append(("shared_up", m, md, h, shared * up_n, moe))
+            specs.append(("shared_down", m, md, shared * f, h, moe))
     if layout.tp > 1:
         specs.append(("tp_sync_mlp", m, 0, 0, 0, layers))
     if logits_rows:
@@ -267,10 +349,13 @@ def _spec_op(layout: StepLayout, spec: _Spec) -> Op:
 
 
 @lru_cache(maxsize=16384)
-def gemm_timing(layout: StepLayout, m: int, logits_rows: int) -> GemmTiming:
+def gemm_timing(
+    layout: StepLayout, m: int, logits_rows: int, decode_tokens: int = 0
+) -> GemmTiming:
     """The timing-relevant view of the GEMMs and syncs of a step of `m` tokens with
-    `logits_rows` LM-head rows (see `GemmTiming`)."""
-    specs = _gemm_specs(layout, m, 0, logits_rows)
+    `logits_rows` LM-head rows (see `GemmTiming`). `decode_tokens` matters only for MLA
+    models, whose decode tokens take the absorbed projections (pass 0 otherwise)."""
+    specs = _gemm_specs(layout, m, decode_tokens, logits_rows)
     shapes = tuple((name, sm, k, n, repeat) for name, sm, _, k, n, repeat in specs if k)
     syncs = tuple((sm * layout.h * layout.ab, repeat) for _, sm, _, k, _, repeat in specs if not k)
     return GemmTiming(
@@ -284,9 +369,11 @@ def gemm_timing(layout: StepLayout, m: int, logits_rows: int) -> GemmTiming:
 @dataclass(frozen=True, slots=True)
 class StepParts:
     """A step's ops grouped for the perf models: the GEMMs and syncs (`gemms`, shared by all
-    steps with the same token counts), the attention ops (None when the step has no prefill /
-    no decode part) and the vector work (`vector_flops` per layer). `ops()` gives the full op
-    list."""
+    steps with the same token counts), the attention ops of the full-attention layers (None
+    when the step has no prefill / no decode part, or the model has no such layer), those of
+    the sliding-window layers (`window_*`, None unless the model has them; `window_batch` is
+    the batch as the windowed layers see it, see `window_chunks`) and the vector work
+    (`vector_flops` per layer). `ops()` gives the full op list."""
 
     layout: StepLayout
     gemms: GemmTiming
@@ -296,6 +383,9 @@ class StepParts:
     decode_tokens: int
     logits_rows: int
     vector_flops: int
+    window_prefill: Op | None = None
+    window_decode: Op | None = None
+    window_batch: BatchComposition | None = None
 
     def vector_op(self) -> Op:
         lay = self.layout
@@ -308,97 +398,192 @@ class StepParts:
             flops=self.vector_flops,
         )
 
+    def attention_ops(self) -> tuple[Op, ...]:
+        """Every attention op of the step (each with its own `repeat`)."""
+        ops = (self.attn_prefill, self.attn_decode, self.window_prefill, self.window_decode)
+        return tuple(op for op in ops if op is not None)
+
+    def attention_groups(
+        self, batch: BatchComposition
+    ) -> tuple[tuple[Op | None, Op | None, BatchComposition, int], ...]:
+        """(prefill op, decode op, the batch they see, layers) per kind of attention layer:
+        full attention, then sliding-window."""
+        groups = []
+        if self.attn_prefill is not None or self.attn_decode is not None:
+            groups.append((self.attn_prefill, self.attn_decode, batch, self.layout.full_layers))
+        if self.window_prefill is not None or self.window_decode is not None:
+            wb = self.window_batch if self.window_batch is not None else batch
+            groups.append((self.window_prefill, self.window_decode, wb, self.layout.window_layers))
+        return tuple(groups)
+
     def ops(self) -> tuple[Op, ...]:
         """The op list in execution order (see `step_ops`)."""
         lay = self.layout
-        specs = _gemm_specs(lay, self.tokens, self.decode_tokens, self.logits_rows)
+        md = self.decode_tokens
+        specs = _gemm_specs(lay, self.tokens, md, self.logits_rows)
         gemms = [_spec_op(lay, spec) for spec in specs]
-        attn = [op for op in (self.attn_prefill, self.attn_decode) if op is not None]
+        pre = len(_attn_proj_specs(lay, self.tokens, md))
+        attn = list(self.attention_ops())
         lm = gemms[-1:] if self.logits_rows else []
-        rest = gemms[1 : len(gemms) - len(lm)]
-        return (gemms[0], *attn, *rest, self.vector_op(), *lm)
+        rest = gemms[pre : len(gemms) - len(lm)]
+        return (*gemms[:pre], *attn, *rest, self.vector_op(), *lm)
 
     @property
     def total_flops(self) -> int:
         """FLOPs of the whole step (all ops × repeats)."""
-        per_layer = self.vector_flops
-        if self.attn_prefill is not None:
-            per_layer += self.attn_prefill.flops
-        if self.attn_decode is not None:
-            per_layer += self.attn_decode.flops
-        return self.gemms.flops + per_layer * self.layout.layers
+        attn = sum(op.flops * op.repeat for op in self.attention_ops())
+        return self.gemms.flops + self.vector_flops * self.layout.layers + attn
 
 
-def step_parts(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> StepParts:
-    """The ops of one step on one device of a `tp`-way group, grouped (see `StepParts`)."""
-    lay = step_layout(model, tp)
-    layers, hd, heads, kv_heads, kv_row, ab = (
-        lay.layers,
-        lay.hd,
+def _window_pairs(tokens: int, context: int, window: int) -> int:
+    """Query-key pairs of a chunk of `tokens` after `context` cached ones when each query at
+    position p (1-based) attends to min(p, window) keys (itself included)."""
+    first, last = context + 1, context + tokens
+    below = min(last, window)
+    pairs = (below * (below + 1) - context * (context + 1)) // 2 if below > context else 0
+    return pairs + max(0, last - max(context, window)) * window
+
+
+def window_chunks(chunk: PrefillChunk, window: int) -> tuple[PrefillChunk, ...]:
+    """A prefill chunk as a sliding-window layer sees it, written as causal chunks whose
+    t·(c + (t+1)/2) pairs add up to the windowed ones (`_window_pairs`): the queries still
+    inside the first window attend causally as before; the later ones attend `window` keys
+    each, i.e. pieces of w − 1 queries over w/2 cached keys (exact for even w; the last,
+    shorter piece within half a key per query)."""
+    t, c = chunk.tokens, chunk.context
+    if c + t <= window:
+        return (chunk,)
+    head = max(0, window - c)
+    out = [PrefillChunk(head, c, False)] if head else []
+    rest = t - head
+    size = max(1, window - 1)
+    full, tail = divmod(rest, size)
+    ctx = window - window // 2
+    out.extend(PrefillChunk(size, ctx, False) for _ in range(full))
+    if tail:
+        out.append(PrefillChunk(tail, max(0, window - (tail + 1) // 2), False))
+    return tuple(out)
+
+
+def _prefill_attention(
+    lay: StepLayout, batch: BatchComposition, window: int, repeat: int, name: str
+) -> Op:
+    """Attention of the prefill chunks in `repeat` layers that attend to the whole context
+    (`window` = 0) or to the last `window` tokens."""
+    heads, kv_heads, qk, v, kv_row, ab = (
         lay.heads,
-        lay.kv_heads,
+        lay.pre_kv_heads,
+        lay.pre_qk,
+        lay.pre_v,
         lay.kv_row,
         lay.ab,
     )
-    md = batch.decode_count
-    score_elements = 0
-    prefill_op = decode_op = None
-    t = finishing = 0
-    if batch.prefill:
-        # Causal: a chunk of t tokens after c cached ones attends to c + (t+1)/2 keys on avg.
-        pairs: float = 0
-        cached = longest = 0
-        for ch in batch.prefill:
+    pairs: float = 0
+    cached = longest = t = 0
+    for ch in batch.prefill:
+        if window:
+            pairs += _window_pairs(ch.tokens, ch.context, window)
+            cached += min(ch.context, window)
+            longest = max(longest, min(window, ch.context + ch.tokens))
+        else:
+            # Causal: a chunk of t tokens after c cached ones attends to c + (t+1)/2 keys.
             pairs += ch.tokens * (ch.context + (ch.tokens + 1) / 2)
             cached += ch.context
-            t += ch.tokens
             longest = max(longest, ch.context + ch.tokens)
-            finishing += ch.last
-        score_elements += int(pairs * heads)
-        prefill_op = Op(
-            name="attn_prefill",
-            kind=OpKind.ATTN_PREFILL,
-            repeat=layers,
-            m=t,
-            k=hd,
-            n=longest,
-            kv_bytes=cached * kv_row,
-            kv_write_bytes=t * kv_row,
-            act_bytes=2 * t * heads * hd * ab,
-            flops=int(4 * pairs * heads * hd),
-            heads=heads,
-            kv_heads=kv_heads,
-            extra=(("chunks", len(batch.prefill)), ("score_elements", int(pairs * heads))),
-        )
+        t += ch.tokens
+    scores = int(pairs * heads) + (t * heads if lay.sinks else 0)
+    return Op(
+        name=name,
+        kind=OpKind.ATTN_PREFILL,
+        repeat=repeat,
+        m=t,
+        k=(qk + v) // 2,
+        n=longest,
+        kv_bytes=cached * kv_row,
+        kv_write_bytes=t * kv_row,
+        act_bytes=t * heads * (qk + v) * ab,
+        flops=int(2 * pairs * heads * (qk + v)),
+        heads=heads,
+        kv_heads=kv_heads,
+        extra=(("chunks", len(batch.prefill)), ("score_elements", scores)),
+    )
+
+
+def _decode_attention(lay: StepLayout, md: int, ctx: int, repeat: int, name: str) -> Op:
+    """Attention of `md` decode tokens over `ctx` cached tokens in total, in `repeat` layers."""
+    heads, kv_heads, qk, v = lay.heads, lay.dec_kv_heads, lay.dec_qk, lay.dec_v
+    scores = ctx * heads + (md * heads if lay.sinks else 0)
+    return Op(
+        name=name,
+        kind=OpKind.ATTN_DECODE,
+        repeat=repeat,
+        m=md,
+        k=(qk + v) // 2,
+        n=ctx // md,
+        m_decode=md,
+        kv_bytes=ctx * lay.kv_row,
+        kv_write_bytes=md * lay.kv_row,
+        act_bytes=md * heads * (qk + v) * lay.ab,
+        flops=2 * ctx * heads * (qk + v),
+        heads=heads,
+        kv_heads=kv_heads,
+        extra=(("score_elements", scores),),
+    )
+
+
+def step_parts(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> StepParts:
+    """The ops of one step on one device of a `tp`-way group, grouped (see `StepParts`).
+
+    Sliding-window layers see each decode request's context capped at the window; with only
+    the batch's context sum known, the cap is applied to the sum (min(Σ c, n·w)), which is
+    exact when every context is ≥ w or every one ≤ w (docs/model.md)."""
+    lay = step_layout(model, tp)
+    md = batch.decode_count
+    prefill_op = decode_op = window_pre = window_dec = window_batch = None
+    t = finishing = 0
+    for ch in batch.prefill:
+        t += ch.tokens
+        finishing += ch.last
+    full, win = lay.full_layers, lay.window_layers
+    score_layers = 0  # Σ over layers of their softmax score elements
+    if batch.prefill:
+        if full:
+            prefill_op = _prefill_attention(lay, batch, 0, full, "attn_prefill")
+            score_layers += dict(prefill_op.extra)["score_elements"] * full
+        if win:
+            window_pre = _prefill_attention(lay, batch, lay.window, win, "attn_prefill_window")
+            score_layers += dict(window_pre.extra)["score_elements"] * win
+            window_batch = BatchComposition(
+                prefill=tuple(
+                    piece for ch in batch.prefill for piece in window_chunks(ch, lay.window)
+                ),
+                decode_count=md,
+                decode_context_sum=min(batch.decode_context_sum, md * lay.window),
+            )
     if md:
         ctx = batch.decode_context_sum
-        score_elements += ctx * heads
-        decode_op = Op(
-            name="attn_decode",
-            kind=OpKind.ATTN_DECODE,
-            repeat=layers,
-            m=md,
-            k=hd,
-            n=ctx // md,
-            m_decode=md,
-            kv_bytes=ctx * kv_row,
-            kv_write_bytes=md * kv_row,
-            act_bytes=2 * md * heads * hd * ab,
-            flops=4 * ctx * heads * hd,
-            heads=heads,
-            kv_heads=kv_heads,
-            extra=(("score_elements", ctx * heads),),
-        )
+        if full:
+            decode_op = _decode_attention(lay, md, ctx, full, "attn_decode")
+            score_layers += dict(decode_op.extra)["score_elements"] * full
+        if win:
+            wctx = min(ctx, md * lay.window)
+            window_dec = _decode_attention(lay, md, wctx, win, "attn_decode_window")
+            score_layers += dict(window_dec.extra)["score_elements"] * win
+            if window_batch is None:
+                window_batch = BatchComposition(decode_count=md, decode_context_sum=wctx)
     m = t + md
     return StepParts(
         layout=lay,
-        gemms=gemm_timing(lay, m, md + finishing),
+        gemms=gemm_timing(lay, m, md + finishing, md if lay.mla else 0),
         decode_tokens=md,
         logits_rows=md + finishing,
         attn_prefill=prefill_op,
         attn_decode=decode_op,
         tokens=m,
-        vector_flops=m * lay.vec_flops_per_token + 5 * score_elements,
+        vector_flops=m * lay.vec_flops_per_token + 5 * score_layers // lay.layers,
+        window_prefill=window_pre,
+        window_decode=window_dec,
+        window_batch=window_batch,
     )
 
 

@@ -149,4 +149,115 @@ _PRESETS: dict[str, ModelSpec] = {
     ),
 }
 
+
+# --- model families of #17 (MoE with shared experts, MLA, sliding window + sinks) -----------
+# Each preset transcribes the config.json of the official model repository (model card cited);
+# tests/test_models.py checks the published totals and active counts.
+
+# deepseek-ai/DeepSeek-V3 config.json (model card: 671 B total, 37 B activated per token;
+# DeepSeek-V3 Technical Report, arXiv:2412.19437): 61 layers, hidden 7168, 128 heads, MLA with
+# q_lora_rank 1536, kv_lora_rank 512, qk_nope_head_dim 128 + qk_rope_head_dim 64, v_head_dim
+# 128; first_k_dense_replace 3 dense layers of intermediate_size 18432, then 58 MoE layers of
+# 256 routed experts (moe_intermediate_size 2048, 8 per token) + 1 shared expert; vocab 129280;
+# max_position_embeddings 163840. The multi-token-prediction module (num_nextn_predict_layers
+# 1, the other 14 B of the 685 B checkpoint) is not part of the served model counted here.
+_DEEPSEEK_V3 = ModelSpec(
+    name="deepseek-v3",
+    num_layers=61,
+    hidden_size=7168,
+    num_heads=128,
+    num_kv_heads=128,
+    head_dim=192,
+    ffn_size=18432,
+    vocab_size=129280,
+    num_experts=256,
+    experts_per_token=8,
+    moe_ffn_size=2048,
+    num_shared_experts=1,
+    dense_layers=3,
+    kv_lora_rank=512,
+    q_lora_rank=1536,
+    qk_rope_head_dim=64,
+    v_head_dim=128,
+    max_context=163840,
+)
+
+
+def _qwen3_moe(
+    name: str, layers: int, hidden: int, heads: int, ffn: int, expert_ffn: int
+) -> ModelSpec:
+    """Qwen3-MoE (config.json of Qwen/Qwen3-235B-A22B and Qwen/Qwen3-30B-A3B): 4 KV heads of
+    128, q/k RMSNorm per head, 128 experts with 8 per token, no shared expert, every layer MoE
+    (decoder_sparse_step 1, mlp_only_layers []), vocab 151936, untied LM head, 40960 tokens."""
+    return ModelSpec(
+        name=name,
+        num_layers=layers,
+        hidden_size=hidden,
+        num_heads=heads,
+        num_kv_heads=4,
+        head_dim=128,
+        ffn_size=ffn,
+        vocab_size=151936,
+        num_experts=128,
+        experts_per_token=8,
+        moe_ffn_size=expert_ffn,
+        qk_norm=True,
+        max_context=40960,
+    )
+
+
+def _gpt_oss(name: str, layers: int, experts: int) -> ModelSpec:
+    """gpt-oss (config.json of openai/gpt-oss-120b and -20b; model card "gpt-oss-120b &
+    gpt-oss-20b", OpenAI 2025, Table 1: 116.83 B / 5.13 B active and 20.91 B / 3.61 B):
+    hidden 2880, 64 query heads and 8 KV heads of 64, biases on q/k/v/o, one learned sink per
+    head, layer_types alternating sliding_attention (sliding_window 128) and full_attention,
+    experts of intermediate_size 2880 with biases, 4 per token, router with bias, vocab 201088,
+    untied LM head, max_position_embeddings 131072. (Shipped with MXFP4 experts; precision is
+    a separate setting.)"""
+    return ModelSpec(
+        name=name,
+        num_layers=layers,
+        hidden_size=2880,
+        num_heads=64,
+        num_kv_heads=8,
+        head_dim=64,
+        ffn_size=2880,
+        vocab_size=201088,
+        num_experts=experts,
+        experts_per_token=4,
+        expert_bias=True,
+        attention_bias=True,
+        attention_sinks=True,
+        sliding_window=128,
+        sliding_window_layers=layers // 2,
+        max_context=131072,
+    )
+
+
+_FAMILY_PRESETS: dict[str, ModelSpec] = {
+    "deepseek-v3": _DEEPSEEK_V3,
+    # Qwen3-235B-A22B: 94 layers, hidden 4096, 64 heads, expert width 1536 (model card: 235 B
+    # total, 22 B activated, 234 B non-embedding).
+    "qwen3-235b-a22b": _qwen3_moe("qwen3-235b-a22b", 94, 4096, 64, 12288, 1536),
+    # Qwen3-30B-A3B: 48 layers, hidden 2048, 32 heads, expert width 768 (model card: 30.5 B
+    # total, 3.3 B activated, 29.9 B non-embedding).
+    "qwen3-30b-a3b": _qwen3_moe("qwen3-30b-a3b", 48, 2048, 32, 6144, 768),
+    "gpt-oss-120b": _gpt_oss("gpt-oss-120b", 36, 128),
+    "gpt-oss-20b": _gpt_oss("gpt-oss-20b", 24, 32),
+    # meta-llama/Llama-3.1-405B config.json (Llama 3 Herd of Models, arXiv:2407.21783, Table 3:
+    # 126 layers, model dim 16384, FFN 53248, 128 heads, 8 KV heads; 405 B).
+    "llama-3.1-405b": ModelSpec(
+        name="llama-3.1-405b",
+        num_layers=126,
+        hidden_size=16384,
+        num_heads=128,
+        num_kv_heads=8,
+        head_dim=128,
+        ffn_size=53248,
+        vocab_size=_LLAMA3_VOCAB,
+        max_context=131072,
+    ),
+}
+_PRESETS.update(_FAMILY_PRESETS)
+
 MODEL_PRESETS: Registry[ModelSpec] = Registry("model", _PRESETS)

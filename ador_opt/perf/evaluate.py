@@ -116,7 +116,9 @@ def evaluate_design(
         "sa_backend": sa_backend if hw.gpu is None else None,
         **hardware_facts(hw, precision),
     }
-    memory = check_memory(hw, model, tp_used, kv_tokens=batch * (input_len + output_len))
+    memory = check_memory(
+        hw, model, tp_used, kv_tokens=batch * (input_len + output_len), requests=batch
+    )
     if not memory.ok:
         return {**doc, "feasible": False, "reason": memory.reason}
     result = evaluate_static_batch(hw, model, batch, input_len, output_len, tp_used, sa_backend)

@@ -510,8 +510,7 @@ def gpu_step_time_with(
     `prefill_step_s` (compiled) or `eager_prefill_step_s` (eager) of host time."""
     parts = step_parts(model, batch, tp)
     totals = list(_group_totals(params, gpu, parts.gemms))
-    attention = (op for op in (parts.attn_prefill, parts.attn_decode) if op is not None)
-    _accumulate(totals, (*attention, parts.vector_op()), gpu, model, params)
+    _accumulate(totals, (*parts.attention_ops(), parts.vector_op()), gpu, model, params)
     compute_s, memory_s, overhead_s, p2p_s, tensor_busy, dram_busy, flops, dram_bytes, kernels = (
         totals
     )

@@ -178,25 +178,28 @@ def _step(
 
     attention_s = 0.0
     sram_bytes, noc_bytes = block.sram_bytes, block.noc_bytes
-    if parts.attn_prefill is not None or parts.attn_decode is not None:
-        t = attention_time(
-            arch, parts.attn_prefill, parts.attn_decode, batch, parts.layout.ab, cycles_fn
-        )
+    # One group per kind of attention layer (full; sliding-window), each timed per layer and
+    # repeated over its layers.
+    for pre_op, dec_op, seen, repeat in parts.attention_groups(batch):
+        t = attention_time(arch, pre_op, dec_op, seen, parts.layout.ab, cycles_fn)
         # Softmax (the vector work not fused with a GEMM), row-pipelined over K/V blocks.
-        softmax_ops = parts.vector_flops - parts.tokens * parts.layout.vec_flops_per_token
+        scores = sum(
+            dict(op.extra)["score_elements"] for op in (pre_op, dec_op) if op is not None
+        )
+        softmax_ops = 5 * scores
         softmax_s = vector_s(arch, softmax_ops)
         exposed = pipelined_exposed_s(softmax_s, t.seconds)
-        busy[VEC] += softmax_s * layers
-        chain += (t.seconds + exposed) * layers
-        dram_bytes += t.dram_bytes * layers
-        sram_bytes += (t.sram_bytes + 2.0 * softmax_ops * parts.layout.ab) * layers
-        noc_bytes += t.noc_bytes * layers
+        busy[VEC] += softmax_s * repeat
+        chain += (t.seconds + exposed) * repeat
+        dram_bytes += t.dram_bytes * repeat
+        sram_bytes += (t.sram_bytes + 2.0 * softmax_ops * parts.layout.ab) * repeat
+        noc_bytes += t.noc_bytes * repeat
         for i, b in enumerate(t.busy):
-            busy[i] += b * layers
-        bound_s[t.bound] = bound_s.get(t.bound, 0.0) + t.seconds * layers
+            busy[i] += b * repeat
+        bound_s[t.bound] = bound_s.get(t.bound, 0.0) + t.seconds * repeat
         if exposed > 0:
-            bound_s["vector"] = bound_s.get("vector", 0.0) + exposed * layers
-        attention_s = t.seconds + exposed
+            bound_s["vector"] = bound_s.get("vector", 0.0) + exposed * repeat
+        attention_s += (t.seconds + exposed) * repeat / layers
 
     p2p_bytes = 0.0
     if tp > 1:
@@ -205,8 +208,12 @@ def _step(
             qkv_s=per_layer.get("qkv_proj", 0.0),
             attention_s=attention_s,
             o_proj_s=per_layer.get("o_proj", 0.0),
-            mlp_up_s=per_layer.get("mlp_up", 0.0) + per_layer.get("moe_up", 0.0),
-            mlp_down_s=per_layer.get("mlp_down", 0.0) + per_layer.get("moe_down", 0.0),
+            mlp_up_s=per_layer.get("mlp_up", 0.0)
+            + per_layer.get("moe_up", 0.0)
+            + per_layer.get("shared_up", 0.0),
+            mlp_down_s=per_layer.get("mlp_down", 0.0)
+            + per_layer.get("moe_down", 0.0)
+            + per_layer.get("shared_down", 0.0),
         )
         cost = tp_sync_cost(arch, model, parts.tokens, tp, producers)
         chain += cost.exposed_s * layers

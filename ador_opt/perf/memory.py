@@ -25,11 +25,34 @@ GPU_KV_FREE_MEMORY_FRACTION = 0.90
 GPU_RUNTIME_RESERVE_GIB = 2.0
 
 
+def _kv_share(model: ModelSpec, tp: int) -> float:
+    """Fraction of a token's KV one device of the TP group keeps: KV heads split across the
+    group (replicated when there are fewer KV heads than devices); MLA's latent is one
+    vector per token that every device keeps whole."""
+    if model.is_mla:
+        return 1.0
+    return max(1, model.num_kv_heads // tp) / model.num_kv_heads
+
+
 def kv_bytes_per_token_per_device(model: ModelSpec, tp: int) -> float:
-    """KV bytes one token occupies on one device: KV heads split across the TP group,
-    replicated when there are fewer KV heads than devices."""
-    heads_here = max(1, model.num_kv_heads // tp)
-    return model.kv_bytes_per_token * heads_here / model.num_kv_heads
+    """KV bytes one token occupies on one device in the full-attention layers."""
+    return model.kv_bytes_per_token * _kv_share(model, tp)
+
+
+def kv_window_bytes_per_request_per_device(model: ModelSpec, tp: int) -> float:
+    """Most KV bytes one request holds on one device in the sliding-window layers (its last
+    `sliding_window` tokens; 0 without windowed layers)."""
+    window = model.sliding_window if model.sliding_window_layers else 0
+    return window * model.kv_window_bytes_per_token * _kv_share(model, tp)
+
+
+def window_reserve_tokens(model: ModelSpec, tp: int, requests: int) -> int:
+    """Full-attention KV tokens whose bytes equal the window KV of `requests` requests — what
+    a token-counting KV pool sets aside for the windowed layers (docs/model.md)."""
+    per_request = kv_window_bytes_per_request_per_device(model, tp)
+    if not per_request:
+        return 0
+    return -(-int(requests * per_request) // max(1, int(kv_bytes_per_token_per_device(model, tp))))
 
 
 def weight_bytes_per_device(model: ModelSpec, tp: int) -> float:
@@ -91,10 +114,15 @@ class MemoryCheck:
         return self.weights_fit <= 0 and self.sram_holds_token <= 0
 
 
-def check_memory(hw: Hardware, model: ModelSpec, tp: int, kv_tokens: int = 0) -> MemoryCheck:
-    """Does the model (and `kv_tokens` tokens of KV per TP group) fit one device of `hw`?"""
-    need = weight_bytes_per_device(model, tp) + kv_tokens * kv_bytes_per_token_per_device(
-        model, tp
+def check_memory(
+    hw: Hardware, model: ModelSpec, tp: int, kv_tokens: int = 0, requests: int = 0
+) -> MemoryCheck:
+    """Does the model (and `kv_tokens` tokens of KV per TP group, spread over `requests`
+    requests whose sliding-window layers hold a full window each) fit one device of `hw`?"""
+    need = (
+        weight_bytes_per_device(model, tp)
+        + kv_tokens * kv_bytes_per_token_per_device(model, tp)
+        + requests * kv_window_bytes_per_request_per_device(model, tp)
     )
     have = dram_bytes_per_device(hw)
     if hw.gpu is not None:

@@ -77,7 +77,7 @@ def tp_sync_cost(
     ab = model.bytes_per_activation
     h = model.hidden_size
     if arch.tp_sync is TpSync.ALL_GATHER:
-        act = model.ffn_size * model.experts_per_token
+        act = model.ffn_active_size
         gathers = (
             (model.q_size, producers.attention_s),
             (h, producers.o_proj_s),
@@ -92,7 +92,7 @@ def tp_sync_cost(
         return TpCost(exposed, busy)
     if arch.tp_sync is TpSync.ALL_REDUCE:
         qkv = model.q_size + 2 * model.kv_size
-        up = (2 if model.gated_mlp else 1) * model.ffn_size * model.experts_per_token
+        up = (2 if model.gated_mlp else 1) * model.ffn_active_size
         widths: tuple[int, ...] = (qkv, h, up, h)
     else:  # Megatron
         widths = (h, h)

@@ -25,7 +25,7 @@ import numpy as np
 from ador_opt.errors import InputError
 from ador_opt.hardware.presets import Hardware
 from ador_opt.models.spec import ModelSpec
-from ador_opt.perf.memory import max_kv_tokens
+from ador_opt.perf.memory import max_kv_tokens, window_reserve_tokens
 from ador_opt.serving.arrivals import ArrivalProcess, PoissonArrivals, TraceArrivals
 from ador_opt.serving.kv import KvBlocks
 from ador_opt.serving.metrics import RunLog, ServingReport, SloWatch, build_report
@@ -241,7 +241,9 @@ def kv_capacity_tokens(hw: Hardware, model: ModelSpec, tp: int, cfg: SchedulerCo
     """KV tokens one replica holds: the override, or DRAM left after the weights."""
     if cfg.kv_tokens is not None:
         return cfg.kv_tokens
-    tokens = max_kv_tokens(hw, model, tp)
+    # Sliding-window layers hold at most a window per request: the token-counting pool sets
+    # that aside for `max_batch` running requests (0 for models without windowed layers).
+    tokens = max_kv_tokens(hw, model, tp) - window_reserve_tokens(model, tp, cfg.max_batch)
     if tokens <= 0:
         raise InputError(
             f"{model.name} weights do not fit in the memory of {hw.name} at tp={tp}: "
