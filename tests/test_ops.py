@@ -74,8 +74,10 @@ def test_moe_touches_at_most_all_experts() -> None:
     many = step_ops(mix, BatchComposition.decode_only(256, 10))
     up1 = next(op for op in one if op.name == "moe_up")
     upn = next(op for op in many if op.name == "moe_up")
-    assert up1.repeat == 2 * mix.num_layers  # top-2 of 8 for one token
-    assert upn.repeat == 8 * mix.num_layers
+    # One grouped GEMM per layer over the experts hit: top-2 of 8 for one token, all 8 for 256.
+    assert up1.repeat == upn.repeat == mix.num_layers
+    assert up1.n == 2 * 2 * mix.ffn_size
+    assert upn.n == 8 * 2 * mix.ffn_size
 
 
 def test_bad_tp_and_empty_batch() -> None:

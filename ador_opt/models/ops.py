@@ -326,9 +326,12 @@ def _gemm_specs(layout: StepLayout, m: int, md: int, logits_rows: int) -> list[_
         n_active = max(1, math.ceil(active - 1e-9))
         per_expert = max(1, math.ceil(routed / n_active))
         per_expert_d = math.ceil(md * model.experts_per_token / n_active)
+        # The experts a step hits run as one grouped GEMM per layer (vLLM's fused_moe,
+        # TensorRT-LLM's MoE plugin): `per_expert` rows against the n_active experts' weights
+        # side by side — the FLOPs and weight bytes of n_active GEMMs, one kernel.
         specs.append(("router", m, md, h, model.num_experts, moe))
-        specs.append(("moe_up", per_expert, per_expert_d, h, up_n, moe * n_active))
-        specs.append(("moe_down", per_expert, per_expert_d, f, h, moe * n_active))
+        specs.append(("moe_up", per_expert, per_expert_d, h, up_n * n_active, moe))
+        specs.append(("moe_down", per_expert, per_expert_d, f * n_active, h, moe))
         if model.num_shared_experts:
             shared = model.num_shared_experts
             specs.append(("shared_up", m, md, h, shared * up_n, moe))
@@ -574,7 +577,10 @@ def step_parts(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> StepPa
     m = t + md
     return StepParts(
         layout=lay,
-        gemms=gemm_timing(lay, m, md + finishing, md if lay.mla else 0),
+        # Same call shape as every other caller so the memo is shared (MLA adds the split).
+        gemms=gemm_timing(lay, m, md + finishing, md) if lay.mla else gemm_timing(
+            lay, m, md + finishing
+        ),
         decode_tokens=md,
         logits_rows=md + finishing,
         attn_prefill=prefill_op,
