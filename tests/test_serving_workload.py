@@ -325,3 +325,45 @@ def test_bad_rates(rate: float) -> None:
 def test_bad_burstiness() -> None:
     with pytest.raises(InputError, match="burstiness"):
         GammaArrivals(1.0, 0.0)
+
+
+# --- use-case workloads (issue 17 item 5) --------------------------------------------------
+def test_use_case_presets_are_registered_and_sourced() -> None:
+    from ador_opt.serving.workload import USE_CASES
+
+    assert len(USE_CASES) == 6
+    for name in USE_CASES:
+        wl = workload_preset(name)
+        assert wl.source, name
+        assert parse_workload(name) is wl
+
+
+def test_lmsys_chat_fit_reproduces_published_moments() -> None:
+    from ador_opt.serving.lengths import lognormal_from_moments
+    from ador_opt.serving.workload import LMSYS_CHAT_1M_STATS
+
+    rng = np.random.default_rng(11)
+    wl = workload_preset("usecase-chat")
+    for side in ("input", "output"):
+        mean, std = LMSYS_CHAT_1M_STATS[side]
+        mu, sigma = lognormal_from_moments(mean, std)
+        assert math.exp(mu + sigma**2 / 2) == pytest.approx(mean, rel=1e-12)
+        x = getattr(wl, f"{side}_len").sample(200_000, rng)
+        assert np.mean(x) == pytest.approx(mean, rel=0.05)
+
+
+def test_use_case_aliases_share_their_source_distributions() -> None:
+    assert (
+        workload_preset("usecase-summarization").input_len == workload_preset("arxiv-4k").input_len
+    )
+    code = workload_preset("usecase-code-completion")
+    assert code.output_len == workload_preset("azure-code-2023").output_len
+
+
+def test_reasoning_outputs_are_long_and_capped() -> None:
+    wl = workload_preset("usecase-reasoning")
+    x = wl.output_len.sample(20_000, np.random.default_rng(5))
+    assert np.median(x) > 10 * np.median(
+        workload_preset("usecase-chat").output_len.sample(20_000, np.random.default_rng(5))
+    )
+    assert x.max() <= 32768

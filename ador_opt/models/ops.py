@@ -578,9 +578,9 @@ def step_parts(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> StepPa
     return StepParts(
         layout=lay,
         # Same call shape as every other caller so the memo is shared (MLA adds the split).
-        gemms=gemm_timing(lay, m, md + finishing, md) if lay.mla else gemm_timing(
-            lay, m, md + finishing
-        ),
+        gemms=gemm_timing(lay, m, md + finishing, md)
+        if lay.mla
+        else gemm_timing(lay, m, md + finishing),
         decode_tokens=md,
         logits_rows=md + finishing,
         attn_prefill=prefill_op,

@@ -183,9 +183,7 @@ def _step(
     for pre_op, dec_op, seen, repeat in parts.attention_groups(batch):
         t = attention_time(arch, pre_op, dec_op, seen, parts.layout.ab, cycles_fn)
         # Softmax (the vector work not fused with a GEMM), row-pipelined over K/V blocks.
-        scores = sum(
-            dict(op.extra)["score_elements"] for op in (pre_op, dec_op) if op is not None
-        )
+        scores = sum(dict(op.extra)["score_elements"] for op in (pre_op, dec_op) if op is not None)
         softmax_ops = 5 * scores
         softmax_s = vector_s(arch, softmax_ops)
         exposed = pipelined_exposed_s(softmax_s, t.seconds)

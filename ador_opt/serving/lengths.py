@@ -194,6 +194,16 @@ def lognormal_quantile(mu: float, sigma: float, cap: float | None, p: float) -> 
     return math.exp(mu + sigma * _STD_NORMAL.inv_cdf(p * f_cap))
 
 
+def lognormal_from_moments(mean: float, std: float) -> tuple[float, float]:
+    """(mu, sigma) of the lognormal with this mean and standard deviation (moment matching:
+    sigma² = ln(1 + (std/mean)²), mu = ln(mean) − sigma²/2), for sources that publish a mean
+    ± standard deviation only."""
+    if not (mean > 0 and std > 0):
+        raise InputError("a lognormal from moments needs a positive mean and std")
+    var = math.log1p((std / mean) ** 2)
+    return math.log(mean) - var / 2, math.sqrt(var)
+
+
 def fit_lognormal_quantiles(
     mean: float | None, quantiles: dict[float, float], cap: float | None = None
 ) -> tuple[float, float]:

@@ -24,6 +24,7 @@ from ador_opt.serving.lengths import (
     Lengths,
     LogNormalLengths,
     UniformLengths,
+    lognormal_from_moments,
 )
 
 
@@ -116,6 +117,50 @@ PUBLISHED_STATS: dict[str, dict[str, tuple[float | None, float, float | None, in
     "azure-code-2023": {"input": (None, 1469, None, None), "output": (None, 13, None, None)},
 }
 
+# ---------------------------------------------------------------------------------------------
+# Use-case workloads in the style of GenZ (Bambhaniya et al. 2024, which sizes platforms per use
+# case): `usecase-<name>`. Each says where its lengths come from; docs/serving.md tabulates them.
+# ---------------------------------------------------------------------------------------------
+
+# Chat: LMSYS-Chat-1M (Zheng et al., ICLR 2024, Table 1, one million real conversations with 25
+# models): tokens per user prompt 69.5 ± 143.4 and per response 214.5 ± 237.8 (mean ± std);
+# lognormals with those moments (`lognormal_from_moments`).
+LMSYS_CHAT_1M_STATS = {"input": (69.5, 143.4), "output": (214.5, 237.8)}
+_UC_CHAT_IN = LogNormalLengths(*lognormal_from_moments(*LMSYS_CHAT_1M_STATS["input"]))
+_UC_CHAT_OUT = LogNormalLengths(*lognormal_from_moments(*LMSYS_CHAT_1M_STATS["output"]))
+# Question answering over a given passage: SQuAD v1.1-style reading comprehension as served
+# to an LLM. ASSUMPTION (no published token statistics at hand): prompt = a Wikipedia
+# paragraph of ≈ 120 words plus the question (Rajpurkar et al. 2016 paragraphs) ≈ 160 tokens at
+# ≈ 1.3 tokens per word, median 160 tokens; short answers, median 32 tokens; sigma 0.6 on
+# both sides (ASSUMPTION).
+_UC_QA_IN = LogNormalLengths(round(math.log(160), 4), 0.6)
+_UC_QA_OUT = LogNormalLengths(round(math.log(32), 4), 0.6)
+# Summarisation: arXiv summarisation filtered to 4k tokens (the arxiv-4k statistics, used by
+# Sarathi-Serve, Agrawal et al. OSDI 2024) — the same distributions as `arxiv-4k`.
+# Code completion: Azure LLM inference trace 2023, code (Splitwise, Patel et al. ISCA 2024):
+# median prompt 1469 and output 13 tokens — the same distributions as `azure-code-2023`.
+# Retrieval-augmented generation. ASSUMPTION (derived, not a published statistic): 10
+# retrieved passages of 100 words (DPR's Wikipedia split, Karpukhin et al. EMNLP 2020; RAG
+# and FiD retrieve 5–100) at ≈ 1.3 tokens per word plus instructions and the question: median
+# 1400 prompt tokens, sigma 0.3 (the passage count varies little); the answer like a chat
+# response (the LMSYS-Chat-1M output fit).
+_UC_RAG_IN = LogNormalLengths(round(math.log(1400), 4), 0.3, cap=8192)
+# Long-output reasoning. ASSUMPTION (no published length table at hand): a chat-length prompt
+# (the LMSYS-Chat-1M prompt fit) and a thinking trace of median 4096 tokens with sigma 0.8,
+# capped at 32768 tokens (the maximum generation length DeepSeek-R1 was evaluated with,
+# DeepSeek-AI 2025).
+REASONING_CAP_TOKENS = 32768
+_UC_REASON_OUT = LogNormalLengths(round(math.log(4096), 4), 0.8, cap=REASONING_CAP_TOKENS)
+
+USE_CASES = (
+    "usecase-chat",
+    "usecase-qa",
+    "usecase-summarization",
+    "usecase-code-completion",
+    "usecase-rag",
+    "usecase-reasoning",
+)
+
 WORKLOAD_PRESETS: Registry[Workload] = Registry(
     "workload",
     {
@@ -140,6 +185,44 @@ WORKLOAD_PRESETS: Registry[Workload] = Registry(
             _SHAREGPT_OUT,
             source="ShareGPT V3 length statistics (Llumnix, OSDI 2024); prompts ≤ 1024 tokens "
             "(JetStream benchmark filter), outputs clipped at 1024 (server maximum)",
+        ),
+        "usecase-chat": Workload(
+            "usecase-chat",
+            _UC_CHAT_IN,
+            _UC_CHAT_OUT,
+            source="LMSYS-Chat-1M (Zheng et al., ICLR 2024) mean ± std per prompt and response",
+        ),
+        "usecase-qa": Workload(
+            "usecase-qa",
+            _UC_QA_IN,
+            _UC_QA_OUT,
+            source="ASSUMPTION: passage + question ≈ 160 tokens, short answers ≈ 32 (medians)",
+        ),
+        "usecase-summarization": Workload(
+            "usecase-summarization",
+            _ARXIV_IN,
+            _ARXIV_OUT,
+            source="arXiv summarisation ≤ 4k tokens (Sarathi-Serve, OSDI 2024): as arxiv-4k",
+        ),
+        "usecase-code-completion": Workload(
+            "usecase-code-completion",
+            _AZURE_CODE_IN,
+            _AZURE_CODE_OUT,
+            source="Azure LLM inference trace 2023, code (Splitwise, ISCA 2024): medians",
+        ),
+        "usecase-rag": Workload(
+            "usecase-rag",
+            _UC_RAG_IN,
+            _UC_CHAT_OUT,
+            source="ASSUMPTION: 10 DPR passages of 100 words + question (median 1400 tokens); "
+            "LMSYS-Chat-1M responses",
+        ),
+        "usecase-reasoning": Workload(
+            "usecase-reasoning",
+            _UC_CHAT_IN,
+            _UC_REASON_OUT,
+            source="ASSUMPTION: LMSYS-Chat-1M prompts; thinking traces of median 4096 tokens, "
+            "capped at 32768",
         ),
     },
 )
