@@ -441,7 +441,7 @@ class StepParts:
 def _window_pairs(tokens: int, context: int, window: int) -> int:
     """Query-key pairs of a chunk of `tokens` after `context` cached ones when each query at
     position p (1-based) attends to min(p, window) keys (itself included)."""
-    first, last = context + 1, context + tokens
+    last = context + tokens
     below = min(last, window)
     pairs = (below * (below + 1) - context * (context + 1)) // 2 if below > context else 0
     return pairs + max(0, last - max(context, window)) * window
@@ -470,7 +470,7 @@ def window_chunks(chunk: PrefillChunk, window: int) -> tuple[PrefillChunk, ...]:
 
 def _prefill_attention(
     lay: StepLayout, batch: BatchComposition, window: int, repeat: int, name: str
-) -> Op:
+) -> tuple[Op, int, int]:
     """Attention of the prefill chunks in `repeat` layers that attend to the whole context
     (`window` = 0) or to the last `window` tokens."""
     heads, kv_heads, qk, v, kv_row, ab = (
@@ -482,8 +482,9 @@ def _prefill_attention(
         lay.ab,
     )
     pairs: float = 0
-    cached = longest = t = 0
+    cached = longest = t = finishing = 0
     for ch in batch.prefill:
+        finishing += ch.last
         if window:
             pairs += _window_pairs(ch.tokens, ch.context, window)
             cached += min(ch.context, window)
@@ -495,7 +496,7 @@ def _prefill_attention(
             longest = max(longest, ch.context + ch.tokens)
         t += ch.tokens
     scores = int(pairs * heads) + (t * heads if lay.sinks else 0)
-    return Op(
+    op = Op(
         name=name,
         kind=OpKind.ATTN_PREFILL,
         repeat=repeat,
@@ -510,13 +511,16 @@ def _prefill_attention(
         kv_heads=kv_heads,
         extra=(("chunks", len(batch.prefill)), ("score_elements", scores)),
     )
+    return op, scores, finishing
 
 
-def _decode_attention(lay: StepLayout, md: int, ctx: int, repeat: int, name: str) -> Op:
+def _decode_attention(
+    lay: StepLayout, md: int, ctx: int, repeat: int, name: str
+) -> tuple[Op, int]:
     """Attention of `md` decode tokens over `ctx` cached tokens in total, in `repeat` layers."""
     heads, kv_heads, qk, v = lay.heads, lay.dec_kv_heads, lay.dec_qk, lay.dec_v
     scores = ctx * heads + (md * heads if lay.sinks else 0)
-    return Op(
+    op = Op(
         name=name,
         kind=OpKind.ATTN_DECODE,
         repeat=repeat,
@@ -532,6 +536,7 @@ def _decode_attention(lay: StepLayout, md: int, ctx: int, repeat: int, name: str
         kv_heads=kv_heads,
         extra=(("score_elements", scores),),
     )
+    return op, scores
 
 
 def step_parts(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> StepParts:
@@ -544,18 +549,19 @@ def step_parts(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> StepPa
     md = batch.decode_count
     prefill_op = decode_op = window_pre = window_dec = window_batch = None
     t = finishing = 0
-    for ch in batch.prefill:
-        t += ch.tokens
-        finishing += ch.last
     full, win = lay.full_layers, lay.window_layers
     score_layers = 0  # Σ over layers of their softmax score elements
     if batch.prefill:
         if full:
-            prefill_op = _prefill_attention(lay, batch, 0, full, "attn_prefill")
-            score_layers += dict(prefill_op.extra)["score_elements"] * full
+            prefill_op, scores, finishing = _prefill_attention(lay, batch, 0, full, "attn_prefill")
+            score_layers += scores * full
+            t = prefill_op.m
         if win:
-            window_pre = _prefill_attention(lay, batch, lay.window, win, "attn_prefill_window")
-            score_layers += dict(window_pre.extra)["score_elements"] * win
+            window_pre, scores, finishing = _prefill_attention(
+                lay, batch, lay.window, win, "attn_prefill_window"
+            )
+            score_layers += scores * win
+            t = window_pre.m
             window_batch = BatchComposition(
                 prefill=tuple(
                     piece for ch in batch.prefill for piece in window_chunks(ch, lay.window)
@@ -566,12 +572,12 @@ def step_parts(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> StepPa
     if md:
         ctx = batch.decode_context_sum
         if full:
-            decode_op = _decode_attention(lay, md, ctx, full, "attn_decode")
-            score_layers += dict(decode_op.extra)["score_elements"] * full
+            decode_op, scores = _decode_attention(lay, md, ctx, full, "attn_decode")
+            score_layers += scores * full
         if win:
             wctx = min(ctx, md * lay.window)
-            window_dec = _decode_attention(lay, md, wctx, win, "attn_decode_window")
-            score_layers += dict(window_dec.extra)["score_elements"] * win
+            window_dec, scores = _decode_attention(lay, md, wctx, win, "attn_decode_window")
+            score_layers += scores * win
             if window_batch is None:
                 window_batch = BatchComposition(decode_count=md, decode_context_sum=wctx)
     m = t + md
