@@ -178,15 +178,10 @@ def placeholder_values(spec: StudySpec) -> tuple[float, ...]:
 
 
 def linear_params(model: ModelSpec) -> int:
-    """Weights every token multiplies with: projections of each layer (only the top-k
-    experts of a MoE layer), the router and the LM head. Embedding lookups and norms are not
-    matrix products."""
-    per_layer = (
-        model.attention_params
-        + model.experts_per_token * model.expert_params
-        + model.router_params
-    )
-    return model.num_layers * per_layer + model.vocab_size * model.hidden_size
+    """Weights every token multiplies with: projections of each layer (only the top-k and
+    shared experts of a MoE layer), the router and the LM head (`ModelSpec.
+    linear_params_per_token`). Embedding lookups and norms are not matrix products."""
+    return model.linear_params_per_token
 
 
 def _lower_bounds_ms(
