@@ -45,8 +45,9 @@ WorkloadOpt = Annotated[
     str,
     typer.Option(
         "--workload",
-        help="Preset (chat, arxiv-4k, bwb-4k, azure-conv-2023, azure-code-2023), "
-        "fixed:IN:OUT or uniform:LO-HI:LO-HI.",
+        help="Preset (chat, arxiv-4k, bwb-4k, azure-conv-2023, azure-code-2023, "
+        "sharegpt-1024; use cases: usecase-chat, -qa, -summarization, -code-completion, -rag, "
+        "-reasoning), fixed:IN:OUT or uniform:LO-HI:LO-HI.",
     ),
 ]
 NumOpt = Annotated[
