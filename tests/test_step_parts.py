@@ -117,8 +117,8 @@ P = PrefillChunk
 # smaller kernel gap).
 # Issue 17 (model families): the experts a MoE step hits are one grouped GEMM per layer (as
 # vLLM's fused_moe / TensorRT-LLM's MoE plugin run them) instead of one GEMM per expert, and
-# the activation work counts the top-k experts' widths: ador-paper mixtral tp2 47.466 →
-# 47.436 ms; h100 mixtral fp8 tp2 22.412 → 17.721 ms (one kernel launch per layer instead of
+# the activation work counts the top-k experts' widths: ador-paper mixtral tp2 47.278 →
+# 47.248 ms; h100 mixtral fp8 tp2 23.595 → 19.206 ms (one kernel launch per layer instead of
 # one per active expert).
 GOLDEN = [
     ("ador-paper", "llama-3-8b", "fp16", 1, BatchComposition((P(512, 1024, True),)),
@@ -127,7 +127,7 @@ GOLDEN = [
      BatchComposition((P(300, 0, False), P(1, 0, True)), 37, 37 * 1500),
      0.0206632338737635, "systolic", 11164057600.0, 4813248355328.0),
     ("ador-paper", "mixtral-8x7b", "fp16", 2, BatchComposition((), 200, 200 * 2100),
-     0.04727780556067139, "dram", 74110730240.0, 2661830246400.0),
+     0.04724815740529166, "dram", 74110730240.0, 2662197248000.0),
     ("llmcompass-t", "llama-3-8b", "fp16", 1,
      BatchComposition((P(200, 3000, True),), 64, 64 * 800),
      0.02575397102944144, "dram", 22541238272.0, 4110341722112.0),
@@ -135,7 +135,7 @@ GOLDEN = [
      0.04252966676577633, "compute", 24178412032.0, 7262607163392.0),
     ("h100-sxm-80gb", "mixtral-8x7b", "fp8", 2,
      BatchComposition((P(128, 64, False),), 100, 100 * 3000),
-     0.0235947873329396, "memory", 35072842752.0, 2974734041088.0),
+     0.019206063834845126, "memory", 35072842752.0, 2975152422912.0),
 ]  # fmt: skip
 
 
