@@ -398,3 +398,17 @@ def test_model_spec_equality_unchanged_for_old_presets() -> None:
         m: ModelSpec = MODEL_PRESETS[name]
         assert not m.is_mla and m.sliding_window_layers == 0 and m.num_shared_experts == 0
         assert m.moe_layers == (m.num_layers if m.is_moe else 0)
+
+
+def test_models_show_prints_counts_and_kv_of_new_presets() -> None:
+    from tests.conftest import run_cli
+
+    result = run_cli("models", "show", "gpt-oss-120b", "--json")
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert doc["param_count"] == MODEL_PRESETS["gpt-oss-120b"].param_count
+    assert abs(doc["active_param_count_excl_embedding"] / 1e9 - 5.13) < 0.01
+    assert doc["kv_bytes_per_token"] == 36864 and doc["kv_window_bytes_per_token"] == 36864
+    assert doc["sliding_window"] == 128
+    text = run_cli("models", "show", "deepseek-v3")
+    assert text.code == 0 and "kv_bytes_per_token: 70272" in text.stdout
