@@ -19,7 +19,7 @@ from typing import Any
 
 from ador_opt.errors import InputError
 from ador_opt.explore.constraints import first_violated_stage, relative_violation
-from ador_opt.explore.objectives import METRICS, aggregate
+from ador_opt.explore.objectives import METRICS
 from ador_opt.explore.space import SearchSpace, realise
 from ador_opt.explore.spec import ServingScenario, StaticScenario, StudySpec
 from ador_opt.hardware import area_breakdown, cost_breakdown
@@ -132,6 +132,8 @@ class EvalContext:
 def _scenario_hash(spec: StudySpec) -> str:
     d = spec.to_dict()
     keep = {k: d[k] for k in ("model", "scenarios", "slo", "budget", "objectives", "constraints")}
+    if "robust" in d:  # aggregated values depend on it (absent: keys of earlier studies)
+        keep["robust"] = d["robust"]
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -363,12 +365,16 @@ def evaluate_point(ctx: EvalContext, params: Mapping[str, Any]) -> PointResult:
                 found.setdefault(name, []).append(v)
     _set_worst(cons, found)
     keys = sorted({k for m in per_pair for k in m})
+    pair_weights = spec.pair_weights
     for k in keys:
-        values_k = [m[k] for m in per_pair if k in m]
+        have = [i for i, m in enumerate(per_pair) if k in m]
+        values_k = [per_pair[i][k] for i in have]
         if len(values_k) == 1:
             metrics[k] = values_k[0]
+        elif k in METRICS:  # worst, weighted mean or quantile over the pairs (`[robust]`)
+            metrics[k] = spec.aggregate(k, values_k, [pair_weights[i] for i in have])
         else:  # bookkeeping entries (capacity_probes, …) are not registry metrics: the most
-            metrics[k] = aggregate(k, values_k) if k in METRICS else max(values_k)
+            metrics[k] = max(values_k)
     if len(per_pair) > 1:
         i = 0
         for model in spec.models:

@@ -15,8 +15,10 @@ Definitions (per design point, over all `devices` of the system):
 * `power_w` — one device's mean power over the static batch; `energy_per_token_j` — energy of
   the system per output token (static batch; perf/energy.py); `tokens_per_joule` its inverse.
 
-With several models or scenarios a design must serve all of them, so the aggregate of a metric
-is its worst value: the minimum for maximised metrics, the maximum for minimised ones.
+With several models or scenarios a design must serve all of them. By default the aggregate of
+a metric is its worst value (the minimum for maximised metrics, the maximum for minimised ones);
+a robust study (`[robust]` in the spec) may instead ask for the weighted mean or a weighted
+quantile over the model × scenario pairs (`aggregate(..., how=...)`).
 """
 
 from __future__ import annotations
@@ -123,11 +125,49 @@ def is_maximised(name: str) -> bool:
 DIRECTIONS = ("minimize", "maximize")
 
 
-def aggregate(name: str, values: list[float]) -> float:
-    """Worst value over models × scenarios (see module docstring)."""
-    if is_maximised(name):
-        return min(values)
-    return max(values)
+AGGREGATES = ("worst", "mean", "quantile")
+
+
+def aggregate(
+    name: str,
+    values: list[float],
+    how: str = "worst",
+    weights: list[float] | None = None,
+    quantile: float = 1.0,
+) -> float:
+    """One value of metric `name` over the model × scenario pairs (`values`, one per pair).
+
+    * `worst` — the minimum of a maximised metric, the maximum of a minimised one;
+    * `mean` — the mean weighted by `weights` (equal weights when None);
+    * `quantile` — the value the design reaches or beats on a `quantile` share of the pairs
+      (weighted): the weighted `quantile`-quantile of the metric's badness, i.e. the upper
+      quantile of a minimised metric and the lower (1 − quantile) one of a maximised metric.
+      `quantile = 1` is the worst case, 0.5 the weighted median. Step quantile (no
+      interpolation): the result is always one of the pairs' values.
+    """
+    if not values:
+        raise ValueError("aggregate needs at least one value")
+    w = [1.0] * len(values) if weights is None else [float(x) for x in weights]
+    if len(w) != len(values):
+        raise ValueError(f"{len(values)} values but {len(w)} weights")
+    if how == "worst":
+        return min(values) if is_maximised(name) else max(values)
+    total = sum(w)
+    if how == "mean":
+        return sum(v * x for v, x in zip(values, w, strict=True)) / total
+    if how == "quantile":
+        # Order from best to worst, then take the first value whose cumulative weight reaches
+        # `quantile` of the total: the design is at least this good on that share of weight.
+        order = sorted(
+            zip(values, w, strict=True), key=lambda vw: -vw[0] if is_maximised(name) else vw[0]
+        )
+        acc = 0.0
+        for v, x in order:
+            acc += x
+            if acc >= quantile * total * (1 - 1e-12):
+                return v
+        return order[-1][0]
+    raise ValueError(f"unknown aggregate {how!r}; known: {', '.join(AGGREGATES)}")
 
 
 def is_better(direction: str, a: float, b: float) -> bool:

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ador_opt.errors import InputError
 from ador_opt.explore.constraints import CONSTRAINTS
-from ador_opt.explore.objectives import METRICS, MetricSource
+from ador_opt.explore.objectives import METRICS, MetricSource, aggregate
 from ador_opt.explore.space import SearchSpace, parse_space
 from ador_opt.limits import (
     MAX_BATCH,
@@ -112,6 +112,17 @@ class ObjectiveSection(_Strict):
     reference: float | None = None
 
 
+class RobustSection(_Strict):
+    """How objectives aggregate over the model × scenario pairs (constraints always take the
+    worst pair: a design must serve every pair). `model_weights` / `scenario_weights` follow
+    `model.names` / `scenarios`; a pair's weight is their product."""
+
+    aggregate: Literal["worst", "mean", "quantile"] = "worst"
+    quantile: Annotated[float, Field(gt=0, le=1)] = 0.9
+    model_weights: list[Annotated[float, Field(gt=0)]] | None = None
+    scenario_weights: list[Annotated[float, Field(gt=0)]] | None = None
+
+
 class SpecFile(_Strict):
     constraints: list[str] | None = None
     study: StudySection
@@ -121,6 +132,7 @@ class SpecFile(_Strict):
     budget: BudgetSection = BudgetSection()
     space: dict[str, Any]
     objectives: Annotated[list[ObjectiveSection], Field(min_length=1)]
+    robust: RobustSection | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +161,30 @@ class StudySpec:
     def directions(self) -> list[str]:
         return [o.direction for o in self.objectives]
 
+    @property
+    def pair_weights(self) -> list[float]:
+        """Weight of each model × scenario pair (models outer, scenarios inner)."""
+        r = self.file.robust
+        mw = (r.model_weights if r else None) or [1.0] * len(self.models)
+        sw = (r.scenario_weights if r else None) or [1.0] * len(self.file.scenarios)
+        return [m * s for m in mw for s in sw]
+
+    def aggregate(
+        self, name: str, values: list[float], weights: list[float] | None = None
+    ) -> float:
+        """Metric `name` over pairs (`weights`: those pairs' weights, default all pairs'), as
+        the spec's `[robust]` asks (worst by default)."""
+        r = self.file.robust
+        if r is None:
+            return aggregate(name, values)
+        w = self.pair_weights if weights is None else weights
+        return aggregate(name, values, r.aggregate, w, r.quantile)
+
     def to_dict(self) -> dict[str, Any]:
         """The `ador_spec` user attr: the spec after defaults, JSON-able."""
         data = self.file.model_dump(mode="json")
+        if data.get("robust") is None:  # absent: specs (and hashes) of studies made before
+            data.pop("robust", None)
         data["constraints"] = list(self.constraints)
         data["objectives"] = [
             {"name": o.name, "direction": o.direction, "reference": o.reference}
@@ -381,12 +414,29 @@ def validate_spec(data: Any, where: str = "spec") -> StudySpec:
             _check_workloads(f)
         objectives = _objectives(f)
         constraints = _constraints(f)
+        _check_robust(f)
         _check_sampler(f, space)
         if f.study.sampler == "grid" and f.study.n_jobs > 1:
             pass  # GridSampler is safe with several workers (it skips running grid points)
     except InputError as exc:
         raise InputError(f"{where}: {exc}") from None
     return StudySpec(f, space, tuple(models), objectives, constraints)
+
+
+def _check_robust(f: SpecFile) -> None:
+    r = f.robust
+    if r is None:
+        return
+    for key, weights, n, what in (
+        ("model_weights", r.model_weights, len(f.model.names), "model.names"),
+        ("scenario_weights", r.scenario_weights, len(f.scenarios), "scenarios"),
+    ):
+        if weights is not None and len(weights) != n:
+            raise InputError(
+                f"robust.{key}: {len(weights)} weights for {n} {what} (one weight per entry)"
+            )
+    if r.aggregate == "worst" and (r.model_weights or r.scenario_weights):
+        raise InputError("robust: weights have no effect with aggregate = 'worst'")
 
 
 def _check_workloads(f: SpecFile) -> None:
