@@ -3,14 +3,29 @@ the study's front, and the bracketing takes fewer probes than the plain ×2 sear
 
 from __future__ import annotations
 
+import json
 import tomllib
 
-from ador_opt.explore.evaluate import EvalContext, evaluate_point
-from ador_opt.explore.spec import validate_spec
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from ador_opt.explore.cache import ResultCache
+from ador_opt.explore.evaluate import (
+    EvalContext,
+    capacity_start_scale,
+    evaluate_point,
+    serving_bound,
+    serving_slo,
+)
+from ador_opt.explore.samplers import make_sampler
+from ador_opt.explore.space import realise
+from ador_opt.explore.spec import StudySpec, validate_spec
+from ador_opt.explore.study import TrialObjective, count_trials
 from ador_opt.hardware import load_hardware
 from ador_opt.models import load_model
-from ador_opt.serving import Slo, workload_preset
-from ador_opt.serving.capacity import find_capacity
+from ador_opt.serving import Slo, simulate, workload_preset
+from ador_opt.serving.capacity import find_capacity, slo_violations
 
 SPEC = tomllib.loads(
     """
@@ -75,7 +90,8 @@ def test_a_design_dominated_by_the_front_is_not_refined() -> None:
     assert alone.feasible and "capacity_upper_rps" not in alone.metrics
     # A front design better in every objective than anything this design can reach.
     best = (alone.metrics["capacity_per_mm2"] * 10, 1e-3, 1.0)
-    dominated = evaluate_point(EvalContext(spec, front=(best,)), POINT)
+    # (bound skip off: this test is about the bracket's early stop)
+    dominated = evaluate_point(EvalContext(spec, front=(best,), bound_skip=False), POINT)
     assert dominated.feasible
     assert dominated.metrics["capacity_probes"] < alone.metrics["capacity_probes"]
     assert dominated.metrics["capacity_rps"] <= alone.metrics["capacity_rps"]
@@ -84,3 +100,115 @@ def test_a_design_dominated_by_the_front_is_not_refined() -> None:
     other = (alone.metrics["capacity_per_mm2"] * 10, 1e-3, alone.area_mm2 * 2)
     same = evaluate_point(EvalContext(spec, front=(other,)), POINT)
     assert same.metrics == alone.metrics
+
+
+# --- the optimistic bound skip ---------------------------------------------------------------
+def test_the_optimistic_bound_is_optimistic_on_several_designs() -> None:
+    """The bound's capacity is above, and its latency floors below, what the full simulation
+    measures (at the study's fidelity) — on designs from slow to fast; and it is finite (not
+    vacuous) where the run is long enough to queue."""
+    data = json.loads(json.dumps(SPEC))
+    data["scenarios"][0]["num_requests"] = 300
+    data["space"] = {"base": "ador-paper", "core_count": {"choices": [16, 32, 64]},
+                     "dram_gbps": {"choices": [1600, 4000]}}  # fmt: skip
+    spec = validate_spec(data)
+    model, sc = spec.models[0], spec.file.scenarios[0]
+    finite = 0
+    for point in ({"core_count": 16, "dram_gbps": 1600}, {"core_count": 64, "dram_gbps": 4000},
+                  {"core_count": 32, "dram_gbps": 1600}):  # fmt: skip
+        arch = realise(spec.space, point).arch
+        bound = serving_bound(arch, model, sc, serving_slo(spec, model))
+        full = evaluate_point(EvalContext(spec), point)
+        assert full.feasible
+        assert full.metrics["capacity_rps"] < bound["capacity_rps"]
+        assert bound["tbt_p99_ms"] < full.metrics["tbt_p99_ms"]
+        assert bound["ttft_p90_ms"] < full.metrics["ttft_p90_ms"]
+        finite += bound["capacity_rps"] < 10 * full.metrics["capacity_rps"]
+    assert finite >= 2
+
+
+def queueing_spec() -> StudySpec:
+    """SPEC with a run long enough that the capacity bound is finite (no simulation runs in
+    the tests that use it: `capacity_fn` stands in for it)."""
+    data = json.loads(json.dumps(SPEC))
+    data["scenarios"][0]["num_requests"] = 300
+    return validate_spec(data)
+
+
+def test_a_design_whose_bound_is_dominated_is_skipped_without_simulation() -> None:
+    spec = queueing_spec()
+    calls = []
+
+    def capacity(*args: object) -> dict[str, float]:
+        calls.append(args)
+        return {"capacity_rps": 1.0, "tbt_p99_ms": 50.0, "ttft_p90_ms": 100.0}
+
+    best = (1e9, 1e-6, 1.0)  # beats any bound
+    skipped = evaluate_point(EvalContext(spec, capacity_fn=capacity, front=(best,)), POINT)
+    assert skipped.skipped == "bound_dominated" and not skipped.feasible and not calls
+    assert "bound_capacity_rps" in skipped.metrics and "capacity_rps" not in skipped.metrics
+    assert "optimistic bound" in skipped.reason
+    # A front that does not dominate the bound (a larger area) lets the simulation run.
+    worse = (1e9, 1e-6, 1e6)
+    ran = evaluate_point(EvalContext(spec, capacity_fn=capacity, front=(worse,)), POINT)
+    assert ran.feasible and not ran.skipped and len(calls) == 1
+    # Off by request.
+    off = evaluate_point(
+        EvalContext(spec, capacity_fn=capacity, front=(best,), bound_skip=False), POINT
+    )
+    assert off.feasible and len(calls) == 2
+
+
+def test_a_skipped_trial_is_pruned_with_its_reason_and_never_an_observation() -> None:
+    spec = queueing_spec()
+    study = optuna.create_study(directions=spec.directions, sampler=make_sampler(spec, 0))
+    cache = ResultCache()
+
+    def capacity(*args: object) -> dict[str, float]:
+        return {"capacity_rps": 1.0, "tbt_p99_ms": 50.0, "ttft_p90_ms": 100.0}
+
+    # A cache whose one feasible design dominates every bound.
+    cache.put("front", {"rejected_by": "", "values": [1e9, 1e-6, 1.0], "metrics": {}})
+    objective = TrialObjective(EvalContext(spec, capacity_fn=capacity), cache)
+    study.optimize(objective, n_trials=2)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 2
+    for t in trials:
+        assert t.values is None  # nothing a surrogate could read as an objective value
+        assert t.user_attrs["skipped"] == "bound_dominated"
+        assert "optimistic bound" in t.user_attrs["reason"]
+        assert t.user_attrs["metrics"]["bound_capacity_rps"] > 0
+        assert all(v <= 0 for v in t.constraints.values())
+    counts = count_trials(study)
+    assert counts.skipped == 2 and counts.complete == 2 and counts.feasible == 0
+
+
+# --- warm-started capacity search -----------------------------------------------------------
+def test_a_warm_start_is_confirmed_by_the_full_simulation() -> None:
+    """With a predicted start the search takes fewer probes, and its answer is what the
+    full-fidelity simulator confirms: the capacity meets the SLO, a rate one bracket width
+    above does not."""
+    hw, model, wl = load_hardware("ador-paper"), load_model("llama-3-8b"), workload_preset("chat")
+    slo = Slo(2000.0, 200.0)
+    cold = find_capacity(hw, model, wl, slo, 80, seed=0, rel_tol=0.05)
+    ratio = cold.max_rate_per_s / cold.saturation_estimate_per_s
+    warm = find_capacity(
+        hw, model, wl, slo, 80, seed=0, rel_tol=0.05, start_scale=ratio * 1.01, first_step=1.0495
+    )
+    assert len(warm.probes) < len(cold.probes)
+    assert warm.upper_rate_per_s / warm.max_rate_per_s <= 1.05 + 1e-9
+    for rate, ok in ((warm.max_rate_per_s, True), (warm.upper_rate_per_s, False)):
+        report = simulate(hw, model, wl, rate, 80, 0, slo=slo)
+        assert (not slo_violations(report, slo)) is ok
+    # cold and warm agree within the bracket width
+    assert abs(warm.max_rate_per_s / cold.max_rate_per_s - 1) <= 0.05 + 1e-9
+
+
+def test_neighbours_predict_the_start() -> None:
+    spec = validate_spec(SPEC)
+    arch = realise(spec.space, POINT).arch
+    near = {**arch.to_dict(), "core_count": 40}
+    far = {**arch.to_dict(), "core_count": 256, "dram_gbps": 100.0}
+    ctx = EvalContext(spec, neighbours=((near, 1.2), (near, 1.2), (far, 0.5)))
+    assert capacity_start_scale(ctx, arch) == pytest.approx(1.2)
+    assert capacity_start_scale(EvalContext(spec, neighbours=((near, 1.2),)), arch) is None

@@ -55,6 +55,16 @@ class ResultCache:
             if r.get("rejected_by") == ""
         )
 
+    def capacity_ratios(self) -> tuple[tuple[dict[str, Any], float], ...]:
+        """(config, capacity / saturation estimate) of the simulated designs known to this
+        cache: the capacity search's warm start (`evaluate.capacity_start_scale`)."""
+        out = []
+        for r in self._records.values():
+            ratio = r.get("metrics", {}).get("capacity_ratio")
+            if ratio is not None and ratio > 0 and isinstance(r.get("config"), dict):
+                out.append((r["config"], float(ratio)))
+        return tuple(out)
+
     def get(self, key: str, study: Any = None) -> dict[str, Any] | None:
         record = self._records.get(key)
         if record is None and study is not None:

@@ -9,13 +9,17 @@ simulation. The serving stage calls `ador_opt.serving.find_capacity` (imported l
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from ador_opt.errors import InputError
 from ador_opt.explore.constraints import first_violated_stage, relative_violation
@@ -29,7 +33,14 @@ from ador_opt.hardware.presets import Hardware
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf import evaluate_static_batch
 from ador_opt.perf.evaluate import energy_metrics
-from ador_opt.perf.memory import check_memory, dram_bytes_per_device
+from ador_opt.perf.memory import (
+    check_memory,
+    dram_bytes_per_device,
+    kv_bytes_per_token_per_device,
+)
+from ador_opt.serving.arrivals import PoissonArrivals
+from ador_opt.serving.scheduler import SchedulerConfig
+from ador_opt.serving.simulator import rng_streams
 from ador_opt.serving.slo import Slo, resolve_slo
 
 # (hw, model, scenario, slo_ttft_p90_ms, slo_tbt_p99_ms, tp) → metrics of one TP group:
@@ -52,6 +63,42 @@ def serving_slo(spec: StudySpec, model: ModelSpec) -> Slo:
 STUDY_CAPACITY_REL_TOL = 0.05
 
 
+# Warm start: the first step just inside the study's bracket width (a feasible probe at the
+# predicted rate and an infeasible one a step above already end the search).
+WARM_FIRST_STEP = 1 + 0.999 * STUDY_CAPACITY_REL_TOL
+WARM_NEIGHBOURS = 4  # nearest simulated designs whose capacity / estimate predict a new one
+WARM_MIN_KNOWN = 3  # fewer simulated designs: start from the plain estimate
+
+
+def _features(config: Mapping[str, Any]) -> dict[str, float]:
+    """log2 of the positive numeric config fields (the distance of the warm start)."""
+    out = {}
+    for k, v in config.items():
+        if isinstance(v, int | float) and not isinstance(v, bool) and v > 0:
+            out[k] = float(np.log2(v))
+    return out
+
+
+def capacity_start_scale(ctx: EvalContext, arch: ArchConfig) -> float | None:
+    """Median capacity / saturation-estimate ratio of the `WARM_NEIGHBOURS` simulated designs
+    nearest to `arch` (Euclidean in log2 of the numeric fields, categorical fields count 1
+    when they differ), or None with fewer than `WARM_MIN_KNOWN` known."""
+    if len(ctx.neighbours) < WARM_MIN_KNOWN:
+        return None
+    here = arch.to_dict()
+    mine = _features(here)
+    scored = []
+    for config, ratio in ctx.neighbours:
+        theirs = _features(config)
+        d = sum((mine.get(k, 0.0) - theirs.get(k, 0.0)) ** 2 for k in set(mine) | set(theirs))
+        d += sum(
+            1.0 for k, v in here.items() if isinstance(v, str) and k in config and config[k] != v
+        )
+        scored.append((d, ratio))
+    scored.sort(key=lambda x: x[0])
+    return float(np.median([r for _, r in scored[:WARM_NEIGHBOURS]]))
+
+
 def serving_capacity(
     hw: Hardware,
     model: ModelSpec,
@@ -60,9 +107,12 @@ def serving_capacity(
     tbt_ms: float,
     tp: int,
     stop: Callable[..., bool] | None = None,
+    start_scale: float | None = None,
 ) -> dict[str, float]:
     """Capacity of one TP group via the serving simulator (`ador_opt.serving`). `stop(lo, hi,
-    report)` may end the bisection early (see `_front_stop`)."""
+    report)` may end the bisection early (see `_front_stop`); `start_scale` (the neighbours'
+    capacity / estimate, `capacity_start_scale`) starts the search there with a first step of
+    the study's bracket width, so a good prediction is bracketed in two probes."""
     serving: Any = importlib.import_module("ador_opt.serving")
     workload = serving.workload_preset(sc.workload)
     slo = Slo(ttft_p90_ms=ttft_ms, tbt_p99_ms=tbt_ms)
@@ -76,13 +126,84 @@ def serving_capacity(
         tp=tp,
         rel_tol=STUDY_CAPACITY_REL_TOL,
         stop=stop,
+        **(
+            {}
+            if start_scale is None
+            else {"start_scale": start_scale, "first_step": WARM_FIRST_STEP}
+        ),
     )
     out = capacity_metrics(result)
     out["capacity_probes"] = float(len(result.probes))
+    if result.saturation_estimate_per_s > 0 and result.max_rate_per_s > 0:
+        out["capacity_ratio"] = result.max_rate_per_s / result.saturation_estimate_per_s
     if result.stopped_early:
         # The design cannot reach the front: its capacity is known to lie in [lo, hi).
         out["capacity_upper_rps"] = float(result.upper_rate_per_s)
     return out
+
+
+# --- the optimistic bound (multi-fidelity step 1) -------------------------------------------
+@functools.lru_cache(maxsize=64)
+def _scenario_draws(
+    model: ModelSpec, workload: str, num_requests: int, seed: int
+) -> tuple[Any, Any, Any]:
+    """The prompt and output lengths the serving simulator draws for this scenario and its
+    arrival times at rate 1/s (same generators, same seed: `serving.simulator.rng_streams`;
+    a Poisson probe at rate λ sees these times / λ)."""
+    serving: Any = importlib.import_module("ador_opt.serving")
+    rng_len, rng_arr = rng_streams(seed)
+    ins, outs = serving.workload_preset(workload).sample(num_requests, rng_len, model.max_context)
+    unit_times = PoissonArrivals(1.0).times(num_requests, rng_arr)
+    return ins.astype(float), outs.astype(float), unit_times
+
+
+def serving_bound(
+    arch: ArchConfig, model: ModelSpec, sc: ServingScenario, slo: Slo
+) -> dict[str, float]:
+    """Optimistic serving metrics of one TP group from the roofline alone (no simulation):
+
+    * `capacity_rps`: no probe above it can meet the TTFT p90 limit T. Prefills complete in
+      arrival order (the schedulers admit first-come first-served and fill a step's token
+      budget from the oldest prompt), so request k's first token needs the prefill floor
+      PW_k of requests 1…k: their linear-layer FLOPs at peak, or one weight pass per step of
+      at most `chunk_size` prompt tokens at `dram_gbps`, whichever is larger. A rate λ meets
+      the p90 only if some k ≥ ⌈0.9 n⌉ has t_k/λ + T ≥ t_1/λ + PW_k (t: the scenario's
+      arrival times at rate 1), i.e. λ ≤ max over those k of (t_k − t_1) / (PW_k − T);
+      infinite (no bound) when some PW_k ≤ T or the SLO has no TTFT limit;
+    * `tbt_p99_ms`: the p99 over all inter-token gaps of each gap's own DRAM floor (one weight
+      pass + that token's KV context);
+    * `ttft_p90_ms`: the p90 over requests of each prompt's own prefill floor.
+
+    Attention, vector work, decode work and every overhead are ignored, so the simulated run
+    is slower (tests/test_explore_fidelity.py checks all three against full simulations)."""
+    tp = arch.tp
+    ins, outs, unit_times = _scenario_draws(model, sc.workload, sc.num_requests, sc.seed)
+    n = len(ins)
+    chunk = SchedulerConfig().chunk_size
+    params = linear_params(model)
+    # Weights that cannot stay on chip are streamed from DRAM every step (all of them for
+    # any LLM this engine models; the SRAM is subtracted so the floor never overstates).
+    sram_bytes = (arch.global_sram_mib * 2**20) + arch.core_count * arch.local_sram_kib * 2**10
+    weights = max(0.0, params * model.bytes_per_weight / tp - sram_bytes)
+    kvb = kv_bytes_per_token_per_device(model, tp)
+    bw = arch.dram_gbps * 1e9
+    peak = arch.peak_tflops * 1e12
+    cum_in = np.cumsum(ins)
+    pw = np.maximum(2.0 * params * cum_in / tp / peak, np.ceil(cum_in / chunk) * weights / bw)
+    cap = float("inf")
+    limit_s = slo.ttft_p90_ms / 1e3
+    if math.isfinite(limit_s):
+        k0 = math.ceil(0.9 * n) - 1  # 0-based index of the ⌈0.9 n⌉-th request
+        excess = pw[k0:] - limit_s
+        if np.all(excess > 0):
+            cap = float(np.max((unit_times[k0:] - unit_times[0]) / excess))
+    # Per-gap floors: gap j of a request reads the weights and its context (in + j) of KV.
+    gaps = np.concatenate([i + np.arange(1, int(o)) for i, o in zip(ins, outs, strict=True)])
+    ctx_p99 = float(np.quantile(gaps, 0.99, method="inverted_cdf")) if len(gaps) else 0.0
+    tbt = (weights + ctx_p99 * kvb) / bw
+    prefill = np.maximum(2.0 * params * ins / tp / peak, np.ceil(ins / chunk) * weights / bw)
+    ttft = float(np.quantile(prefill, 0.9, method="inverted_cdf"))
+    return {"capacity_rps": cap, "tbt_p99_ms": tbt * 1e3, "ttft_p90_ms": ttft * 1e3}
 
 
 def capacity_metrics(result: Any) -> dict[str, float]:
@@ -114,11 +235,15 @@ def _lookup(obj: Any, path: tuple[str, ...]) -> Any:
 @dataclass(frozen=True, slots=True)
 class EvalContext:
     """`front`: objective vectors of the study's feasible trials so far (the spec's
-    directions), for the capacity search's early stop; empty disables it."""
+    directions), for the bound skip and the capacity search's early stop; empty disables
+    both."""
 
     spec: StudySpec
     capacity_fn: CapacityFn | None = None
     front: tuple[tuple[float, ...], ...] = ()
+    bound_skip: bool = True  # skip designs whose optimistic bound the front dominates
+    # (config, capacity / saturation estimate) of designs simulated so far: the warm start
+    neighbours: tuple[tuple[dict[str, Any], float], ...] = ()
 
     @property
     def space(self) -> SearchSpace:
@@ -154,10 +279,13 @@ class PointResult:
     values: tuple[float, ...]
     cache_key: str
     eval_s: float = 0.0
+    # Why the full evaluation was skipped ("" when it ran): the design's optimistic bound is
+    # dominated by the study's front. Such a trial is stored PRUNED, never with values.
+    skipped: str = ""
 
     @property
     def feasible(self) -> bool:
-        return self.rejected_by == ""
+        return self.rejected_by == "" and not self.skipped
 
 
 def cache_key(ctx: EvalContext, arch: ArchConfig | None, fields: Mapping[str, Any]) -> str:
@@ -264,7 +392,11 @@ def evaluate_point(ctx: EvalContext, params: Mapping[str, Any]) -> PointResult:
     placeholders = placeholder_values(spec)
 
     def done(
-        arch: ArchConfig | None, metrics: dict[str, float], values: tuple[float, ...], reason: str
+        arch: ArchConfig | None,
+        metrics: dict[str, float],
+        values: tuple[float, ...],
+        reason: str,
+        skipped: str = "",
     ) -> PointResult:
         rejected = first_violated_stage(cons)
         if rejected:
@@ -289,6 +421,7 @@ def evaluate_point(ctx: EvalContext, params: Mapping[str, Any]) -> PointResult:
             values=tuple(float(v) for v in values),
             cache_key=key,
             eval_s=time.perf_counter() - t0,
+            skipped=skipped,
         )
 
     # Stage 1: parameter sanity.
@@ -350,6 +483,19 @@ def evaluate_point(ctx: EvalContext, params: Mapping[str, Any]) -> PointResult:
         }.get(stage, "; ".join(dict.fromkeys(reasons)))
         return done(arch, metrics, placeholders, reason)
 
+    # Multi-fidelity: skip the simulation when even the optimistic bound is dominated.
+    bound = _bound_skip(ctx, arch, area, cost)
+    if bound is not None:
+        metrics.update({f"bound_{k}": v for k, v in bound.items()})
+        return done(
+            arch,
+            metrics,
+            placeholders,
+            "skipped: the optimistic bound (roofline capacity, latency floors) is dominated by "
+            "a design of the study",
+            skipped="bound_dominated",
+        )
+
     # Stage 6: the full evaluation (static batch and/or serving simulation).
     per_pair: list[dict[str, float]] = []
     found = {}
@@ -404,7 +550,10 @@ def _full_metrics(
         group = ctx.capacity_fn(hw, model, sc, slo.ttft_p90_ms, slo.tbt_p99_ms, arch.tp)
     else:
         stop = _front_stop(ctx, arch, area, cost, replicas)
-        group = serving_capacity(hw, model, sc, slo.ttft_p90_ms, slo.tbt_p99_ms, arch.tp, stop)
+        scale = capacity_start_scale(ctx, arch)
+        group = serving_capacity(
+            hw, model, sc, slo.ttft_p90_ms, slo.tbt_p99_ms, arch.tp, stop, scale
+        )
     out = dict(group)
     cap = group["capacity_rps"] * replicas
     out["capacity_rps"] = cap
@@ -465,6 +614,45 @@ def _front_stop(
         )
 
     return stop
+
+
+def _bound_skip(
+    ctx: EvalContext, arch: ArchConfig, area: float, cost: float
+) -> dict[str, float] | None:
+    """The optimistic objective values of a design (`serving_bound`, × replicas, per mm² / $;
+    design metrics exact) when a known feasible design dominates them, else None. Only for one
+    model × one serving scenario and objectives the bound covers."""
+    spec = ctx.spec
+    if not ctx.front or not ctx.bound_skip or len(spec.models) * len(spec.file.scenarios) != 1:
+        return None
+    sc = spec.file.scenarios[0]
+    if not isinstance(sc, ServingScenario):
+        return None
+    model = spec.models[0]
+    design = _design_metrics(arch, area, cost, spec.file.model.precision)
+    covered = set(design) | set(_AT_HI) | set(_AT_LO)
+    if any(o.name not in covered for o in spec.objectives):
+        return None
+    group = serving_bound(arch, model, sc, serving_slo(spec, model))
+    replicas = arch.devices // arch.tp
+    cap = group["capacity_rps"] * replicas
+    best_case = {
+        **design,
+        "capacity_rps": cap,
+        "capacity_per_mm2": cap / (arch.devices * area),
+        "capacity_per_usd": cap / (arch.devices * cost),
+        "tbt_p99_ms": group["tbt_p99_ms"],
+        "ttft_p90_ms": group["ttft_p90_ms"],
+    }
+    sign = [1.0 if o.direction == "minimize" else -1.0 for o in spec.objectives]
+    best = [s * best_case[o.name] for s, o in zip(sign, spec.objectives, strict=True)]
+    for f in ctx.front:
+        g = [s * v for s, v in zip(sign, f, strict=True)]
+        if all(a <= b for a, b in zip(g, best, strict=True)) and any(
+            a < b for a, b in zip(g, best, strict=True)
+        ):
+            return {k: best_case[k] for k in ("capacity_rps", "tbt_p99_ms", "ttft_p90_ms")}
+    return None
 
 
 def _full_constraints(

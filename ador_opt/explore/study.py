@@ -247,10 +247,18 @@ class TrialObjective:
         record = self.cache.get(key, trial.study)
         hit = record is not None
         if record is None:
-            # The feasible designs known so far let the capacity search stop early on
-            # designs that cannot reach the front (evaluate._front_stop).
-            ctx = replace(self.ctx, front=self.cache.feasible_values())
-            record = record_of(evaluate_point(ctx, params))
+            # The feasible designs known so far let the evaluation skip designs whose
+            # optimistic bound they dominate, and the capacity search stop early on designs
+            # that cannot reach the front (evaluate._bound_skip, evaluate._front_stop).
+            ctx = replace(
+                self.ctx,
+                front=self.cache.feasible_values(),
+                neighbours=self.cache.capacity_ratios(),
+            )
+            result = evaluate_point(ctx, params)
+            if result.skipped:
+                self._prune(trial, key, result, time.perf_counter() - t0)
+            record = record_of(result)
             self.cache.put(key, record)
         spec = self.ctx.spec
         cons = record["constraints"]
@@ -261,6 +269,19 @@ class TrialObjective:
         system: dict[str, Any] = {f"constraints:{n}": float(cons[n]) for n in spec.constraints}
         write_trial_attrs(trial, user, system)
         return [float(v) for v in record["values"]]
+
+    def _prune(self, trial: optuna.Trial, key: str, result: Any, eval_s: float) -> None:
+        """Store a bound-skipped design honestly: PRUNED (no objective values, so no sampler
+        can take it for an observation), with its attrs, the bound in `metrics` and the
+        reason; not cached (a later front never makes the skip wrong, but keeps the record
+        out of the cache's feasible set)."""
+        record = record_of(result)
+        user = {attr: record[attr] for attr in RECORD_ATTRS}
+        user.update(cache_key=key, cache_hit=False, eval_s=eval_s, skipped=result.skipped)
+        cons = record["constraints"]
+        system = {f"constraints:{n}": float(cons[n]) for n in self.ctx.spec.constraints}
+        write_trial_attrs(trial, user, system)
+        raise optuna.TrialPruned(result.reason)
 
 
 def write_trial_attrs(trial: optuna.Trial, user: dict[str, Any], system: dict[str, Any]) -> None:
@@ -365,12 +386,14 @@ class Counts:
     failed: int
     feasible: int
     cache_hits: int = 0
+    skipped: int = 0  # PRUNED by the bound skip (counted in `complete`: a design was decided)
 
 
 def count_trials(study: optuna.Study) -> Counts:
     by_state: dict[TrialState, int] = {}
     feasible = 0
     hits = 0
+    skipped = 0
     for t in study.get_trials(deepcopy=False):
         by_state[t.state] = by_state.get(t.state, 0) + 1
         if t.state == TrialState.COMPLETE:
@@ -378,13 +401,16 @@ def count_trials(study: optuna.Study) -> Counts:
                 hits += 1
             elif t.user_attrs.get("rejected_by") == "":
                 feasible += 1
+        elif t.state == TrialState.PRUNED and t.user_attrs.get("skipped"):
+            skipped += 1
     return Counts(
-        by_state.get(TrialState.COMPLETE, 0) - hits,
+        by_state.get(TrialState.COMPLETE, 0) - hits + skipped,
         by_state.get(TrialState.RUNNING, 0),
         by_state.get(TrialState.WAITING, 0),
         by_state.get(TrialState.FAIL, 0),
         feasible,
         hits,
+        skipped,
     )
 
 
