@@ -4,7 +4,9 @@ Runs the study's default sampler through the product's own objective (`TrialObje
 serving simulations, Optuna in-memory storage) for a fixed wall-clock budget and records, per
 trial: the wall time since the start, whether it was feasible, its evaluation time (`eval_s`:
 cache lookup + all stages, capacity search included), the capacity probes when the engine
-reports them, and the hypervolume of the feasible trials so far (reference point = the spec's
+reports them, the performance-model step evaluations it caused (`perf_calls`: a load-
+independent cost), whether the optimistic-bound skip pruned it, and the hypervolume of the
+feasible trials so far (reference point = the spec's
 objective references; `moocore`).
 
 It uses only the API that the engine had before issue 14 as well (`load_spec`, `EvalContext`,
@@ -46,24 +48,47 @@ def hypervolume(points: list[list[float]], ref: np.ndarray, signs: np.ndarray) -
     return float(moocore.hypervolume(p, ref=ref)) if len(p) else 0.0
 
 
-def run(spec_path: Path, budget_s: float, seed: int) -> dict[str, Any]:
+def _perf_misses() -> int:
+    """Performance-model step evaluations so far (misses of the HDA step cache): a cost
+    measure that does not depend on the machine's load."""
+    try:
+        from ador_opt.perf import hda
+
+        return int(hda._step.cache_info().misses)
+    except (ImportError, AttributeError):
+        return 0
+
+
+def run(spec_path: Path, budget_s: float, seed: int, bound_skip: bool = True) -> dict[str, Any]:
     spec = load_spec(spec_path)
     signs = np.array([-1.0 if d == "maximize" else 1.0 for d in spec.directions])
     ref = np.array([o.reference for o in spec.objectives]) * signs
     study = optuna.create_study(directions=spec.directions, sampler=make_sampler(spec, seed))
-    objective = TrialObjective(EvalContext(spec), ResultCache())
+    ctx = EvalContext(spec) if bound_skip else EvalContext(spec, bound_skip=False)
+    objective = TrialObjective(ctx, ResultCache())
     rows: list[dict[str, Any]] = []
     points: list[list[float]] = []
     start = time.perf_counter()
 
+    misses = [_perf_misses()]
+    cpu = [time.process_time()]
+
     def record(st: optuna.Study, t: Any) -> None:
-        feasible = t.user_attrs.get("rejected_by") == ""
+        skipped = t.state == optuna.trial.TrialState.PRUNED and bool(t.user_attrs.get("skipped"))
+        feasible = t.user_attrs.get("rejected_by") == "" and not skipped
         if feasible and not t.user_attrs.get("cache_hit"):
             points.append(list(t.values))
+        now = _perf_misses()
+        cpu_now = time.process_time()
         rows.append(
             {
                 "wall_s": time.perf_counter() - start,
                 "feasible": feasible,
+                "skipped": skipped,
+                "perf_calls": now - misses[0],
+                # CPU seconds of this process since the previous trial ended (sampler +
+                # evaluation): close to the wall time the trial would take on an idle core
+                "cpu_s": cpu_now - cpu[0],
                 "cache_hit": bool(t.user_attrs.get("cache_hit")),
                 "eval_s": float(t.user_attrs.get("eval_s", 0.0)),
                 "probes": t.user_attrs.get("metrics", {}).get("capacity_probes"),
@@ -71,6 +96,8 @@ def run(spec_path: Path, budget_s: float, seed: int) -> dict[str, Any]:
                 "hv": hypervolume(points, ref, signs),
             }
         )
+        misses[0] = now
+        cpu[0] = cpu_now
 
     study.optimize(objective, timeout=budget_s, callbacks=[record], gc_after_trial=False)
     feas = [r for r in rows if r["feasible"] and not r["cache_hit"]]
@@ -80,6 +107,7 @@ def run(spec_path: Path, budget_s: float, seed: int) -> dict[str, Any]:
             before = [r["hv"] for r in rows if r["wall_s"] <= c]
             hv_at[str(c)] = before[-1] if before else 0.0
     probes = [r["probes"] for r in feas if r["probes"] is not None]
+    skipped = [r for r in rows if r["skipped"]]
     return {
         "spec": str(spec_path),
         "trials": len(rows),
@@ -90,6 +118,16 @@ def run(spec_path: Path, budget_s: float, seed: int) -> dict[str, Any]:
         else None,
         "median_eval_ms_all": 1e3 * statistics.median(r["eval_s"] for r in rows) if rows else None,
         "median_probes_feasible": statistics.median(probes) if probes else None,
+        "median_cpu_ms_feasible": 1e3 * statistics.median(r["cpu_s"] for r in feas)
+        if feas
+        else None,
+        "median_perf_calls_feasible": statistics.median(r["perf_calls"] for r in feas)
+        if feas
+        else None,
+        "skipped_by_bound": len(skipped),
+        "median_eval_ms_skipped": 1e3 * statistics.median(r["eval_s"] for r in skipped)
+        if skipped
+        else None,
         "stopped_early": sum(r["early"] for r in feas),
         "hv_at_s": hv_at,
         "rows": rows,
@@ -102,8 +140,11 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=240.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--no-bound-skip", action="store_true", help="evaluate every design fully (issue 14+)"
+    )
     args = ap.parse_args()
-    out = run(args.spec, args.budget_s, args.seed)
+    out = run(args.spec, args.budget_s, args.seed, bound_skip=not args.no_bound_skip)
     summary = {k: v for k, v in out.items() if k != "rows"}
     print(json.dumps(summary, indent=1))
     if args.json:
