@@ -18,6 +18,7 @@ tokens/s per mm² ↑, TBT ↓, die area ↓; area ≤ 800 mm², TBT ≤ 50 ms).
 
     python benchmarks/sampler_efficiency.py [--seeds 5] [--trials 300] [--random-trials 3000]
         [--samplers tpe,tpe-s10,tpe-local30-20,nsga2,random,stepwise] [--json out.json]
+        [--max-retries N]
 
 Sampler names: the study samplers (`tpe` is the shipped default: multivariate, 20 start-up
 trials), plus variants: `tpe-s10` / `tpe-s5` (10 / 5 start-up trials), `tpe-uni` (univariate,
@@ -221,7 +222,18 @@ def main() -> None:
     ap.add_argument("--samplers", default="tpe,tpe-s10,tpe-local30-20,nsga2,random,stepwise")
     ap.add_argument("--default", default=None, help="sampler judged against the criteria")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--max-retries",
+        type=int,
+        default=None,
+        help="re-asks of the wrapped sampler before NoRepeatSampler's neighbour step "
+        "(default: the shipped samplers.MAX_RETRIES)",
+    )
     args = ap.parse_args()
+    if args.max_retries is not None:
+        import ador_opt.explore.samplers as samplers_module
+
+        samplers_module.MAX_RETRIES = args.max_retries
 
     spec = load_spec(SPEC_PATH)
     directions = spec.directions
