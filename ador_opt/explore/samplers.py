@@ -289,10 +289,10 @@ def make_sampler(spec: Any, seed: int, parallel: bool = False) -> BaseSampler:
     if name == "tpe":
         # Multivariate TPE models the joint density (SA size × cores × MAC tree interact through
         # the area budget); constant_liar keeps parallel workers from proposing the same point.
-        # 20 start-up trials and no front-neighbour share: the most robust setting of the
-        # current benchmark (docs/bench-explore.md: all 5 seeds reach 99 % of the exhaustive
-        # hypervolume, median 156 trials; 10 start-up and 30-50 % front neighbours found no
-        # more of the front and missed 99 % on some seeds).
+        # 20 start-up trials and no front-neighbour share (with MAX_RETRIES = 0): the best
+        # setting of the current benchmark (docs/bench-explore.md: all 5 seeds reach 99 % of
+        # the exhaustive hypervolume, median 175 trials, 50 % of the front at 300; 10
+        # start-up trials or 30 % front neighbours found no more of the front).
         inner = samplers.TPESampler(
             seed=seed, multivariate=True, constant_liar=parallel, n_startup_trials=20
         )
