@@ -131,6 +131,6 @@ def test_specs_without_robust_keep_their_hash() -> None:
 
 
 def test_shipped_robust_example_loads() -> None:
-    spec = load_spec(ROOT / "studies" / "robust-8b-chat-code.toml")
+    spec = load_spec(ROOT / "studies" / "robust-8b-chat-long.toml")
     assert spec.file.robust is not None
     assert len(spec.models) * len(spec.file.scenarios) >= 4
