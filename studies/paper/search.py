@@ -76,6 +76,26 @@ METRIC_ROWS = (
     (TBT, "TBT p99 at capacity (ms)", 2),
 )
 
+# Area breakdown rows (mm²; `hardware.area` keys): per core, then per die.
+AREA_ROWS = (
+    ("area: systolic arrays per core", lambda b: b["core_systolic_mm2"]),
+    ("area: MAC tree per core", lambda b: b["core_mac_tree_mm2"]),
+    (
+        "area: control + register file + vector + crossbar per core",
+        lambda b: (
+            b["core_control_mm2"]
+            + b["core_register_file_mm2"]
+            + b["core_vector_alu_mm2"]
+            + b["core_crossbar_mm2"]
+        ),
+    ),
+    ("area: local SRAM per core", lambda b: b["core_local_sram_mm2"]),
+    ("area: all cores", lambda b: b["cores_total_mm2"]),
+    ("area: global SRAM", lambda b: b["global_sram_mm2"]),
+    ("area: DRAM PHY + controllers", lambda b: b["dram_phy_mm2"] + b["dram_ctrl_mm2"]),
+    ("area: P2P PHY + controllers", lambda b: b["p2p_phy_mm2"] + b["p2p_ctrl_mm2"]),
+)
+
 
 def say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -188,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     mets: list[Mapping[str, Any]] = [paper.metrics, *[by_num[winners[k]].metrics for k in names]]
     rows = [[label, *[fmt(r[f]) for r in recs]] for f, label in SPEC_ROWS]
     rows += [[label, *[fmt(float(m[f]), d) for m in mets]] for f, label, d in METRIC_ROWS]
+    bds: list[Mapping[str, Any]] = [
+        paper.area_breakdown,
+        *[by_num[winners[k]].area_breakdown for k in names],
+    ]
+    rows += [[label, *[fmt(float(fn(b)), 2) for b in bds]] for label, fn in AREA_ROWS]
     md += ["#### Spec table (study path, 400 requests per probe)\n", md_table(cols, rows)]
 
     # Re-score with more requests
