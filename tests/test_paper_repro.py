@@ -206,6 +206,13 @@ def test_tp_sync_cli_table_states_the_tolerance() -> None:
     assert "prefill 256 tokens" in r.stdout
 
 
+def test_tp_sync_cli_csv_has_every_point() -> None:
+    r = run_cli("tp-sync", "--model", "llama-3-8b", "--tp", "2,4", "--csv")
+    assert r.code == 0, r.stderr
+    rows = list(csv.DictReader(r.stdout.splitlines()))
+    assert len(rows) == 6 and {"tp", "tp_sync", "min_p2p_gbps_to_hide"} <= set(rows[0])
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -3,6 +3,8 @@ count, and the minimum P2P bandwidth that hides communication. Logic: `perf.tp_s
 
 from __future__ import annotations
 
+import csv
+import sys
 from typing import Annotated
 
 import typer
@@ -57,9 +59,10 @@ def tp_sync(
     ] = 0,
     precision: Annotated[str, typer.Option("--precision", help="fp16, fp8 or int8.")] = "fp16",
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
 ) -> None:
-    """Step time per TP sync method and device count, and the minimum P2P bandwidth that hides
-    the synchronisation (step within HIDE_TOLERANCE of an infinitely fast link)."""
+    """Step time per TP sync method and device count (paper Fig. 13), and the minimum P2P
+    bandwidth that hides the synchronisation: the step within 1 % of an infinitely fast link."""
     for name, value in (("--batch", batch), ("--context", context)):
         if value <= 0:
             raise InputError(f"{name} must be a positive integer, got {value}")
@@ -79,6 +82,13 @@ def tp_sync(
     doc = sweep_document(hw.arch, spec, step, points)
     if json_out:
         emit_json(doc)
+        return
+    if csv_out:
+        rows = doc["points"]
+        assert isinstance(rows, list)
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
         return
     what = f"prefill {prefill} tokens" if prefill else f"decode batch {batch} @ ctx {context}"
     rows = [
