@@ -213,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         *[by_num[winners[k]].area_breakdown for k in names],
     ]
     rows += [[label, *[fmt(float(fn(b)), 2) for b in bds]] for label, fn in AREA_ROWS]
-    md += ["#### Spec table (study path, 400 requests per probe)\n", md_table(cols, rows)]
+    probe_n = spec.file.scenarios[0].num_requests
+    md += [f"#### Spec table (study path, {probe_n} requests per probe)\n", md_table(cols, rows)]
 
     # Re-score with more requests
     model = spec.models[0]
