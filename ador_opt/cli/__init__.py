@@ -20,6 +20,7 @@ from ador_opt.cli import (
     report_commands,
     serving_commands,
     study_commands,
+    tp_commands,
 )
 from ador_opt.errors import InputError
 from ador_opt.redact import redact
@@ -36,7 +37,7 @@ app = typer.Typer(
 )
 app.add_typer(catalog.models_app, name="models")
 app.add_typer(catalog.hardware_app, name="hardware")
-for _module in (perf_commands, serving_commands, study_commands, report_commands):
+for _module in (perf_commands, serving_commands, study_commands, report_commands, tp_commands):
     _module.register(app)
 
 
