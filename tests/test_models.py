@@ -94,7 +94,7 @@ def test_int8_is_one_byte_and_distinct_from_fp8() -> None:
 
 def test_unknown_precision_is_an_input_error() -> None:
     with pytest.raises(InputError, match="unknown precision"):
-        MODEL_PRESETS["gemma-2b"].with_precision("int4")
+        MODEL_PRESETS["gemma-2b"].with_precision("int3")
 
 
 def test_llama3_8b_kv_is_128_kib_per_token() -> None:

@@ -188,7 +188,7 @@ def test_precision_int8_is_accepted_by_the_commands() -> None:
         run_cli(
             "evaluate",
             *("--model", "gemma-2b", "--hardware", "a100", "--batch", "1"),
-            *("--input-len", "8", "--output-len", "2", "--precision", "int4"),
+            *("--input-len", "8", "--output-len", "2", "--precision", "int3"),
         ),
         "precision",
     )

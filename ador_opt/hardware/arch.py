@@ -24,6 +24,13 @@ SA_SMALL_DIMS = (4, 8, 16)
 # larger integers are typos that would overflow the float area and timing formulas.
 MAX_COUNT = 2**31 - 1
 NS_PER_S = 1e9
+# Per-format array MAC rates (MACs per PE per cycle relative to fp16), one field per format.
+PACKED_RATE_FIELDS = (
+    "int8_macs_per_fp16_mac",
+    "fp8_macs_per_fp16_mac",
+    "int4_macs_per_fp16_mac",
+    "fp4_macs_per_fp16_mac",
+)
 
 
 class TpSync(StrEnum):
@@ -77,6 +84,14 @@ class ArchConfig:
     # model use it (perf/hda.py). Area: not charged by area.py yet — a dual-int8 PE adds int8
     # multipliers beside the fp16 one; docs/model.md notes it for the area model.
     int8_macs_per_fp16_mac: int = 1
+    # The same for the other narrow formats (docs/model.md "Numeric formats"): 1 = the format
+    # runs through the fp16 MAC at the fp16 rate (its values are exact in fp16); r ≥ 2 = every
+    # array PE also holds r native MACs of the format (r× the rate; area.py charges them at the
+    # per-format MAC area of hardware/constants.MAC_AREA_VS_FP16). MAC trees run every format at
+    # the fp16 rate.
+    fp8_macs_per_fp16_mac: int = 1
+    int4_macs_per_fp16_mac: int = 1
+    fp4_macs_per_fp16_mac: int = 1
     # Area-only overrides (0 = derive from the performance fields): GA100 has 128 physical SMs
     # of which 108 are enabled, and 6 HBM2e PHYs of which 5 are populated (DESIGN §4).
     physical_core_count: int = 0
@@ -96,7 +111,7 @@ class ArchConfig:
             "sa_cols",
             "sa_per_core",
             "vector_width",
-            "int8_macs_per_fp16_mac",
+            *PACKED_RATE_FIELDS,
         )
         ints_nonneg = (
             "mt_width",
@@ -151,10 +166,9 @@ class ArchConfig:
             raise InputError(f"tp ({self.tp}) cannot exceed devices ({self.devices})")
         if self.devices % self.tp:
             raise InputError(f"devices ({self.devices}) must be a multiple of tp ({self.tp})")
-        if self.int8_macs_per_fp16_mac not in (1, 2, 4):
-            raise InputError(
-                f"int8_macs_per_fp16_mac: must be 1, 2 or 4, got {self.int8_macs_per_fp16_mac}"
-            )
+        for name in PACKED_RATE_FIELDS:
+            if getattr(self, name) not in (1, 2, 4):
+                raise InputError(f"{name}: must be 1, 2 or 4, got {getattr(self, name)}")
         if self.process_nm != 7:
             raise InputError("process_nm: the area model is calibrated at 7 nm only")
         self._check_physical_limits()
@@ -202,7 +216,17 @@ class ArchConfig:
     def peak_tops_int8(self) -> float:
         """Dense int8 peak of one device (TOPS): arrays at `int8_macs_per_fp16_mac` × their fp16
         rate, MAC trees at their fp16 rate."""
-        sa_macs = self.core_count * self.sa_macs_per_core * self.int8_macs_per_fp16_mac
+        return self.peak_tflops_for("int8")
+
+    def macs_per_fp16_mac(self, precision: str) -> int:
+        """Array MACs per PE per cycle in `precision` (fp16 and unknown formats: 1)."""
+        name = f"{precision}_macs_per_fp16_mac"
+        return int(getattr(self, name)) if name in PACKED_RATE_FIELDS else 1
+
+    def peak_tflops_for(self, precision: str) -> float:
+        """Dense peak of one device in `precision` (TFLOPS or TOPS): arrays at their packed
+        rate for the format, MAC trees at the fp16 rate."""
+        sa_macs = self.core_count * self.sa_macs_per_core * self.macs_per_fp16_mac(precision)
         mt_macs = self.core_count * self.mt_macs_per_core
         return 2.0 * (sa_macs + mt_macs) * self.freq_hz / 1e12
 

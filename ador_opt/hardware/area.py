@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 from ador_opt.hardware import constants as c
-from ador_opt.hardware.arch import ArchConfig
+from ador_opt.hardware.arch import PACKED_RATE_FIELDS, ArchConfig
 
 
 def sram_area_mm2(size_kib: float) -> float:
@@ -93,6 +93,18 @@ def router_area_mm2(port_bytes_per_cycle: float) -> float:
     return c.CROSSBAR_MM2_PER_CORE * (phi * r + (1.0 - phi) * r * r)
 
 
+def packed_mac_mm2_per_pe(arch: ArchConfig) -> float:
+    """Extra area of one array PE for its packed narrow-format MACs: r MACs of a format whose
+    rate field is r ≥ 2, each at that format's fraction of the fp16 MAC (constants.
+    MAC_AREA_VS_FP16); r = 1 runs through the fp16 MAC and costs nothing extra."""
+    extra = 0.0
+    for name in PACKED_RATE_FIELDS:
+        r = getattr(arch, name)
+        if r >= 2:
+            extra += r * c.MAC_AREA_VS_FP16[name.split("_", 1)[0]] * c.FP16_MAC_MM2
+    return extra
+
+
 @lru_cache(maxsize=4096)
 def area_breakdown(arch: ArchConfig) -> AreaBreakdown:
     """Die area of one device (LLMCompass 7 nm model plus the ADOR MAC tree)."""
@@ -102,6 +114,7 @@ def area_breakdown(arch: ArchConfig) -> AreaBreakdown:
     regs = lanes * c.REGISTER_FILE_MM2_PER_LANE
     systolic = arch.sa_macs_per_core * c.FP16_MAC_MM2
     sa_db = arch.sa_macs_per_core * c.SA_DOUBLE_BUFFER_MM2_PER_PE * arch.sa_weight_double_buffer
+    systolic += arch.sa_macs_per_core * packed_mac_mm2_per_pe(arch)
     # MAC tree: one FP16 multiply-add PE per input (multiplier + tree adder) and one FP32
     # accumulator per lane.
     mac_tree = arch.mt_macs_per_core * c.FP16_MAC_MM2 + arch.mt_lanes * c.FP32_FPU_MM2

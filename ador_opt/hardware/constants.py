@@ -201,6 +201,36 @@ MAC_J: dict[str, float] = {
     "fp8": (H45_INT8_MULT_PJ + H45_FP32_ADD_PJ) * SCALE_45_TO_7 * PJ,
     "int8": (H45_INT8_MULT_PJ + H45_INT32_ADD_PJ) * SCALE_45_TO_7 * PJ,
 }
+# MAC energy of the 4-bit formats (same ASSUMPTION style): int4 multiplier ≈ (4/8)² of the int8
+# one (array-multiplier energy ∝ bits²) + int32 accumulate; fp4 (E2M1, 2-bit significand) costs
+# at most an int4 multiplier + FP32 accumulate.
+MAC_J["int4"] = (H45_INT8_MULT_PJ / 4 + H45_INT32_ADD_PJ) * SCALE_45_TO_7 * PJ
+MAC_J["fp4"] = (H45_INT8_MULT_PJ / 4 + H45_FP32_ADD_PJ) * SCALE_45_TO_7 * PJ
+
+# Area of one MAC per format as a fraction of the fp16 MAC (fp16 multiplier + fp32 adder), for
+# array PEs that pack r native narrow-format MACs (ArchConfig.<fmt>_macs_per_fp16_mac ≥ 2).
+# Horowitz, "Computing's energy problem", ISSCC 2014, 45 nm areas (µm²): 8-bit int multiplier
+# 282, 32-bit int adder 137, fp16 multiplier 1640, fp32 adder 4184. int4: the int8 multiplier
+# scaled by (4/8)² (array-multiplier area ∝ bits²; ASSUMPTION) + the same int32 accumulator.
+# fp8 / fp4: van Baalen et al., "FP8 versus INT8 for efficient deep learning inference" (2023):
+# FP formats cost 50–180 % more than INT ones of the same width in dedicated hardware; the low
+# end (×1.5) is used for fp8 vs int8 and, as an ASSUMPTION, for fp4 vs int4.
+H45_INT8_MULT_UM2 = 282.0
+H45_INT32_ADD_UM2 = 137.0
+H45_FP16_MULT_UM2 = 1640.0
+H45_FP32_ADD_UM2 = 4184.0
+FP_OVER_INT_MAC_AREA = 1.5
+_FP16_MAC_UM2 = H45_FP16_MULT_UM2 + H45_FP32_ADD_UM2
+_INT8_MAC_VS_FP16 = (H45_INT8_MULT_UM2 + H45_INT32_ADD_UM2) / _FP16_MAC_UM2  # 0.072
+_INT4_MAC_VS_FP16 = (H45_INT8_MULT_UM2 / 4 + H45_INT32_ADD_UM2) / _FP16_MAC_UM2  # 0.036
+MAC_AREA_VS_FP16: dict[str, float] = {
+    "fp16": 1.0,
+    "int8": _INT8_MAC_VS_FP16,
+    "fp8": FP_OVER_INT_MAC_AREA * _INT8_MAC_VS_FP16,
+    "int4": _INT4_MAC_VS_FP16,
+    "fp4": FP_OVER_INT_MAC_AREA * _INT4_MAC_VS_FP16,
+}
+
 # One FP32 FMA on a vector lane plus its three 4-byte register-file operand accesses (RF as an
 # 8 KB-class SRAM).
 VECTOR_LANE_OP_J = (

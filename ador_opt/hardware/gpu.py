@@ -27,16 +27,23 @@ class GpuSpec:
     process_nm: int
     tdp_w: float
     int8_tops: float = 0.0  # dense INT8 tensor peak (TOPS); 0 when the datasheet has none
+    int4_tops: float = 0.0  # dense INT4 tensor peak (TOPS); 0: none (runs as int8)
+    fp4_tflops: float = 0.0  # dense FP4 tensor peak; 0: none (runs as fp8, else fp16)
     link_type: LinkType = LinkType.NVLINK4  # NVLink generation of `nvlink_gbps`
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "link_type", _enum(LinkType, self.link_type, "link_type"))
 
     def peak_tflops_for(self, precision: str) -> float:
-        """Dense tensor peak for `precision` (fp16 when the GPU has no faster path for it)."""
-        if precision == "fp8" and self.fp8_tflops > 0:
+        """Dense tensor peak for `precision`; a format the GPU has no tensor path for runs on
+        the next wider one it has (int4 → int8 → fp16, fp4 → fp8 → fp16)."""
+        if precision == "fp4" and self.fp4_tflops > 0:
+            return self.fp4_tflops
+        if precision == "int4" and self.int4_tops > 0:
+            return self.int4_tops
+        if precision in ("fp8", "fp4") and self.fp8_tflops > 0:
             return self.fp8_tflops
-        if precision == "int8" and self.int8_tops > 0:
+        if precision in ("int8", "int4") and self.int8_tops > 0:
             return self.int8_tops
         return self.fp16_tflops
 

@@ -40,8 +40,8 @@ class Hardware:
 
 
 GPU_SPECS: dict[str, GpuSpec] = {
-    # NVIDIA A100 datasheet (SXM4 80GB): 312 TFLOPS dense FP16, 624 TOPS dense INT8, 2039 GB/s,
-    # NVLink3 600 GB/s; GA100 die 826 mm² (TSMC N7). 1410 MHz boost.
+    # NVIDIA A100 datasheet (SXM4 80GB): 312 TFLOPS dense FP16, 624 TOPS dense INT8, 1248 TOPS
+    # dense INT4, no FP8; 2039 GB/s, NVLink3 600 GB/s; GA100 die 826 mm² (TSMC N7). 1410 MHz.
     "a100-sxm-80gb": GpuSpec(
         name="a100-sxm-80gb",
         sm_count=108,
@@ -56,6 +56,7 @@ GPU_SPECS: dict[str, GpuSpec] = {
         process_nm=7,
         tdp_w=400.0,
         int8_tops=624.0,
+        int4_tops=1248.0,
         link_type=LinkType.NVLINK3,
     ),
     # NVIDIA H100 SXM5 datasheet: 989 TFLOPS dense FP16/BF16, 1979 dense FP8 and INT8, 3350 GB/s,

@@ -57,9 +57,12 @@ class BatchComposition:
     prefill: tuple[PrefillChunk, ...] = ()
     decode_count: int = 0
     decode_context_sum: int = 0
+    # LM-head rows beyond the last token of each finishing chunk and the decode tokens: a
+    # speculative verification scores every proposed position (perf/speculative.py).
+    extra_logits: int = 0
 
     def __post_init__(self) -> None:
-        if self.decode_count < 0 or self.decode_context_sum < 0:
+        if self.decode_count < 0 or self.decode_context_sum < 0 or self.extra_logits < 0:
             raise InputError("batch composition: counts must be ≥ 0")
         for chunk in self.prefill:
             if chunk.tokens <= 0 or chunk.context < 0:
@@ -96,9 +99,9 @@ class Op:
     k: int = 0
     n: int = 0
     m_decode: int = 0  # of `m`, tokens coming from decode requests
-    weight_bytes: int = 0
-    kv_bytes: int = 0  # KV cache bytes read from DRAM (attention)
-    kv_write_bytes: int = 0  # new KV written (attention)
+    weight_bytes: float = 0  # fractional only for 4-bit formats
+    kv_bytes: float = 0  # KV cache bytes read from DRAM (attention)
+    kv_write_bytes: float = 0  # new KV written (attention)
     act_bytes: int = 0  # activations read + written
     flops: int = 0
     message_bytes: int = 0  # collective payload (full activation, before splitting)
@@ -111,7 +114,7 @@ class Op:
         return self.flops * self.repeat
 
     @property
-    def total_dram_bytes(self) -> int:
+    def total_dram_bytes(self) -> float:
         return (self.weight_bytes + self.kv_bytes + self.kv_write_bytes) * self.repeat
 
 
@@ -122,7 +125,9 @@ def _expected_active_experts(num_experts: int, top_k: int, tokens: int) -> float
     return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
 
 
-def _gemm(name: str, m: int, m_decode: int, k: int, n: int, repeat: int, wb: int, ab: int) -> Op:
+def _gemm(
+    name: str, m: int, m_decode: int, k: int, n: int, repeat: int, wb: float, ab: int
+) -> Op:
     return Op(
         name=name,
         kind=OpKind.GEMM,
@@ -148,13 +153,13 @@ class StepLayout:
     layers: int
     h: int  # hidden size
     hd: int  # head dimension
-    wb: int  # bytes per weight
-    kvb: int  # bytes per KV element
+    wb: float  # bytes per weight (fractional for 4-bit formats)
+    kvb: float  # bytes per KV element
     ab: int  # bytes per activation
     heads: int  # attention heads on this device
     kv_heads: int  # KV heads on this device (replicated when fewer than tp)
     qkv_n: int  # output columns of the QKV projection
-    kv_row: int  # K and V bytes of one token in one layer on this device
+    kv_row: float  # K and V bytes of one token in one layer on this device
     f: int  # FFN width on this device
     up_n: int  # output columns of the (gate+)up projection
     vec_elems_per_token: int  # vector-unit elements per token per layer
@@ -584,11 +589,11 @@ def step_parts(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> StepPa
     return StepParts(
         layout=lay,
         # Same call shape as every other caller so the memo is shared (MLA adds the split).
-        gemms=gemm_timing(lay, m, md + finishing, md)
+        gemms=gemm_timing(lay, m, md + finishing + batch.extra_logits, md)
         if lay.mla
-        else gemm_timing(lay, m, md + finishing),
+        else gemm_timing(lay, m, md + finishing + batch.extra_logits),
         decode_tokens=md,
-        logits_rows=md + finishing,
+        logits_rows=md + finishing + batch.extra_logits,
         attn_prefill=prefill_op,
         attn_decode=decode_op,
         tokens=m,
@@ -608,5 +613,5 @@ def step_ops(model: ModelSpec, batch: BatchComposition, tp: int = 1) -> tuple[Op
     return step_parts(model, batch, tp).ops()
 
 
-def total_weight_bytes(ops: tuple[Op, ...]) -> int:
+def total_weight_bytes(ops: tuple[Op, ...]) -> float:
     return sum(op.weight_bytes * op.repeat for op in ops)

@@ -15,6 +15,7 @@ window attention on some layers and per-head attention sinks (gpt-oss).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -26,18 +27,91 @@ MAX_MODEL_COUNT = 2**31 - 1
 
 
 class Precision(StrEnum):
-    """Numeric format of the weights and the KV cache (activations between layers stay 16 bit).
+    """Numeric format of one tensor kind (weights, GEMM input activations or the KV cache).
 
     `fp8` and `int8` both store one byte per element; they differ in the compute rate the
-    hardware offers for them (GPU FP8 vs INT8 tensor peaks, an array's int8 MAC rate)."""
+    hardware offers for them (GPU FP8 vs INT8 tensor peaks, an array's int8 MAC rate). `int4`
+    is group-quantised as GPTQ/AWQ ship it (4-bit elements + one fp16 scale per 128 elements =
+    4.125 bits); `fp4` is MXFP4 as gpt-oss ships it (OCP Microscaling: 4-bit E2M1 elements + one
+    8-bit E8M0 scale per 32 elements = 4.25 bits). docs/model.md "Numeric formats"."""
 
     FP16 = "fp16"
     FP8 = "fp8"
     INT8 = "int8"
+    INT4 = "int4"
+    FP4 = "fp4"
 
     @property
-    def bytes_per_element(self) -> int:
-        return 2 if self is Precision.FP16 else 1
+    def bits_per_element(self) -> float:
+        """Stored bits per element, block scales included."""
+        return _BITS[self]
+
+    @property
+    def bytes_per_element(self) -> float:
+        """Stored bytes per element (2, 1, 0.515625 for int4 g128, 0.53125 for MXFP4); an int
+        for the byte-aligned formats so existing integer byte counts stay integers."""
+        bits = _BITS[self]
+        return int(bits) // 8 if bits % 8 == 0 else bits / 8
+
+    @property
+    def width_bits(self) -> int:
+        """Nominal element width (16, 8 or 4): what a MAC of this format multiplies."""
+        return _WIDTH[self]
+
+
+# Bits per stored element. int4: GPTQ/AWQ group size 128 with one fp16 scale per group
+# (Frantar et al. 2023; Lin et al. 2024); fp4: OCP Microscaling Formats (MX) v1.0 — MXFP4 is
+# E2M1 elements in blocks of 32 sharing one E8M0 scale, the format of gpt-oss's MoE weights.
+_BITS: dict[Precision, float] = {
+    Precision.FP16: 16.0,
+    Precision.FP8: 8.0,
+    Precision.INT8: 8.0,
+    Precision.INT4: 4.0 + 16.0 / 128,
+    Precision.FP4: 4.0 + 8.0 / 32,
+}
+_WIDTH: dict[Precision, int] = {
+    Precision.FP16: 16,
+    Precision.FP8: 8,
+    Precision.INT8: 8,
+    Precision.INT4: 4,
+    Precision.FP4: 4,
+}
+# Spellings accepted on the command line and in study specs for one format.
+PRECISION_ALIASES = {"bf16": "fp16", "mxfp4": "fp4"}
+# Named schemes (`--precision`): (weights, GEMM activations, KV cache). fp8/int8 are W8A8 with an
+# 8-bit KV cache (what `--precision fp8|int8` always meant); w8a16/w4a16 are weight-only (the GEMMs
+# run at 16 bit after dequantisation, KV stays 16 bit); fp4 is MXFP4 weights with 16-bit
+# activations and KV, as gpt-oss is served on GPUs without FP4 tensor cores.
+PRECISION_SCHEMES: dict[str, tuple[Precision, Precision, Precision]] = {
+    "fp16": (Precision.FP16, Precision.FP16, Precision.FP16),
+    "fp8": (Precision.FP8, Precision.FP8, Precision.FP8),
+    "int8": (Precision.INT8, Precision.INT8, Precision.INT8),
+    "w8a16": (Precision.INT8, Precision.FP16, Precision.FP16),
+    "w4a16": (Precision.INT4, Precision.FP16, Precision.FP16),
+    "int4": (Precision.INT4, Precision.FP16, Precision.FP16),
+    "fp4": (Precision.FP4, Precision.FP16, Precision.FP16),
+}
+
+
+def parse_format(text: str | Precision, what: str = "precision") -> Precision:
+    """One tensor format by name (aliases: bf16 → fp16, mxfp4 → fp4); else an `InputError`."""
+    value = str(text).strip().lower()
+    value = PRECISION_ALIASES.get(value, value)
+    try:
+        return Precision(value)
+    except ValueError:
+        known = ", ".join([*(p.value for p in Precision), *PRECISION_ALIASES])
+        raise InputError(f"unknown {what} {text!r}; known: {known}") from None
+
+
+def parse_scheme(text: str) -> tuple[Precision, Precision, Precision]:
+    """(weights, activations, KV) of a `--precision` scheme name; else an `InputError`."""
+    value = str(text).strip().lower()
+    value = PRECISION_ALIASES.get(value, value)
+    if value not in PRECISION_SCHEMES:
+        known = ", ".join([*PRECISION_SCHEMES, *PRECISION_ALIASES])
+        raise InputError(f"unknown precision {text!r}; known: {known}")
+    return PRECISION_SCHEMES[value]
 
 
 # MLP activation functions of the gated (GLU) or plain MLP. The vector-unit work of the op list
@@ -81,10 +155,15 @@ class ModelSpec:
     attention_bias: bool = False  # biases on q, k, v and o only, RMSNorm kept (gpt-oss)
     linear_bias: bool = False  # BLOOM-style biases on every projection
     max_context: int = 4096
-    bytes_per_weight: int = 2
-    bytes_per_kv: int = 2
-    bytes_per_activation: int = 2
-    precision: Precision = Precision.FP16  # what `bytes_per_weight`/`bytes_per_kv` encode
+    bytes_per_weight: float = 2  # derived from `precision` (checked in __post_init__)
+    bytes_per_kv: float = 2  # derived from `kv_precision`
+    bytes_per_activation: int = 2  # activations stored between layers (16 bit)
+    precision: Precision = Precision.FP16  # format of the weights (legacy: weights and KV)
+    # Format of the KV cache (None: the same as the weights, the legacy meaning of `precision`)
+    # and of the GEMMs' input activations (what the MACs multiply the weights with; fp16 with
+    # narrower weights = weight-only quantisation, dequantised before the MACs).
+    kv_precision: Precision | None = None
+    activation_precision: Precision = Precision.FP16
 
     def __post_init__(self) -> None:
         positive = (
@@ -98,8 +177,6 @@ class ModelSpec:
             "num_experts",
             "experts_per_token",
             "max_context",
-            "bytes_per_weight",
-            "bytes_per_kv",
             "bytes_per_activation",
         )
         for name in positive:
@@ -157,13 +234,61 @@ class ModelSpec:
                 f"model {self.name!r}: activation must be one of {', '.join(ACTIVATIONS)}, "
                 f"got {self.activation!r}"
             )
-        try:
-            object.__setattr__(self, "precision", Precision(self.precision))
-        except ValueError:
-            known = ", ".join(p.value for p in Precision)
-            raise InputError(
-                f"model {self.name!r}: unknown precision {self.precision!r}; known: {known}"
-            ) from None
+        for name in ("precision", "kv_precision", "activation_precision"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                object.__setattr__(self, name, Precision(value))
+            except ValueError:
+                known = ", ".join(p.value for p in Precision)
+                raise InputError(
+                    f"model {self.name!r}: unknown {name.replace('_', ' ')} {value!r}; "
+                    f"known: {known}"
+                ) from None
+        for name, fmt in (("bytes_per_weight", self.precision), ("bytes_per_kv", self.kv_format)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InputError(f"model {self.name!r}: {name} must be a number, got {value!r}")
+            if value != fmt.bytes_per_element:
+                raise InputError(
+                    f"model {self.name!r}: {name} ({value}) does not match the {fmt.value} "
+                    f"format ({fmt.bytes_per_element} bytes); set formats with with_formats()"
+                )
+
+    # --- numeric formats ---------------------------------------------------------------
+    @property
+    def weight_format(self) -> Precision:
+        return self.precision
+
+    @property
+    def kv_format(self) -> Precision:
+        return self.precision if self.kv_precision is None else self.kv_precision
+
+    @property
+    def gemm_precision(self) -> Precision:
+        """The format the weight GEMMs' MACs run in: the wider of the weight and activation
+        formats (a tie goes to the activations): w4a16 and w8a16 run fp16 MACs on dequantised
+        weights, W8A8 fp8/int8 runs 8-bit MACs, fp4 weights with fp4 activations fp4 MACs."""
+        w, a = self.precision, self.activation_precision
+        return w if w.width_bits > a.width_bits else a
+
+    @property
+    def dequantises_weights(self) -> bool:
+        """True when the weights are stored in another format than the MACs use (weight-only
+        quantisation): every weight element is converted (scale, offset) before the MACs."""
+        return self.precision is not self.gemm_precision
+
+    @property
+    def precision_label(self) -> str:
+        """Scheme name when the formats form one (fp16, fp8, int8, w8a16, w4a16, fp4), else
+        `w<fmt>-a<fmt>-kv<fmt>`."""
+        formats = (self.precision, self.activation_precision, self.kv_format)
+        for name, scheme in PRECISION_SCHEMES.items():
+            if scheme == formats and name != "int4":
+                return name
+        w, a, kv = (f.value for f in formats)
+        return f"w{w}-a{a}-kv{kv}"
 
     # --- family flags ----------------------------------------------------------------------
     @property
@@ -362,7 +487,7 @@ class ModelSpec:
 
     @property
     def weight_bytes(self) -> int:
-        return self.param_count * self.bytes_per_weight
+        return math.ceil(self.param_count * self.bytes_per_weight)
 
     # --- KV cache (docs/model.md "KV bytes per token") ------------------------------------
     @property
@@ -377,13 +502,13 @@ class ModelSpec:
     def kv_bytes_per_token(self) -> int:
         """KV bytes of one token in the full-attention layers (all layers unless some are
         windowed; see `kv_bytes`)."""
-        return self.full_attention_layers * self.kv_elements_per_layer * self.bytes_per_kv
+        return math.ceil(self.full_attention_layers * self.kv_elements_per_layer * self.bytes_per_kv)
 
     @property
     def kv_window_bytes_per_token(self) -> int:
         """KV bytes of one token in the sliding-window layers, held for the last
         `sliding_window` tokens only."""
-        return self.sliding_window_layers * self.kv_elements_per_layer * self.bytes_per_kv
+        return math.ceil(self.sliding_window_layers * self.kv_elements_per_layer * self.bytes_per_kv)
 
     def kv_bytes(self, context: int) -> int:
         """KV bytes of one request holding `context` tokens: every token in the full layers,
@@ -392,21 +517,40 @@ class ModelSpec:
         return context * self.kv_bytes_per_token + window * self.kv_window_bytes_per_token
 
     def with_precision(self, precision: Precision | str) -> ModelSpec:
-        """Copy with weights and KV cache in `precision` (fp8 and int8 keep 16-bit activations
-        between layers as 8-bit serving engines do; weights and KV are 8 bit)."""
-        try:
-            p = Precision(precision)
-        except ValueError:
-            known = ", ".join(q.value for q in Precision)
-            raise InputError(f"unknown precision {precision!r}; known: {known}") from None
+        """Copy in a named scheme (`PRECISION_SCHEMES`): fp16, fp8 and int8 (W8A8 with an 8-bit
+        KV cache; activations between layers stay 16 bit as 8-bit serving engines keep them),
+        w8a16 / w4a16 / int4 (weight-only) and fp4 (MXFP4 weights)."""
+        if isinstance(precision, Precision) and precision.value not in PRECISION_SCHEMES:
+            raise InputError(f"unknown precision {precision.value!r}")
+        weights, activations, kv = parse_scheme(str(precision))
+        return self.with_formats(weights, activations, kv)
+
+    def with_formats(
+        self,
+        weights: Precision | str | None = None,
+        activations: Precision | str | None = None,
+        kv: Precision | str | None = None,
+    ) -> ModelSpec:
+        """Copy with the given formats per tensor kind (None keeps the current one)."""
+        w = self.precision if weights is None else parse_format(weights, "weight precision")
+        a = (
+            self.activation_precision
+            if activations is None
+            else parse_format(activations, "activation precision")
+        )
+        k = self.kv_format if kv is None else parse_format(kv, "KV-cache precision")
         return dataclasses.replace(
             self,
-            bytes_per_weight=p.bytes_per_element,
-            bytes_per_kv=p.bytes_per_element,
-            precision=p,
+            bytes_per_weight=w.bytes_per_element,
+            bytes_per_kv=k.bytes_per_element,
+            precision=w,
+            kv_precision=None if k is w else k,
+            activation_precision=a,
         )
 
     def to_dict(self) -> dict[str, object]:
         out = dataclasses.asdict(self)
         out["precision"] = self.precision.value
+        out["kv_precision"] = self.kv_format.value
+        out["activation_precision"] = self.activation_precision.value
         return out

@@ -61,9 +61,10 @@ from types import MappingProxyType
 from ador_opt.hardware.arch import LinkType
 from ador_opt.hardware.gpu import GpuSpec
 from ador_opt.models.ops import BatchComposition, GemmTiming, Op, OpKind, step_parts
-from ador_opt.models.spec import ModelSpec
+from ador_opt.models.spec import ModelSpec, Precision
 from ador_opt.perf import gpu_params
 from ador_opt.perf.collectives import Collective, LinkParams, collective_time
+from ador_opt.perf.precision import DEQUANT_OPS_PER_WEIGHT, GPU_DEQUANT_OPS_PER_CYCLE_PER_SM
 from ador_opt.perf.result import StepTime
 
 # Output tile classes of tensor-core GEMMs on Ampere and Hopper: the CUTLASS profiler's default
@@ -227,7 +228,7 @@ def gemm_plan(
     m: int,
     k: int,
     n: int,
-    weight_bytes_per_elem: int,
+    weight_bytes_per_elem: float,
     act_bytes_per_elem: int,
     params: GpuModelParams,
     tiles_to_try: tuple[tuple[int, int], ...] = GEMM_TILES,
@@ -235,8 +236,14 @@ def gemm_plan(
 ) -> GemmPlan:
     """Best tile shape (of `tiles_to_try`) and split-K of an m×k by k×n GEMM (least blended
     time); `precision` "int8" runs at the INT8 tensor peak."""
-    tflops = gpu.peak_tflops_for(precision or ("fp8" if weight_bytes_per_elem == 1 else "fp16"))
+    fmt = precision or ("fp8" if weight_bytes_per_elem == 1 else "fp16")
+    tflops = gpu.peak_tflops_for(fmt)
     macs = _macs_per_cycle_per_sm(gpu, tflops) * params.gemm_mainloop_eff
+    # Weight-only formats (weights narrower than the MAC format): each CTA dequantises its
+    # K × tile_n weight slice on the CUDA cores, overlapped with its tensor-core main loop (as
+    # weight-only kernels pipeline it); perf/precision.py.
+    dq = DEQUANT_OPS_PER_WEIGHT if weight_bytes_per_elem < Precision(fmt).width_bits / 8 else 0
+    dq_per_cycle = GPU_DEQUANT_OPS_PER_CYCLE_PER_SM
     hz = gpu.freq_mhz * 1e6
     bw = gpu.hbm_gbps * 1e9 * params.hbm_eff
     base_bytes = k * n * weight_bytes_per_elem + (m * k + m * n) * act_bytes_per_elem
@@ -249,7 +256,11 @@ def gemm_plan(
             if split > 1 and (k // split < SPLIT_K_MIN_K or tiles >= sms):
                 break
             waves = -(-tiles * split // sms)
-            compute = waves * (tm * tn * -(-k // split) / macs + c_tile) / hz
+            ks = -(-k // split)
+            mainloop = tm * tn * ks / macs
+            if dq:
+                mainloop = max(mainloop, tn * ks * dq / dq_per_cycle)
+            compute = waves * (mainloop + c_tile) / hz
             memory = (
                 base_bytes + (2 * split * m * n * SPLIT_K_PARTIAL_BYTES if split > 1 else 0)
             ) / bw
@@ -279,7 +290,7 @@ def gemm_kernel(
     m: int,
     k: int,
     n: int,
-    weight_bytes_per_elem: int,
+    weight_bytes_per_elem: float,
     act_bytes_per_elem: int = 2,
     params: GpuModelParams = DEFAULT_PARAMS,
     precision: str = "",
@@ -396,7 +407,7 @@ def _op_kernel(gpu: GpuSpec, model: ModelSpec, op: Op, params: GpuModelParams) -
             model.bytes_per_weight,
             model.bytes_per_activation,
             params,
-            model.precision.value,
+            model.gemm_precision.value,
         )
     if op.kind is OpKind.ATTN_PREFILL:
         return _attn_prefill_kernel(gpu, op, params)
@@ -469,7 +480,8 @@ def _group_totals(params: GpuModelParams, gpu: GpuSpec, group: GemmTiming) -> _T
     compute_s = memory_s = overhead_s = p2p_s = tensor_busy = dram_busy = flops = 0.0
     dram_bytes = kernels = 0.0
     for _, m, k, n, repeat in group.shapes:
-        kt = gemm_kernel(gpu, m, k, n, layout.wb, layout.ab, params, layout.model.precision.value)
+        fmt = layout.model.gemm_precision.value
+        kt = gemm_kernel(gpu, m, k, n, layout.wb, layout.ab, params, fmt)
         body = kt.seconds - kt.overhead_s
         if kt.compute_s >= kt.memory_s:
             compute_s += repeat * body

@@ -23,7 +23,7 @@ from types import MappingProxyType
 from ador_opt.errors import InputError
 from ador_opt.hardware.arch import ArchConfig
 from ador_opt.models.ops import BatchComposition, GemmTiming, step_parts
-from ador_opt.models.spec import ModelSpec, Precision
+from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.mactree import dram_stream_s
 from ador_opt.perf.memory import logits_spill_bytes
 from ador_opt.perf.noc import PIPELINE_CHUNKS, pipelined_exposed_s
@@ -39,6 +39,11 @@ from ador_opt.perf.vector import vector_s
 # `sa_weight_double_buffer`. double-buffered: every design timed as if it had in-array weight
 # double buffering (a what-if that ignores the field and its register area).
 SA_BACKENDS = ("closed-form", "scalesim", "double-buffered")
+# Vector ops per weight element to dequantise a weight-only format before fp16 MACs: one
+# convert of the packed element and one multiply-add with its group scale and offset (the
+# int4 → fp16 sequence of GPU weight-only kernels: a bit-field extract/convert and one fma per
+# element). ASSUMPTION for the template's vector unit (docs/model.md).
+DEQUANT_OPS_PER_WEIGHT = 2
 
 
 def check_sa_backend(sa_backend: str) -> None:
@@ -80,7 +85,8 @@ def hda_step_time(
 
 @lru_cache(maxsize=64)
 def int8_packed_cycles(cycles_fn: CyclesFn, macs_per_fp16_mac: int) -> CyclesFn:
-    """The cycle model of arrays whose PEs do `macs_per_fp16_mac` int8 MACs per cycle: each PE
+    """The cycle model of arrays whose PEs do `macs_per_fp16_mac` narrow-format (int8, fp8,
+    int4, fp4) MACs per cycle: each PE
     holds that many consecutive K elements of the weight tile, so an (M×K)·(K×N) int8 GEMM
     costs what an M×⌈K/r⌉ one costs at fp16 (same weight-load and fill/drain per fold, r× fewer
     row folds). One function object per (model, rate), so step caches keyed on it still hit."""
@@ -118,6 +124,9 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
     tokens = group.shapes[0][1]  # the step's tokens (QKV sees all of them; MoE GEMMs fewer)
     tiles = min(PIPELINE_CHUNKS, tokens)
     vec_rate = arch.vector_width * arch.core_count * arch.freq_hz  # ops per second (vector.py)
+    # Weight-only formats: every streamed weight element is dequantised on the vector unit
+    # (DEQUANT_OPS_PER_WEIGHT), pipelined with the GEMM over its weight tiles.
+    dequant_ops = DEQUANT_OPS_PER_WEIGHT if layout.model.dequantises_weights else 0
     chain = dram = sram = noc = 0.0
     busy = [0.0] * len(UNIT_NAMES)
     bound_s: dict[str, float] = {}
@@ -139,6 +148,13 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
                 dram += spill
                 busy[DRAM] += spill / (arch.dram_gbps * 1e9)
                 bound_s["dram"] = bound_s.get("dram", 0.0) + spill_s
+        if dequant_ops:
+            dq_s = dequant_ops * k * n / vec_rate
+            dq_exposed = pipelined_exposed_s(dq_s, t.seconds, PIPELINE_CHUNKS) * repeat
+            busy[VEC] += dq_s * repeat
+            chain += dq_exposed
+            if dq_exposed > 0:
+                bound_s["vector"] = bound_s.get("vector", 0.0) + dq_exposed
         layer_s = t.seconds * repeat / layers
         per_layer[name] = per_layer.get(name, 0.0) + layer_s
         ops = vec_per_token.get(name, 0) * tokens
@@ -168,8 +184,9 @@ def _step(
     parts = step_parts(model, batch, tp)
     layers = model.num_layers
     gemm_cycles = cycles_fn
-    if model.precision is Precision.INT8:  # int8 × int8 weight GEMMs at the arrays' int8 rate
-        gemm_cycles = int8_packed_cycles(cycles_fn, arch.int8_macs_per_fp16_mac)
+    rate = arch.macs_per_fp16_mac(model.gemm_precision.value)
+    if rate > 1:  # weight GEMMs at the arrays' packed rate of their MAC format
+        gemm_cycles = int8_packed_cycles(cycles_fn, rate)
     block = _gemm_block(arch, parts.gemms, gemm_cycles)
     busy = list(block.busy)
     bound_s = dict(block.bound_s)

@@ -22,6 +22,7 @@ from ador_opt.limits import MAX_BATCH, MAX_TP, check_bounded, check_request_toke
 from ador_opt.models.ops import BatchComposition
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.result import StepTime
+from ador_opt.perf.speculative import SpeculativeConfig, speculative_step_fn
 from ador_opt.perf.step import step_time
 
 # Decode-step time is smooth (piecewise linear) in the context length, so a long decode phase is
@@ -136,10 +137,24 @@ def evaluate_static_batch(
     output_len: int,
     tp: int = 1,
     sa_backend: str = "closed-form",
+    speculative: SpeculativeConfig | None = None,
 ) -> StaticBatchResult:
     """Static batch of `batch` requests, each `input_len` prompt tokens and `output_len`
-    generated tokens (the first from the prefill step). `sa_backend`: see `step_time`."""
+    generated tokens (the first from the prefill step). `sa_backend`: see `step_time`.
+    `speculative`: decode with a draft model or MTP head (perf/speculative.py) — a decode
+    step then costs (verification + draft) / expected tokens per step."""
     check_static_args(batch, input_len, output_len, tp)
-    return static_batch(
-        lambda b: step_time(hw, model, b, tp, sa_backend), batch, input_len, output_len
-    )
+
+    def target(b: BatchComposition) -> StepTime:
+        return step_time(hw, model, b, tp, sa_backend)
+
+    if speculative is None:
+        return static_batch(target, batch, input_len, output_len)
+    proposer = speculative.proposer(model)
+    draft_tp = tp if proposer.num_heads % tp == 0 else 1
+
+    def draft(b: BatchComposition) -> StepTime:
+        return step_time(hw, proposer, b, draft_tp, sa_backend)
+
+    step = speculative_step_fn(target, draft, speculative)
+    return static_batch(step, batch, input_len, output_len)

@@ -33,4 +33,4 @@ def step_time(
     from ador_opt.perf.hda import hda_step_time
 
     st = hda_step_time(hw.arch, model, batch, tp, sa_backend)
-    return with_energy(st, hda_step_energy_j(hw.arch, st, model.precision.value))
+    return with_energy(st, hda_step_energy_j(hw.arch, st, model.gemm_precision.value))
