@@ -13,6 +13,17 @@ import typer
 from rich.table import Table
 
 from ador_opt.cli._common import Col, emit_json, err_console, out_console, print_table
+from ador_opt.cli.formats import (
+    AcceptanceOpt,
+    ActPrecisionOpt,
+    DraftOpt,
+    DraftTokensOpt,
+    KvPrecisionOpt,
+    PrecisionOpt,
+    WeightPrecisionOpt,
+    model_from_options,
+    speculative_from_options,
+)
 from ador_opt.errors import InputError
 from ador_opt.hardware.loader import load_hardware
 from ador_opt.models import load_model
@@ -36,7 +47,6 @@ TpOpt = Annotated[
     int | None,
     typer.Option("--tp", help="Tensor-parallel devices (default: the design's tp, else 1)."),
 ]
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp16 (bf16), fp8 or int8.")]
 
 
 @contextmanager
@@ -149,6 +159,12 @@ def evaluate(
             "designs) or double-buffered (what-if).",
         ),
     ] = "closed-form",
+    weight_precision: WeightPrecisionOpt = None,
+    act_precision: ActPrecisionOpt = None,
+    kv_precision: KvPrecisionOpt = None,
+    draft: DraftOpt = None,
+    draft_tokens: DraftTokensOpt = None,
+    acceptance: AcceptanceOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Static batch: prefill of the whole batch, then output_len decode steps."""
@@ -160,10 +176,13 @@ def evaluate(
     ):
         _positive(name, value)
     check_sa_backend(sa_backend)
-    spec = _model(model, precision)
+    spec = model_from_options(model, precision, weight_precision, act_precision, kv_precision)
+    speculative = speculative_from_options(spec, draft, draft_tokens, acceptance)
     slow = sa_backend == "scalesim"
     if designs is not None:
-        lines = evaluate_design_lines(designs, spec, batch, input_len, output_len, tp, sa_backend)
+        lines = evaluate_design_lines(
+            designs, spec, batch, input_len, output_len, tp, sa_backend, speculative
+        )
         with _scalesim_lines(slow):
             for doc in lines:
                 if slow:
@@ -177,7 +196,7 @@ def evaluate(
         raise InputError("give --hardware NAME or --designs FILE.jsonl")
     hw = load_hardware(hardware)
     with _scalesim_lines(slow):
-        doc = evaluate_design(hw, spec, batch, input_len, output_len, tp, sa_backend)
+        doc = evaluate_design(hw, spec, batch, input_len, output_len, tp, sa_backend, speculative)
     if not doc["feasible"]:
         raise InputError(f"{doc['hardware']} cannot run this batch: {doc['reason']}")
     if json_out:

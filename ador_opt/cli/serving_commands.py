@@ -17,13 +17,22 @@ import typer
 from rich.table import Table
 
 from ador_opt.cli._common import emit_json, err_console, out_console
+from ador_opt.cli.formats import (
+    AcceptanceOpt,
+    ActPrecisionOpt,
+    DraftOpt,
+    DraftTokensOpt,
+    KvPrecisionOpt,
+    PrecisionOpt,
+    WeightPrecisionOpt,
+    model_from_options,
+    speculative_from_options,
+)
 from ador_opt.errors import InputError
 from ador_opt.hardware import load_hardware
 from ador_opt.hardware.presets import Hardware
 from ador_opt.limits import MAX_NUM_REQUESTS, MAX_REPLICAS, check_option_bounded
-from ador_opt.models import load_model
 from ador_opt.models.spec import ModelSpec
-from ador_opt.perf.evaluate import parse_precision
 from ador_opt.progress import Progress
 from ador_opt.serving.arrivals import arrival_process
 from ador_opt.serving.capacity import DEFAULT_REL_TOL, TUNED_CHUNK_SIZES, Probe, find_capacity
@@ -56,7 +65,6 @@ NumOpt = Annotated[
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (lengths and arrivals).")]
 TpOpt = Annotated[int, typer.Option("--tp", help="Tensor-parallel devices per replica.")]
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp16, fp8 or int8.")]
 SchedulerOpt = Annotated[
     str, typer.Option("--scheduler", help="sarathi (chunked prefill), vllm or hybrid.")
 ]
@@ -142,8 +150,11 @@ def _scheduler(
     )
 
 
-def _load(model: str, hardware: str, precision: str) -> tuple[ModelSpec, Hardware]:
-    return load_model(model).with_precision(parse_precision(precision)), load_hardware(hardware)
+def _load(
+    model: str, hardware: str, precision: str, *formats: str | None
+) -> tuple[ModelSpec, Hardware]:
+    """The model in `precision` with the per-kind `formats` (weights, activations, KV)."""
+    return model_from_options(model, precision, *formats), load_hardware(hardware)
 
 
 def _workload(
@@ -214,7 +225,7 @@ def _context(
         "model": model.name,
         "hardware": hw.name,
         "tp": tp,
-        "precision": model.precision.value,
+        "precision": model.precision_label,
         "workload": workload.describe(),
         "scheduler": cfg.to_dict(),
         "seed": seed,
@@ -256,13 +267,20 @@ def simulate_cmd(
     slo_tbt_p99_ms: TbtOpt = None,
     slo_queue_p50_ms: QueueOpt = None,
     slo_level: StrictOpt = "strict",
+    weight_precision: WeightPrecisionOpt = None,
+    act_precision: ActPrecisionOpt = None,
+    kv_precision: KvPrecisionOpt = None,
+    draft: DraftOpt = None,
+    draft_tokens: DraftTokensOpt = None,
+    acceptance: AcceptanceOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Simulate serving a workload at an arrival rate; report TTFT/TBT/E2E, throughput and
     utilisation."""
-    spec, hw = _load(model, hardware, precision)
+    spec, hw = _load(model, hardware, precision, weight_precision, act_precision, kv_precision)
     wl = _workload(workload, trace, dataset, tokenizer)
     cfg = _scheduler(scheduler, chunk_size, max_batch, replicas, router, kv_tokens)
+    cfg = cfg.replace(speculative=speculative_from_options(spec, draft, draft_tokens, acceptance))
     num = _num_requests(num_requests, wl)
     slo, _ = slo_from_limits(
         spec, tp, slo_level, slo_ttft_p90_ms, slo_tbt_p99_ms, slo_queue_p50_ms
@@ -314,12 +332,19 @@ def capacity_cmd(
             "(Sarathi-Serve picks its budget per deployment).",
         ),
     ] = False,
+    weight_precision: WeightPrecisionOpt = None,
+    act_precision: ActPrecisionOpt = None,
+    kv_precision: KvPrecisionOpt = None,
+    draft: DraftOpt = None,
+    draft_tokens: DraftTokensOpt = None,
+    acceptance: AcceptanceOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Find the highest Poisson arrival rate meeting the SLOs (bracketing + bisection)."""
-    spec, hw = _load(model, hardware, precision)
+    spec, hw = _load(model, hardware, precision, weight_precision, act_precision, kv_precision)
     wl = _workload(workload, trace, dataset, tokenizer)
     cfg = _scheduler(scheduler, chunk_size, max_batch, replicas, router, kv_tokens)
+    cfg = cfg.replace(speculative=speculative_from_options(spec, draft, draft_tokens, acceptance))
     num = _num_requests(num_requests, wl)
     slo, slo_text = slo_from_limits(
         spec, tp, slo_level, slo_ttft_p90_ms, slo_tbt_p99_ms, slo_queue_p50_ms

@@ -125,9 +125,7 @@ def _expected_active_experts(num_experts: int, top_k: int, tokens: int) -> float
     return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
 
 
-def _gemm(
-    name: str, m: int, m_decode: int, k: int, n: int, repeat: int, wb: float, ab: int
-) -> Op:
+def _gemm(name: str, m: int, m_decode: int, k: int, n: int, repeat: int, wb: float, ab: int) -> Op:
     return Op(
         name=name,
         kind=OpKind.GEMM,

@@ -20,20 +20,31 @@ from ador_opt.hardware.loader import hardware_from_dict
 from ador_opt.hardware.power import tdp_w
 from ador_opt.hardware.presets import HARDWARE_PRESETS, Hardware
 from ador_opt.limits import read_input_bytes
-from ador_opt.models.spec import ModelSpec, Precision
+from ador_opt.models.spec import PRECISION_ALIASES, ModelSpec, Precision, parse_scheme
 from ador_opt.perf.memory import check_memory
+from ador_opt.perf.speculative import SpeculativeConfig
 from ador_opt.perf.static import check_static_args, evaluate_static_batch
 
 
-def parse_precision(text: str) -> Precision:
-    """`fp16` (bf16 is timed alike), `fp8` or `int8`; anything else is an `InputError`."""
+def parse_precision(text: str) -> str:
+    """A `--precision` scheme (models/spec.PRECISION_SCHEMES: fp16 (bf16 is timed alike), fp8,
+    int8, w8a16, w4a16 / int4, fp4 / mxfp4), canonical name; anything else is an
+    `InputError`."""
+    parse_scheme(text)
     value = text.strip().lower()
-    if value == "bf16":
-        value = "fp16"
-    try:
-        return Precision(value)
-    except ValueError:
-        raise InputError(f"unknown precision {text!r}; known: fp16, bf16, fp8, int8") from None
+    return PRECISION_ALIASES.get(value, value)
+
+
+def model_with_formats(
+    model: ModelSpec,
+    precision: str = "fp16",
+    weights: str | None = None,
+    activations: str | None = None,
+    kv: str | None = None,
+) -> ModelSpec:
+    """`model` in the `precision` scheme, then with the per-tensor-kind overrides
+    (`--weight-precision`, `--act-precision`, `--kv-precision`) applied."""
+    return model.with_precision(parse_precision(precision)).with_formats(weights, activations, kv)
 
 
 def effective_tp(hw: Hardware, tp: int | None) -> int:
@@ -44,17 +55,16 @@ def effective_tp(hw: Hardware, tp: int | None) -> int:
 
 
 def hardware_facts(hw: Hardware, precision: Precision) -> dict[str, Any]:
-    """Area, peak, cost and TDP of one device. Templates (and `a100`, whose area is the GA100
+    """Area, peak (in `precision`, the MAC format of the weight GEMMs), cost and TDP of one
+    device. Templates (and `a100`, whose area is the GA100
     template) use the area/cost model; GPU-only presets report the datasheet die area and
     peak, and no cost (the cost model covers 7 nm templates only). `tdp_w` is the template's
     full-load power (hardware/power.py), or the datasheet TDP for presets timed by the GPU
     model (whose energy follows the datasheet rule of perf/energy.py)."""
     if hw.arch is not None:
-        peak = hw.arch.peak_tflops
+        peak = hw.arch.peak_tflops_for(precision.value)
         if hw.gpu is not None:
             peak = hw.gpu.peak_tflops_for(precision.value)
-        elif precision is Precision.INT8:
-            peak = hw.arch.peak_tops_int8
         area = area_breakdown(hw.arch)
         return {
             "area_mm2": area.total_mm2,
@@ -98,17 +108,25 @@ def evaluate_design(
     output_len: int,
     tp: int | None = None,
     sa_backend: str = "closed-form",
+    speculative: SpeculativeConfig | None = None,
 ) -> dict[str, Any]:
     """Static batch on `hw` (DESIGN §9 `evaluate`). `model` carries its precision. A design
     that cannot hold the weights and the batch's KV cache, or whose local SRAM cannot hold a
-    token, comes back with `feasible: false` and the reason."""
+    token, comes back with `feasible: false` and the reason. `speculative`: speculative
+    decoding (perf/speculative.py; reported under `speculative`)."""
     tp_used = effective_tp(hw, tp)
     check_static_args(batch, input_len, output_len, tp_used)
-    precision = model.precision
+    precision = model.gemm_precision
     doc: dict[str, Any] = {
         "hardware": hw.name,
         "model": model.name,
-        "precision": precision.value,
+        "precision": model.precision_label,
+        "formats": {
+            "weights": model.precision.value,
+            "activations": model.activation_precision.value,
+            "kv_cache": model.kv_format.value,
+            "gemm": precision.value,
+        },
         "batch": batch,
         "input_len": input_len,
         "output_len": output_len,
@@ -116,12 +134,16 @@ def evaluate_design(
         "sa_backend": sa_backend if hw.gpu is None else None,
         **hardware_facts(hw, precision),
     }
+    if speculative is not None:
+        doc["speculative"] = speculative.to_dict()
     memory = check_memory(
         hw, model, tp_used, kv_tokens=batch * (input_len + output_len), requests=batch
     )
     if not memory.ok:
         return {**doc, "feasible": False, "reason": memory.reason}
-    result = evaluate_static_batch(hw, model, batch, input_len, output_len, tp_used, sa_backend)
+    result = evaluate_static_batch(
+        hw, model, batch, input_len, output_len, tp_used, sa_backend, speculative
+    )
     if not (math.isfinite(result.e2e_ms) and result.e2e_ms > 0):
         # e.g. a denormal bandwidth: the times overflow; a design that never finishes.
         return {**doc, "feasible": False, "reason": "step times are not finite (a bandwidth "
@@ -212,6 +234,7 @@ def evaluate_design_lines(
     output_len: int,
     tp: int | None = None,
     sa_backend: str = "closed-form",
+    speculative: SpeculativeConfig | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One document per design line; a bad or infeasible design yields `feasible: false`."""
     for number, design in iter_design_lines(path):
@@ -221,7 +244,9 @@ def evaluate_design_lines(
         try:
             yield {
                 "line": number,
-                **evaluate_design(design, model, batch, input_len, output_len, tp, sa_backend),
+                **evaluate_design(
+                    design, model, batch, input_len, output_len, tp, sa_backend, speculative
+                ),
             }
         except InputError as exc:
             yield {"line": number, "hardware": design.name, "feasible": False, "reason": str(exc)}
@@ -256,7 +281,7 @@ def compare_designs(
             rows.append(doc)
     return {
         "model": model.name,
-        "precision": model.precision.value,
+        "precision": model.precision_label,
         "input_len": input_len,
         "output_len": output_len,
         "baseline": hardware[0].name,

@@ -60,7 +60,7 @@ class SpeculativeConfig:
     draft: ModelSpec | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or not 1 <= self.k:
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or not self.k >= 1:
             raise InputError(f"draft tokens must be a positive integer, got {self.k!r}")
         if self.k > MAX_DRAFT_TOKENS:
             raise InputError(f"draft tokens must be at most {MAX_DRAFT_TOKENS}, got {self.k}")
@@ -111,6 +111,12 @@ class SpeculativeConfig:
             "acceptance": list(self.acceptance),
             "expected_tokens_per_step": self.expected_tokens,
         }
+
+
+def proposer_tp(proposer: ModelSpec, tp: int) -> int:
+    """TP degree the proposer runs at on a `tp`-way group: the same when its heads split that
+    way, else 1 (replicated on every device of the group)."""
+    return tp if proposer.num_heads % tp == 0 else 1
 
 
 def mtp_head(model: ModelSpec) -> ModelSpec:
@@ -207,7 +213,9 @@ def per_token_step(
     return scale_step(step, 1.0 / spec.expected_tokens)
 
 
-def speculative_step_fn(target_step: StepFn, draft_step: StepFn, spec: SpeculativeConfig) -> StepFn:
+def speculative_step_fn(
+    target_step: StepFn, draft_step: StepFn, spec: SpeculativeConfig
+) -> StepFn:
     """A step function for the static evaluator: prefill steps run the target and the proposer
     (the draft prefills the prompt too); a decode-only step of B tokens at mean context c costs
     one emitted token per sequence (`per_token_step`)."""

@@ -22,7 +22,7 @@ from ador_opt.limits import MAX_BATCH, MAX_TP, check_bounded, check_request_toke
 from ador_opt.models.ops import BatchComposition
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.result import StepTime
-from ador_opt.perf.speculative import SpeculativeConfig, speculative_step_fn
+from ador_opt.perf.speculative import SpeculativeConfig, proposer_tp, speculative_step_fn
 from ador_opt.perf.step import step_time
 
 # Decode-step time is smooth (piecewise linear) in the context length, so a long decode phase is
@@ -151,7 +151,7 @@ def evaluate_static_batch(
     if speculative is None:
         return static_batch(target, batch, input_len, output_len)
     proposer = speculative.proposer(model)
-    draft_tp = tp if proposer.num_heads % tp == 0 else 1
+    draft_tp = proposer_tp(proposer, tp)
 
     def draft(b: BatchComposition) -> StepTime:
         return step_time(hw, proposer, b, draft_tp, sa_backend)

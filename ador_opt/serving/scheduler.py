@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 
 from ador_opt.errors import InputError
+from ador_opt.perf.speculative import SpeculativeConfig
 from ador_opt.registry import Registry
 from ador_opt.serving.kv import DEFAULT_BLOCK_TOKENS, DEFAULT_WATERMARK
 from ador_opt.serving.replica import Replica
@@ -79,6 +80,10 @@ class SchedulerConfig:
         default_factory=StepGrid,
         metadata={"help": "resolution of the memoised step shapes (stepcache.StepGrid)"},
     )
+    speculative: SpeculativeConfig | None = field(
+        default=None,
+        metadata={"help": "speculative decoding of decode-only steps (perf/speculative.py)"},
+    )
 
     def __post_init__(self) -> None:
         try:
@@ -104,6 +109,7 @@ class SchedulerConfig:
     def to_dict(self) -> dict[str, object]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["step_grid"] = asdict(self.step_grid)
+        out["speculative"] = None if self.speculative is None else self.speculative.to_dict()
         return out
 
 

@@ -272,7 +272,7 @@ def _run(
             f"the KV cache of {hw.name} holds {kv_tokens} tokens per replica; a request of "
             f"{longest} tokens does not fit"
         )
-    timer = StepTimer(hw, model, tp, cfg.step_grid)
+    timer = StepTimer(hw, model, tp, cfg.step_grid, cfg.speculative)
     watch = None
     if abort_on is not None:
         gaps = sum(r.output_len - 1 for r in requests)

@@ -39,6 +39,12 @@ from ador_opt.hardware.presets import Hardware
 from ador_opt.models.ops import BatchComposition, PrefillChunk
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.result import StepTime
+from ador_opt.perf.speculative import (
+    SpeculativeConfig,
+    add_steps,
+    per_token_step,
+    proposer_tp,
+)
 from ador_opt.perf.step import step_time
 
 MAX_SHAPES = 200_000
@@ -109,7 +115,11 @@ def canonical_key(grid: StepGrid, chunks: list[ChunkKey], n_dec: int, ctx_sum: i
 
 @lru_cache(maxsize=16)
 def _design_memo(
-    hw: Hardware, model: ModelSpec, tp: int, grid: StepGrid
+    hw: Hardware,
+    model: ModelSpec,
+    tp: int,
+    grid: StepGrid,
+    speculative: SpeculativeConfig | None = None,
 ) -> dict[StepKey, StepTime]:
     return {}
 
@@ -117,16 +127,22 @@ def _design_memo(
 class StepTimer:
     """Step time of (prefill chunks, decode count, decode context sum) on one TP group."""
 
-    __slots__ = ("_memo", "evaluations", "grid", "hw", "model", "seen", "tp")
+    __slots__ = ("_memo", "evaluations", "grid", "hw", "model", "seen", "speculative", "tp")
 
     def __init__(
-        self, hw: Hardware, model: ModelSpec, tp: int, grid: StepGrid | None = None
+        self,
+        hw: Hardware,
+        model: ModelSpec,
+        tp: int,
+        grid: StepGrid | None = None,
+        speculative: SpeculativeConfig | None = None,
     ) -> None:
         self.hw = hw
         self.model = model
         self.tp = tp
         self.grid = grid or StepGrid()
-        self._memo = _design_memo(hw, model, tp, self.grid)
+        self.speculative = speculative
+        self._memo = _design_memo(hw, model, tp, self.grid, speculative)
         if len(self._memo) > MAX_SHAPES:
             self._memo.clear()
         self.evaluations = 0  # perf-model calls made by this timer
@@ -138,7 +154,13 @@ class StepTimer:
     def lookup(self, key: StepKey) -> StepTime:
         st = self._memo.get(key)
         if st is None:
-            st = step_time(self.hw, self.model, composition_of(key), self.tp)
+            if self.speculative is None:
+                st = step_time(self.hw, self.model, composition_of(key), self.tp)
+            elif not key[0]:
+                st = self._speculative_round(key[1], key[2])
+            else:  # the proposer processes the step's tokens too (prompt, KV kept in sync)
+                comp = composition_of(key)
+                st = add_steps(self._target(comp), self._draft(comp))
             self._memo[key] = st
             self.evaluations += 1
         self.seen.add(key)
@@ -153,6 +175,23 @@ class StepTimer:
         d_b = bucket_up(n_dec, self.grid.decode_bits)
         s_b = max(bucket_up(ctx_sum, self.grid.kv_bits), d_b)
         return self.lookup(((), d_b, s_b)), s_b
+
+    def _target(self, b: BatchComposition) -> StepTime:
+        return step_time(self.hw, self.model, b, self.tp)
+
+    def _draft(self, b: BatchComposition) -> StepTime:
+        assert self.speculative is not None
+        proposer = self.speculative.proposer(self.model)
+        return step_time(self.hw, proposer, b, proposer_tp(proposer, self.tp))
+
+    def _speculative_round(self, n_dec: int, ctx_sum: int) -> StepTime:
+        """A decode-only round under speculative decoding: one emitted token per decoder, i.e.
+        a speculative step (draft proposals + verification) divided by the expected tokens
+        per step (perf/speculative.per_token_step); the replica's rounds stay one token each,
+        so KV and finish times advance by the expected tokens per step."""
+        assert self.speculative is not None
+        context = max(0, ctx_sum // n_dec - 1)
+        return per_token_step(self._target, self._draft, self.speculative, n_dec, context)
 
     @property
     def distinct(self) -> int:
