@@ -136,7 +136,7 @@ def test_simulate_options(capsys: pytest.CaptureFixture[str]) -> None:
         (["--rate", "1", "--slo-tbt-p99-ms", "0"], ["SLO", "tbt_p99_ms"]),
         (["--rate", "1", "--slo-ttft-p90-ms", "-5"], ["SLO", "ttft_p90_ms"]),
         (["--rate", "1", "--num-requests", "0"], ["num_requests"]),
-        (["--rate", "1", "--precision", "int4"], ["precision"]),
+        (["--rate", "1", "--precision", "int3"], ["precision"]),
         (["--rate", "1", "--tp", "3"], ["tp=3"]),
         (["--rate", "1", "--burstiness", "0"], ["burstiness"]),
         (["--rate", "1", "--router", "random"], ["router"]),
