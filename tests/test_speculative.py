@@ -215,3 +215,28 @@ def test_cli_evaluate_with_mtp() -> None:
 )  # fmt: skip
 def test_cli_bad_speculative_options_exit_2(extra: tuple[str, ...], needle: str) -> None:
     assert_input_error(run_cli(*EVAL, *extra), needle)
+
+
+# --- memory -----------------------------------------------------------------------------------
+def test_a_draft_that_does_not_fit_beside_the_target_is_infeasible() -> None:
+    alone = evaluate_design(H100, TARGET, 4, 256, 16, 2)
+    assert alone["feasible"]
+    doc = evaluate_design(
+        H100, TARGET, 4, 256, 16, 2, speculative=SpeculativeConfig(2, (0.8,), TARGET)
+    )
+    assert not doc["feasible"] and "proposer" in doc["reason"]
+
+
+def test_the_proposer_shrinks_the_kv_budget() -> None:
+    from ador_opt.serving.simulator import kv_capacity_tokens
+
+    plain = kv_capacity_tokens(H100, TARGET, 4, SchedulerConfig())
+    mtp = kv_capacity_tokens(
+        H100, TARGET, 4, SchedulerConfig(speculative=SpeculativeConfig(1, (0.8,)))
+    )
+    draft = kv_capacity_tokens(
+        H100, TARGET, 4, SchedulerConfig(speculative=SpeculativeConfig(4, (0.8,), DRAFT))
+    )
+    assert draft < mtp < plain
+    # MTP: one more block of weights and of KV (80 layers → 81 layers of KV per token)
+    assert mtp == pytest.approx(plain * 80 / 81, rel=0.01)

@@ -22,7 +22,7 @@ from ador_opt.hardware.presets import HARDWARE_PRESETS, Hardware
 from ador_opt.limits import read_input_bytes
 from ador_opt.models.spec import PRECISION_ALIASES, ModelSpec, Precision, parse_scheme
 from ador_opt.perf.memory import check_memory
-from ador_opt.perf.speculative import SpeculativeConfig
+from ador_opt.perf.speculative import SpeculativeConfig, proposer_bytes_per_device
 from ador_opt.perf.static import check_static_args, evaluate_static_batch
 
 
@@ -136,11 +136,19 @@ def evaluate_design(
     }
     if speculative is not None:
         doc["speculative"] = speculative.to_dict()
-    memory = check_memory(
-        hw, model, tp_used, kv_tokens=batch * (input_len + output_len), requests=batch
-    )
+    kv_tokens = batch * (input_len + output_len)
+    memory = check_memory(hw, model, tp_used, kv_tokens=kv_tokens, requests=batch)
     if not memory.ok:
         return {**doc, "feasible": False, "reason": memory.reason}
+    if speculative is not None:
+        weights, kv_per_token = proposer_bytes_per_device(speculative, model, tp_used)
+        short = memory.weights_fit + weights + kv_per_token * kv_tokens
+        if short > 0:
+            reason = (
+                f"the {speculative.method} proposer's weights and KV do not fit beside the "
+                f"target's (short {short / 2**30:.1f} GiB per device)"
+            )
+            return {**doc, "feasible": False, "reason": reason}
     result = evaluate_static_batch(
         hw, model, batch, input_len, output_len, tp_used, sa_backend, speculative
     )

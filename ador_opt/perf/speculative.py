@@ -23,7 +23,8 @@ Cost of one verification step of a batch of B sequences at context c:
   serving simulator advances a decoding request by τ tokens per verification step in
   expectation (the step is spread over τ one-token rounds, so KV grows by τ per step).
 
-The prompt is prefilled by the draft (or the MTP head) as well, added to TTFT. Acceptance does
+The prompt is prefilled by the draft (or the MTP head) as well, added to TTFT; the proposer's
+weights and KV count against the device memory (`proposer_bytes_per_device`). Acceptance does
 not change the cost of a step, only τ, so a higher acceptance never slows decoding.
 """
 
@@ -39,6 +40,7 @@ from typing import Any
 from ador_opt.errors import InputError
 from ador_opt.models.ops import BatchComposition, PrefillChunk
 from ador_opt.models.spec import ModelSpec
+from ador_opt.perf.memory import kv_bytes_per_token_per_device, weight_bytes_per_device
 from ador_opt.perf.result import StepTime
 
 # Most proposed tokens per step accepted as input: published systems use 1–8 (EAGLE-2 up to 8
@@ -117,6 +119,19 @@ def proposer_tp(proposer: ModelSpec, tp: int) -> int:
     """TP degree the proposer runs at on a `tp`-way group: the same when its heads split that
     way, else 1 (replicated on every device of the group)."""
     return tp if proposer.num_heads % tp == 0 else 1
+
+
+def proposer_bytes_per_device(
+    spec: SpeculativeConfig, target: ModelSpec, tp: int
+) -> tuple[float, float]:
+    """(weight bytes, KV bytes per token) the proposer adds on one device of a `tp`-way group:
+    a draft model's own weights and KV at its TP degree; an MTP head's one extra block (its
+    embedding and output head are the target's) and that block's KV."""
+    if spec.draft is None:
+        weights = target.layer_params * target.bytes_per_weight / tp
+        return weights, kv_bytes_per_token_per_device(mtp_head(target), tp)
+    dtp = proposer_tp(spec.draft, tp)
+    return weight_bytes_per_device(spec.draft, dtp), kv_bytes_per_token_per_device(spec.draft, dtp)
 
 
 def mtp_head(model: ModelSpec) -> ModelSpec:

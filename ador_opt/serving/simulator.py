@@ -25,7 +25,13 @@ import numpy as np
 from ador_opt.errors import InputError
 from ador_opt.hardware.presets import Hardware
 from ador_opt.models.spec import ModelSpec
-from ador_opt.perf.memory import max_kv_tokens, window_reserve_tokens
+from ador_opt.perf.memory import (
+    kv_budget_bytes_per_device,
+    kv_bytes_per_token_per_device,
+    max_kv_tokens,
+    window_reserve_tokens,
+)
+from ador_opt.perf.speculative import proposer_bytes_per_device
 from ador_opt.serving.arrivals import ArrivalProcess, PoissonArrivals, TraceArrivals
 from ador_opt.serving.kv import KvBlocks
 from ador_opt.serving.metrics import RunLog, ServingReport, SloWatch, build_report
@@ -243,7 +249,13 @@ def kv_capacity_tokens(hw: Hardware, model: ModelSpec, tp: int, cfg: SchedulerCo
         return cfg.kv_tokens
     # Sliding-window layers hold at most a window per request: the token-counting pool sets
     # that aside for `max_batch` running requests (0 for models without windowed layers).
-    tokens = max_kv_tokens(hw, model, tp) - window_reserve_tokens(model, tp, cfg.max_batch)
+    reserve = window_reserve_tokens(model, tp, cfg.max_batch)
+    tokens = max_kv_tokens(hw, model, tp) - reserve
+    if cfg.speculative is not None:  # the proposer's weights and KV share the device memory
+        weights, kv_extra = proposer_bytes_per_device(cfg.speculative, model, tp)
+        budget = kv_budget_bytes_per_device(hw, model, tp) - weights
+        per_token = kv_bytes_per_token_per_device(model, tp) + kv_extra
+        tokens = max(0, int(budget // per_token)) - reserve
     if tokens <= 0:
         raise InputError(
             f"{model.name} weights do not fit in the memory of {hw.name} at tp={tp}: "
