@@ -22,7 +22,7 @@ from ador_opt.perf.step import step_time
 from tests.conftest import assert_input_error, run_cli
 
 LLAMA = MODEL_PRESETS["llama-3-8b"]
-HW_NAMES = ("a100-sxm-80gb", "h100-sxm-80gb", "ador-paper", "llmcompass-l")
+HW_NAMES = ("a100-sxm-80gb", "h100-sxm-80gb", "ador-paper", "llmcompass-l", "llmcompass-t")
 MEMORY_BOUNDS = ("memory", "dram")  # GPU model / HDA model names of the DRAM bound
 A100 = GPU_SPECS["a100-sxm-80gb"]
 H100 = GPU_SPECS["h100-sxm-80gb"]
@@ -175,7 +175,7 @@ def test_bad_packed_rate_is_an_input_error() -> None:
 
 
 # --- properties on memory-bound steps ----------------------------------------------------------
-decode_batches = st.integers(1, 32)
+decode_batches = st.integers(1, 128)
 contexts = st.integers(16, 4096)
 
 

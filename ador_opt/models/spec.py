@@ -54,6 +54,11 @@ class Precision(StrEnum):
         return int(bits) // 8 if bits % 8 == 0 else bits / 8
 
     @property
+    def scale_block(self) -> int:
+        """Elements sharing one scale (int4: 128, MXFP4: 32); 0: per tensor / per channel."""
+        return _SCALE_BLOCK.get(self, 0)
+
+    @property
     def width_bits(self) -> int:
         """Nominal element width (16, 8 or 4): what a MAC of this format multiplies."""
         return _WIDTH[self]
@@ -69,6 +74,7 @@ _BITS: dict[Precision, float] = {
     Precision.INT4: 4.0 + 16.0 / 128,
     Precision.FP4: 4.0 + 8.0 / 32,
 }
+_SCALE_BLOCK: dict[Precision, int] = {Precision.INT4: 128, Precision.FP4: 32}
 _WIDTH: dict[Precision, int] = {
     Precision.FP16: 16,
     Precision.FP8: 8,

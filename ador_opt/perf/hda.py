@@ -27,6 +27,7 @@ from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.mactree import dram_stream_s
 from ador_opt.perf.memory import logits_spill_bytes
 from ador_opt.perf.noc import PIPELINE_CHUNKS, pipelined_exposed_s
+from ador_opt.perf.precision import DEQUANT_OPS_PER_BLOCK
 from ador_opt.perf.result import StepTime
 from ador_opt.perf.schedule import DRAM, P2P, UNIT_NAMES, VEC, attention_time, gemm_time
 from ador_opt.perf.systolic import CyclesFn, double_buffered, ws_cycles
@@ -39,11 +40,6 @@ from ador_opt.perf.vector import vector_s
 # `sa_weight_double_buffer`. double-buffered: every design timed as if it had in-array weight
 # double buffering (a what-if that ignores the field and its register area).
 SA_BACKENDS = ("closed-form", "scalesim", "double-buffered")
-# Vector ops per weight element to dequantise a weight-only format before fp16 MACs: one
-# convert of the packed element and one multiply-add with its group scale and offset (the
-# int4 → fp16 sequence of GPU weight-only kernels: a bit-field extract/convert and one fma per
-# element). ASSUMPTION for the template's vector unit (docs/model.md).
-DEQUANT_OPS_PER_WEIGHT = 2
 
 
 def check_sa_backend(sa_backend: str) -> None:
@@ -124,9 +120,11 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
     tokens = group.shapes[0][1]  # the step's tokens (QKV sees all of them; MoE GEMMs fewer)
     tiles = min(PIPELINE_CHUNKS, tokens)
     vec_rate = arch.vector_width * arch.core_count * arch.freq_hz  # ops per second (vector.py)
-    # Weight-only formats: every streamed weight element is dequantised on the vector unit
-    # (DEQUANT_OPS_PER_WEIGHT), pipelined with the GEMM over its weight tiles.
-    dequant_ops = DEQUANT_OPS_PER_WEIGHT if layout.model.dequantises_weights else 0
+    # Weight-only formats (perf/precision.py): the vector unit either scales each scale block's
+    # partial sums (m·n·blocks, few rows) or converts every weight once (k·n, many rows),
+    # whichever is less work, concurrently with the GEMM.
+    wfmt = layout.model.precision
+    dequant_ops = DEQUANT_OPS_PER_BLOCK if layout.model.dequantises_weights else 0
     chain = dram = sram = noc = 0.0
     busy = [0.0] * len(UNIT_NAMES)
     bound_s: dict[str, float] = {}
@@ -149,8 +147,11 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
                 busy[DRAM] += spill / (arch.dram_gbps * 1e9)
                 bound_s["dram"] = bound_s.get("dram", 0.0) + spill_s
         if dequant_ops:
-            dq_s = dequant_ops * k * n / vec_rate
-            dq_exposed = pipelined_exposed_s(dq_s, t.seconds, PIPELINE_CHUNKS) * repeat
+            blocks = -(-k // wfmt.scale_block) if wfmt.scale_block else 1
+            dq_s = dequant_ops * min(m * n * blocks, k * n) / vec_rate
+            # block by block beside the MACs: only what exceeds the GEMM is exposed (the last
+            # block's few cycles of scaling are not charged)
+            dq_exposed = max(0.0, dq_s - t.seconds) * repeat
             busy[VEC] += dq_s * repeat
             chain += dq_exposed
             if dq_exposed > 0:
