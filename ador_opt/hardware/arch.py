@@ -86,9 +86,8 @@ class ArchConfig:
     int8_macs_per_fp16_mac: int = 1
     # The same for the other narrow formats (docs/model.md "Numeric formats"): 1 = the format
     # runs through the fp16 MAC at the fp16 rate (its values are exact in fp16); r ≥ 2 = every
-    # array PE also holds r native MACs of the format (r× the rate; area.py charges them at the
-    # per-format MAC area of hardware/constants.MAC_AREA_VS_FP16). MAC trees run every format at
-    # the fp16 rate.
+    # array PE and every MAC-tree input also holds r native MACs of the format (r× the rate;
+    # area.py charges them at the per-format MAC area of hardware/constants.MAC_AREA_VS_FP16).
     fp8_macs_per_fp16_mac: int = 1
     int4_macs_per_fp16_mac: int = 1
     fp4_macs_per_fp16_mac: int = 1
@@ -214,8 +213,8 @@ class ArchConfig:
 
     @property
     def peak_tops_int8(self) -> float:
-        """Dense int8 peak of one device (TOPS): arrays at `int8_macs_per_fp16_mac` × their fp16
-        rate, MAC trees at their fp16 rate."""
+        """Dense int8 peak of one device (TOPS): arrays and MAC trees at
+        `int8_macs_per_fp16_mac` × their fp16 rate."""
         return self.peak_tflops_for("int8")
 
     def macs_per_fp16_mac(self, precision: str) -> int:
@@ -224,11 +223,9 @@ class ArchConfig:
         return int(getattr(self, name)) if name in PACKED_RATE_FIELDS else 1
 
     def peak_tflops_for(self, precision: str) -> float:
-        """Dense peak of one device in `precision` (TFLOPS or TOPS): arrays at their packed
-        rate for the format, MAC trees at the fp16 rate."""
-        sa_macs = self.core_count * self.sa_macs_per_core * self.macs_per_fp16_mac(precision)
-        mt_macs = self.core_count * self.mt_macs_per_core
-        return 2.0 * (sa_macs + mt_macs) * self.freq_hz / 1e12
+        """Dense peak of one device in `precision` (TFLOPS or TOPS): arrays and MAC trees at
+        their packed rate for the format."""
+        return self.peak_tflops * self.macs_per_fp16_mac(precision)
 
     @property
     def sa_tflops(self) -> float:

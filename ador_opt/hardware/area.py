@@ -94,7 +94,8 @@ def router_area_mm2(port_bytes_per_cycle: float) -> float:
 
 
 def packed_mac_mm2_per_pe(arch: ArchConfig) -> float:
-    """Extra area of one array PE for its packed narrow-format MACs: r MACs of a format whose
+    """Extra area of one array PE (or MAC-tree input) for its packed narrow-format MACs: r MACs
+    of a format whose
     rate field is r ≥ 2, each at that format's fraction of the fp16 MAC (constants.
     MAC_AREA_VS_FP16); r = 1 runs through the fp16 MAC and costs nothing extra."""
     extra = 0.0
@@ -118,6 +119,7 @@ def area_breakdown(arch: ArchConfig) -> AreaBreakdown:
     # MAC tree: one FP16 multiply-add PE per input (multiplier + tree adder) and one FP32
     # accumulator per lane.
     mac_tree = arch.mt_macs_per_core * c.FP16_MAC_MM2 + arch.mt_lanes * c.FP32_FPU_MM2
+    mac_tree += arch.mt_macs_per_core * packed_mac_mm2_per_pe(arch)
     local = sram_area_mm2(arch.local_sram_kib)
     core = control + alu + regs + systolic + sa_db + mac_tree + local
     physical = arch.physical_core_count or arch.core_count

@@ -27,7 +27,7 @@ from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.mactree import dram_stream_s
 from ador_opt.perf.memory import logits_spill_bytes
 from ador_opt.perf.noc import PIPELINE_CHUNKS, pipelined_exposed_s
-from ador_opt.perf.precision import DEQUANT_OPS_PER_BLOCK
+from ador_opt.perf.precision import DEQUANT_OPS_PER_BLOCK, PackedCycles
 from ador_opt.perf.result import StepTime
 from ador_opt.perf.schedule import DRAM, P2P, UNIT_NAMES, VEC, attention_time, gemm_time
 from ador_opt.perf.systolic import CyclesFn, double_buffered, ws_cycles
@@ -81,18 +81,13 @@ def hda_step_time(
 
 @lru_cache(maxsize=64)
 def int8_packed_cycles(cycles_fn: CyclesFn, macs_per_fp16_mac: int) -> CyclesFn:
-    """The cycle model of arrays whose PEs do `macs_per_fp16_mac` narrow-format (int8, fp8,
-    int4, fp4) MACs per cycle: each PE
-    holds that many consecutive K elements of the weight tile, so an (M×K)·(K×N) int8 GEMM
-    costs what an M×⌈K/r⌉ one costs at fp16 (same weight-load and fill/drain per fold, r× fewer
-    row folds). One function object per (model, rate), so step caches keyed on it still hit."""
+    """The cycle model of arrays whose PEs (and MAC trees whose inputs) do `macs_per_fp16_mac`
+    narrow-format (int8, fp8, int4, fp4) MACs per cycle (`perf/precision.PackedCycles`: an
+    (M×K)·(K×N) GEMM costs what an M×⌈K/r⌉ fp16 one costs). One object per (model, rate), so
+    step caches keyed on it still hit."""
     if macs_per_fp16_mac == 1:
         return cycles_fn
-
-    def packed(m: int, k: int, n: int, rows: int, cols: int) -> int:
-        return cycles_fn(m, -(-k // macs_per_fp16_mac), n, rows, cols)
-
-    return packed
+    return PackedCycles(cycles_fn, macs_per_fp16_mac)
 
 
 @dataclass(frozen=True, slots=True)

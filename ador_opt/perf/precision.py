@@ -15,6 +15,10 @@ rows), per-weight conversion in prefill.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from ador_opt.perf.systolic import CyclesFn
+
 # Ops per weight element to dequantise: one unpack/convert and one multiply-add with the group
 # scale (and zero point). GPU weight-only kernels do exactly this pair per element (a bit-field
 # extract / magic-number convert, then an fma with the scale: Kim et al., "Who Says Elephants
@@ -29,3 +33,23 @@ DEQUANT_OPS_PER_BLOCK = 2
 # A100 and H100 (NVIDIA A100 / H100 architecture whitepapers: 64 FP32 cores per SM on GA100,
 # 128 on GH100 — the smaller figure is used for both), each doing a packed half2 op (2 elements).
 GPU_DEQUANT_OPS_PER_CYCLE_PER_SM = 128
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PackedCycles:
+    """The cycle model of array PEs / MAC-tree inputs that do `rate` narrow-format MACs per
+    cycle for every fp16 MAC: each PE (tree input) holds `rate` consecutive K elements, so an
+    (M×K)·(K×N) GEMM costs what an M×⌈K/rate⌉ fp16 one costs. The MAC-tree unit reads `rate`
+    (perf/units/mac_tree.py). Hashed by identity; `perf/hda.int8_packed_cycles` memoises one
+    object per (base, rate) so step caches keyed on it keep hitting."""
+
+    base: CyclesFn
+    rate: int
+
+    def __call__(self, m: int, k: int, n: int, rows: int, cols: int) -> int:
+        return self.base(m, -(-k // self.rate), n, rows, cols)
+
+
+def packing_rate(cycles_fn: CyclesFn) -> int:
+    """Narrow-format MACs per fp16 MAC of a GEMM's cycle model (1 unless packed)."""
+    return cycles_fn.rate if isinstance(cycles_fn, PackedCycles) else 1

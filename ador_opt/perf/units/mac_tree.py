@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ador_opt.hardware.arch import ArchConfig
 from ador_opt.perf.mactree import has_mac_tree, mt_attention_s, mt_gemm_s
+from ador_opt.perf.precision import packing_rate
 from ador_opt.perf.systolic import CyclesFn
 from ador_opt.perf.units.base import UnitWork, Work, WorkKind
 
@@ -24,9 +25,10 @@ class MacTreeUnit:
             return None
         if work.kind is WorkKind.GEMM:
             m, k, n, ab = work.m, work.k, work.n, work.ab
+            rate = packing_rate(cycles_fn)  # narrow-format MACs per tree input (precision.py)
             return UnitWork(
                 self.name,
-                mt_gemm_s(arch, m, k, n),
+                mt_gemm_s(arch, m, -(-k // rate), n),
                 k * n * work.wb + work.dram_bytes,
                 float(arch.core_count * m * k * ab + m * n * ab),
                 float(m * n * ab),  # all-gather of the final sums
