@@ -508,13 +508,17 @@ class ModelSpec:
     def kv_bytes_per_token(self) -> int:
         """KV bytes of one token in the full-attention layers (all layers unless some are
         windowed; see `kv_bytes`)."""
-        return math.ceil(self.full_attention_layers * self.kv_elements_per_layer * self.bytes_per_kv)
+        return math.ceil(
+            self.full_attention_layers * self.kv_elements_per_layer * self.bytes_per_kv
+        )
 
     @property
     def kv_window_bytes_per_token(self) -> int:
         """KV bytes of one token in the sliding-window layers, held for the last
         `sliding_window` tokens only."""
-        return math.ceil(self.sliding_window_layers * self.kv_elements_per_layer * self.bytes_per_kv)
+        return math.ceil(
+            self.sliding_window_layers * self.kv_elements_per_layer * self.bytes_per_kv
+        )
 
     def kv_bytes(self, context: int) -> int:
         """KV bytes of one request holding `context` tokens: every token in the full layers,

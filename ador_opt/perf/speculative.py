@@ -137,7 +137,10 @@ def proposer_bytes_per_device(
 def mtp_head(model: ModelSpec) -> ModelSpec:
     """A DeepSeek-V3-style MTP module of `model`: one transformer block of the same shape with
     the shared embedding and output head (timed as a one-layer copy)."""
-    return dataclasses.replace(model, name=f"{model.name}-mtp", num_layers=1)
+    # DeepSeek-V3's MTP block is a MoE block with full attention: no dense or windowed layers.
+    return dataclasses.replace(
+        model, name=f"{model.name}-mtp", num_layers=1, dense_layers=0, sliding_window_layers=0
+    )
 
 
 def parse_speculative(
