@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
 TINY_SPEC = """
@@ -55,3 +58,21 @@ def spec_dict(name: str = "tiny", n_trials: int = 10, sampler: str = "tpe") -> d
     import tomllib
 
     return tomllib.loads(TINY_SPEC.format(name=name, n_trials=n_trials, sampler=sampler))
+
+
+def wait_complete(store: Path, n: int, proc: subprocess.Popen[str], limit_s: float = 120) -> None:
+    """Wait until `store` (SQLite) holds `n` COMPLETE trials while `proc` still runs."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1) as conn:
+                (done,) = conn.execute(
+                    "SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'"
+                ).fetchone()
+        except sqlite3.Error:
+            done = 0
+        if done >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {n} COMPLETE trials after {limit_s} s")

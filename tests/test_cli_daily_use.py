@@ -7,9 +7,9 @@ import io
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from rich.console import Console
 
 from ador_opt.progress import Progress
 from tests.conftest import CASES_CSV, ROOT, run_cli
-from tests.explore_fixtures import write_spec
+from tests.explore_fixtures import wait_complete, write_spec
 
 EVAL = ("--model", "llama-3-8b", "--batch", "4", "--input-len", "256", "--output-len", "64")
 SERVE = ("--model", "llama-3-8b", "--hardware", "ador-paper", "--workload", "chat")
@@ -260,13 +260,13 @@ def test_ctrl_c_prints_the_resume_command(tmp_path: Path) -> None:
         text=True,
         env=os.environ,
     )
-    deadline = time.monotonic() + 120
-    while not (tmp_path / "c.db").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(3.0)
+    wait_complete(tmp_path / "c.db", 2, proc)  # the study loop runs: Ctrl-C lands mid-study
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
+    with sqlite3.connect(f"file:{tmp_path / 'c.db'}?mode=ro", uri=True) as conn:
+        (done,) = conn.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()
+    assert 2 <= done < 400  # stopped by the signal, not by finishing
     stopped = next(ln for ln in out.splitlines() if ln.startswith("stopped:"))
     assert "continue with: ador-opt resume c.db" in stopped
     assert "ador-opt resume c.db" in err  # said at once, when Ctrl-C arrives

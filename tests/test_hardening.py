@@ -28,7 +28,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import run_cli
-from tests.explore_fixtures import TINY_SPEC, write_spec
+from tests.explore_fixtures import TINY_SPEC, wait_complete, write_spec
 
 SPECIAL_FILE_TIMEOUT_S = 20  # an instant refusal; the old code hung or read forever
 MEMORY_CAP_BYTES = 2 * 1024**3  # the old code read /dev/zero until this limit
@@ -489,23 +489,6 @@ def test_two_first_runs_racing_on_a_new_store_agree(tmp_path: Path, suffix: str)
     assert res.code == 0, res.stderr
 
 
-def _wait_complete(store: Path, n: int, proc: subprocess.Popen[str], limit_s: float = 120) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        try:
-            with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1) as conn:
-                (done,) = conn.execute(
-                    "SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'"
-                ).fetchone()
-        except sqlite3.Error:
-            done = 0
-        if done >= n:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"fewer than {n} COMPLETE trials after {limit_s} s")
-
-
 def test_store_deleted_during_optimize_is_an_error(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, n_trials=300, sampler="random")
     store = tmp_path / "gone.db"
@@ -514,7 +497,7 @@ def test_store_deleted_during_optimize_is_an_error(tmp_path: Path) -> None:
          "--json"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    _wait_complete(store, 3, proc)
+    wait_complete(store, 3, proc)
     for p in tmp_path.glob("gone.db*"):
         if not p.name.endswith((".ador-ask", ".ador-alive")):
             p.unlink()
@@ -552,7 +535,7 @@ def test_kill_9_of_the_parent_ends_its_workers(tmp_path: Path) -> None:
         start_new_session=True,
     )  # fmt: skip
     try:
-        _wait_complete(store, 4, proc)
+        wait_complete(store, 4, proc)
         workers = [p for p in _group_alive(proc.pid) if p != proc.pid]
         assert len(workers) >= 2, workers  # the two workers (and multiprocessing's helper)
         proc.kill()  # the parent only, as `kill -9 <pid>` does
