@@ -237,9 +237,7 @@ def _num_requests(num: int | None, workload: Workload) -> int:
     if num is not None:
         check_option_bounded("--num-requests", num, MAX_NUM_REQUESTS)
         return num
-    if workload.arrival_s is not None or workload.source.startswith(("trace", "conversations")):
-        return len(workload.input_len.values)  # type: ignore[attr-defined]
-    return 1000
+    return workload.default_num_requests()
 
 
 def simulate_cmd(

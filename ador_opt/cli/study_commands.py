@@ -237,11 +237,7 @@ def resume(
         explore.adopt_unfinished(study, given)
     spec = explore.check_compatible(study, given)
     s = spec.file.study
-    target = n_trials or s.n_trials
-    if target != s.n_trials:  # n_trials is run-only: the hash does not change
-        data = study.user_attrs["ador_spec"]
-        data["study"]["n_trials"] = target
-        study.set_user_attr("ador_spec", data)
+    target = explore.set_target_trials(study, spec, n_trials)
     summary = _run(study, ref, spec, target, n_jobs or s.n_jobs, s.seed + 1000,
                    timeout or s.timeout_s, json_out)  # fmt: skip
     _finish(summary, study, json_out)

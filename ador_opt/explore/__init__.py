@@ -22,6 +22,7 @@ from ador_opt.explore.study import (
     only_study,
     quiet_optuna,
     run_trials,
+    set_target_trials,
 )
 from ador_opt.redact import redact
 
@@ -55,6 +56,7 @@ __all__ = [
     "redact",
     "resolve_store",
     "run_trials",
+    "set_target_trials",
     "snapshot",
     "spec_hash",
     "validate_spec",

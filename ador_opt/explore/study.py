@@ -184,6 +184,18 @@ def write_spec_attrs(study: optuna.Study, spec: StudySpec) -> None:
     study.set_user_attr("ador_spec_hash", attrs["ador_spec_hash"])
 
 
+def set_target_trials(study: optuna.Study, spec: StudySpec, target: int | None) -> int:
+    """The trial count a resume runs to: `target` if given (stored in the study's spec so a
+    later plain `resume` keeps it; `n_trials` is run-only and not in the spec hash), else the
+    spec's own `n_trials`."""
+    wanted = target or spec.file.study.n_trials
+    if wanted != spec.file.study.n_trials:
+        data = study.user_attrs["ador_spec"]
+        data["study"]["n_trials"] = wanted
+        study.set_user_attr("ador_spec", data)
+    return wanted
+
+
 def adopt_unfinished(study: optuna.Study, spec: StudySpec) -> bool:
     """Finish the creation of a study that a crash left without its spec (no trial yet, no
     `ador_spec_hash`, directions matching `spec`). Returns True when it did."""

@@ -27,6 +27,10 @@ from ador_opt.serving.lengths import (
     lognormal_from_moments,
 )
 
+# Requests a run simulates from a synthetic workload when the user names no count: enough for
+# stable p90/p99 latencies (docs/serving.md).
+DEFAULT_NUM_REQUESTS = 1000
+
 
 @dataclass(frozen=True, slots=True)
 class Workload:
@@ -52,6 +56,13 @@ class Workload:
         inputs = np.minimum(self.input_len.sample(n, rng), max_context - 1)
         outputs = np.minimum(self.output_len.sample(n, rng), max_context - inputs)
         return inputs, outputs
+
+    def default_num_requests(self) -> int:
+        """Requests a run simulates when the user names no count: every request of a trace
+        (timestamps or recorded conversations), else `DEFAULT_NUM_REQUESTS`."""
+        if self.arrival_s is not None or self.source.startswith(("trace", "conversations")):
+            return len(self.input_len.values)  # type: ignore[attr-defined]
+        return DEFAULT_NUM_REQUESTS
 
     def describe(self) -> dict[str, object]:
         return {
