@@ -16,6 +16,7 @@ from ador_opt.errors import InputError
 from ador_opt.hardware import constants as c
 from ador_opt.hardware.tech import DramType as DramType  # re-exported: defined in tech.py
 from ador_opt.hardware.tech import LinkType as LinkType
+from ador_opt.hardware.topology import DEFAULT_SCALE_OUT_GBPS, SCALE_OUT_LATENCY_S
 
 SA_GRANULE = 32  # systolic-array dimensions come in multiples of 32 (ADOR paper §V-A)
 # Small tensor-core-style arrays of the baselines (A100 and LLMCompass-L use 16×16 per sublane).
@@ -49,6 +50,18 @@ def _enum(enum_cls: type[StrEnum], value: Any, field: str) -> Any:
         raise InputError(f"{field}: unknown value {value!r}; allowed: {allowed}") from None
 
 
+# Fields added by issue 17 and their defaults: left out of `canonical_key` at these values, so
+# the content hash of every design that does not use them is what it was before.
+_PARALLEL_DEFAULTS: dict[str, Any] = {
+    "ep": 1,
+    "pp": 1,
+    "micro_batches": 0,
+    "scale_up_devices": 0,
+    "scale_out_gbps": DEFAULT_SCALE_OUT_GBPS,
+    "scale_out_latency_us": SCALE_OUT_LATENCY_S * 1e6,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ArchConfig:
     """Per-device HDA template. Per-core units: `sa_per_core` weight-stationary systolic arrays
@@ -78,6 +91,19 @@ class ArchConfig:
     devices: int = 1
     tp: int = 1
     tp_sync: TpSync = TpSync.ALL_GATHER
+    # Expert and pipeline parallelism (perf/parallel.py, docs/parallelism.md): one model
+    # replica spans tp · ep · pp devices; `devices` / (tp · ep · pp) replicas serve side by side
+    # (data parallelism, `dp`). `micro_batches`: prefill micro-batches per pipeline pass
+    # (0 = pp). The scale-up domain is `scale_up_devices` devices on the `p2p_*` links (0 =
+    # every device); domains talk over a scale-out NIC of `scale_out_gbps` (bidirectional
+    # aggregate, like `p2p_gbps`) with `scale_out_latency_us` per message. The NIC's area is
+    # not charged (docs/model.md).
+    ep: int = 1
+    pp: int = 1
+    micro_batches: int = 0
+    scale_up_devices: int = 0
+    scale_out_gbps: float = DEFAULT_SCALE_OUT_GBPS
+    scale_out_latency_us: float = SCALE_OUT_LATENCY_S * 1e6
     process_nm: int = 7
     # int8 MACs an array PE performs per cycle for each fp16 MAC (1: int8 runs at the fp16 rate;
     # 2: TPU v5e's MXUs, 394 int8 TOPS vs 197 bf16 TFLOPS). Only the weight GEMMs of an `int8`
@@ -119,22 +145,23 @@ class ArchConfig:
             "dram_phy_count",
             "p2p_link_count",
         )
-        for name in (*ints_pos, *ints_nonneg, "devices", "tp", "process_nm"):
+        ints_par = ("ep", "pp", "micro_batches", "scale_up_devices")
+        for name in (*ints_pos, *ints_nonneg, *ints_par, "devices", "tp", "process_nm"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 if isinstance(value, float) and value.is_integer():
                     object.__setattr__(self, name, int(value))
                 else:
                     raise InputError(f"{name}: must be an integer, got {value!r}")
-        for name in (*ints_pos, *ints_nonneg, "devices", "tp", "process_nm"):
+        for name in (*ints_pos, *ints_nonneg, *ints_par, "devices", "tp", "process_nm"):
             if getattr(self, name) > MAX_COUNT:
                 raise InputError(
                     f"{name}: must be at most {MAX_COUNT:,}, got {getattr(self, name)}"
                 )
-        for name in (*ints_pos, "devices", "tp"):
+        for name in (*ints_pos, "devices", "tp", "ep", "pp"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name}: must be positive, got {getattr(self, name)}")
-        for name in ints_nonneg:
+        for name in (*ints_nonneg, "micro_batches", "scale_up_devices"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name}: must be ≥ 0, got {getattr(self, name)}")
         for name in (
@@ -145,6 +172,7 @@ class ArchConfig:
             "dram_gib",
             "dram_gbps",
             "p2p_gbps",
+            "scale_out_gbps",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -168,6 +196,18 @@ class ArchConfig:
         for name in PACKED_RATE_FIELDS:
             if getattr(self, name) not in (1, 2, 4):
                 raise InputError(f"{name}: must be 1, 2 or 4, got {getattr(self, name)}")
+        lat = self.scale_out_latency_us
+        if isinstance(lat, bool) or not isinstance(lat, int | float) or not math.isfinite(lat):
+            raise InputError(f"scale_out_latency_us: must be a number, got {lat!r}")
+        if lat < 0:
+            raise InputError(f"scale_out_latency_us: must be ≥ 0, got {lat}")
+        object.__setattr__(self, "scale_out_latency_us", float(lat))
+        group = self.tp * self.ep * self.pp
+        if self.devices % group:
+            raise InputError(
+                f"devices ({self.devices}) must be a multiple of tp · ep · pp "
+                f"({self.tp} · {self.ep} · {self.pp} = {group})"
+            )
         if self.process_nm != 7:
             raise InputError("process_nm: the area model is calibrated at 7 nm only")
         self._check_physical_limits()
@@ -236,6 +276,16 @@ class ArchConfig:
         return 2.0 * self.core_count * self.mt_macs_per_core * self.freq_hz / 1e12
 
     @property
+    def replica_devices(self) -> int:
+        """Devices of one model replica: tp · ep · pp."""
+        return self.tp * self.ep * self.pp
+
+    @property
+    def dp(self) -> int:
+        """Data-parallel replicas: devices / (tp · ep · pp)."""
+        return self.devices // self.replica_devices
+
+    @property
     def total_sram_mib(self) -> float:
         return self.core_count * self.local_sram_kib / 1024.0 + self.global_sram_mib
 
@@ -260,6 +310,9 @@ class ArchConfig:
 
         data = self.to_dict()
         data.pop("name")
+        for name, default in _PARALLEL_DEFAULTS.items():  # keys of older designs stay valid
+            if data[name] == default:
+                data.pop(name)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
 
     @classmethod

@@ -300,3 +300,53 @@ LINK_PARAMS: dict[LinkType, LinkParams] = _link_table()
 def device_link(link_type: LinkType, gbps_one_way: float) -> LinkParams:
     """`LINK_PARAMS[link_type]` carrying `gbps_one_way` GB/s per direction."""
     return LINK_PARAMS[link_type].with_bandwidth(gbps_one_way)
+
+
+# --- All-to-all (expert-parallel dispatch and combine; issue 17) ----------------------------
+#
+# Pairwise exchange (Thakur, Rabenseifner & Gropp 2005, §3.7; NCCL and DeepEP issue it as p−1
+# concurrent sends and receives): every device sends its payload split over the other p − 1
+# devices. `payload_bytes` is what *leaves one device* (the part addressed to itself stays).
+#
+# * switched fabric (NVSwitch, an InfiniBand fat tree): every device injects and drains at
+#   full link rate at once → payload / (bw · bw_eff);
+# * ring of point-to-point links (the HDA template's device ring): a message to the device d
+#   steps away travels min(d, p − d) hops of a bidirectional ring and loads every link it
+#   crosses, so a device's links carry its payload × RING_A2A_HOPS(p) =
+#   Σ_{d=1}^{p−1} min(d, p−d) / (p − 1) (1 for p = 2, 4/3 for 4, 16/7 for 8; ≈ p/4 for large p
+#   — GenZ's "BWeff = 4B/N if ring of size N").
+# Latency: the collective's base latency plus one hop latency per peer (p − 1 message
+# set-ups; GenZ's `get_A2A_time`: start latency + (N − 1)·link latency + (N − 1)·M / BW).
+
+
+def ring_a2a_hops(devices: int) -> float:
+    """Mean link hops per byte of an all-to-all on a bidirectional ring of `devices`."""
+    if devices <= 1:
+        return 0.0
+    return sum(min(d, devices - d) for d in range(1, devices)) / (devices - 1)
+
+
+def all_to_all_time(
+    payload_bytes: float, devices: int, link: LinkParams, ring: bool = False
+) -> CollectiveTime:
+    """One all-to-all over `devices` devices on `link` in which each device sends
+    `payload_bytes` bytes to the others (spread evenly); `ring` when the devices are joined
+    by a ring of point-to-point links rather than a switch."""
+    _check(payload_bytes, devices, link.gbps_one_way, link.hop_latency_s)
+    if devices == 1 or payload_bytes == 0:
+        return _FREE
+    wire = payload_bytes * (ring_a2a_hops(devices) if ring else 1.0)
+    bandwidth = wire / (link.gbps_one_way * BYTES_PER_GB * link.bw_eff)
+    latency = link.base_latency_s + (devices - 1) * link.hop_latency_s
+    return CollectiveTime(latency + bandwidth, latency, bandwidth, None, Protocol.SIMPLE)
+
+
+def send_time(payload_bytes: float, link: LinkParams) -> CollectiveTime:
+    """One point-to-point send of `payload_bytes` (a pipeline stage's activations to the next
+    stage): base latency + one hop + bytes / (bw · bw_eff)."""
+    _check(payload_bytes, 2, link.gbps_one_way, link.hop_latency_s)
+    if payload_bytes == 0:
+        return _FREE
+    bandwidth = payload_bytes / (link.gbps_one_way * BYTES_PER_GB * link.bw_eff)
+    latency = link.base_latency_s + link.hop_latency_s
+    return CollectiveTime(latency + bandwidth, latency, bandwidth, None, Protocol.SIMPLE)

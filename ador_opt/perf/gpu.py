@@ -64,6 +64,7 @@ from ador_opt.models.ops import BatchComposition, GemmTiming, Op, OpKind, step_p
 from ador_opt.models.spec import ModelSpec, Precision
 from ador_opt.perf import gpu_params
 from ador_opt.perf.collectives import Collective, LinkParams, collective_time
+from ador_opt.perf.expert import ExpertShard
 from ador_opt.perf.precision import DEQUANT_OPS_PER_WEIGHT, GPU_DEQUANT_OPS_PER_CYCLE_PER_SM
 from ador_opt.perf.result import StepTime
 
@@ -511,6 +512,7 @@ def gpu_step_time_with(
     batch: BatchComposition,
     tp: int,
     engine: Engine = DEFAULT_ENGINE,
+    ep_moe: ExpertShard | None = None,
 ) -> StepTime:
     """`gpu_step_time` under explicit model parameters (used by the fit) and `engine`.
 
@@ -521,6 +523,8 @@ def gpu_step_time_with(
     sampling after the logits are copied back). A step that holds prompts also pays
     `prefill_step_s` (compiled) or `eager_prefill_step_s` (eager) of host time."""
     parts = step_parts(model, batch, tp)
+    if ep_moe is not None:  # expert parallelism (perf/expert.py): the most loaded device
+        parts = ep_moe.apply(parts)
     totals = list(_group_totals(params, gpu, parts.gemms))
     _accumulate(totals, (*parts.attention_ops(), parts.vector_op()), gpu, model, params)
     compute_s, memory_s, overhead_s, p2p_s, tensor_busy, dram_busy, flops, dram_bytes, kernels = (
@@ -552,7 +556,13 @@ def gpu_step_time_with(
     return StepTime(seconds, bound, busy, dram_bytes, flops)
 
 
-def gpu_step_time(gpu: GpuSpec, model: ModelSpec, batch: BatchComposition, tp: int) -> StepTime:
+def gpu_step_time(
+    gpu: GpuSpec,
+    model: ModelSpec,
+    batch: BatchComposition,
+    tp: int,
+    ep_moe: ExpertShard | None = None,
+) -> StepTime:
     """Latency of one step of `batch` on one GPU of a `tp`-way group (fitted parameters).
 
     `busy_s`: `tensor` = FLOPs at datasheet peak, `dram` = bytes at datasheet HBM bandwidth
@@ -560,4 +570,6 @@ def gpu_step_time(gpu: GpuSpec, model: ModelSpec, batch: BatchComposition, tp: i
     kernel fixed costs and the engine's launch gaps. `bound` is the largest of
     compute / memory / communication / overhead time.
     """
-    return gpu_step_time_with(DEFAULT_PARAMS, gpu, model, batch, tp)
+    if ep_moe is None:
+        return gpu_step_time_with(DEFAULT_PARAMS, gpu, model, batch, tp)
+    return gpu_step_time_with(DEFAULT_PARAMS, gpu, model, batch, tp, DEFAULT_ENGINE, ep_moe)

@@ -24,6 +24,7 @@ from ador_opt.errors import InputError
 from ador_opt.hardware.arch import ArchConfig
 from ador_opt.models.ops import BatchComposition, GemmTiming, step_parts
 from ador_opt.models.spec import ModelSpec
+from ador_opt.perf.expert import ExpertShard
 from ador_opt.perf.mactree import dram_stream_s
 from ador_opt.perf.memory import logits_spill_bytes
 from ador_opt.perf.noc import PIPELINE_CHUNKS, pipelined_exposed_s
@@ -69,14 +70,18 @@ def hda_step_time(
     batch: BatchComposition,
     tp: int,
     sa_backend: str = "closed-form",
+    ep_moe: ExpertShard | None = None,
 ) -> StepTime:
     """Latency of one step of `batch` on one device of a `tp`-way group of `arch`.
 
     `sa_backend` picks the per-array systolic cycle model (SA_BACKENDS): "scalesim" runs
     SCALE-Sim's compute stage for every array pass (slow, cached on disk; for re-scoring a few
     final designs, never inside trials) and equals "closed-form" exactly; "double-buffered"
-    times every design as if `sa_weight_double_buffer` were set."""
-    return _step(arch, model, batch, tp, _cycles_fn(sa_backend, arch))
+    times every design as if `sa_weight_double_buffer` were set. `ep_moe`: the routed
+    experts are sharded over an EP group (perf/expert.py; None = all experts local)."""
+    if ep_moe is None:
+        return _step(arch, model, batch, tp, _cycles_fn(sa_backend, arch))
+    return _step(arch, model, batch, tp, _cycles_fn(sa_backend, arch), ep_moe)
 
 
 @lru_cache(maxsize=64)
@@ -175,9 +180,16 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
 
 @lru_cache(maxsize=32768)
 def _step(
-    arch: ArchConfig, model: ModelSpec, batch: BatchComposition, tp: int, cycles_fn: CyclesFn
+    arch: ArchConfig,
+    model: ModelSpec,
+    batch: BatchComposition,
+    tp: int,
+    cycles_fn: CyclesFn,
+    ep_moe: ExpertShard | None = None,
 ) -> StepTime:
     parts = step_parts(model, batch, tp)
+    if ep_moe is not None:  # expert parallelism: the most loaded device's experts
+        parts = ep_moe.apply(parts)
     layers = model.num_layers
     gemm_cycles = cycles_fn
     rate = arch.macs_per_fp16_mac(model.gemm_precision.value)

@@ -15,6 +15,9 @@ def step_time(
     batch: BatchComposition,
     tp: int = 1,
     sa_backend: str = "closed-form",
+    ep: int | None = None,
+    pp: int | None = None,
+    micro_batches: int | None = None,
 ) -> StepTime:
     """Latency of one step of `batch` on one device of a `tp`-way group of `hw`.
 
@@ -23,7 +26,18 @@ def step_time(
     ("closed-form", "scalesim" — opt-in re-scoring, cached on disk — or "double-buffered").
     `model` already carries its precision. The result carries the step's energy on one device
     (`StepTime.energy_j`, perf/energy.py).
+
+    `ep`, `pp`, `micro_batches`: expert / pipeline parallelism of the replica (None: the HDA
+    design's own `ep`/`pp`/`micro_batches` fields, 1/1/0 on GPUs); any of them above 1 times
+    the step with `perf/parallel.py` (the slowest stage's device).
     """
+    arch = hw.arch
+    own = arch is not None and hw.gpu is None
+    if (ep or (arch.ep if own else 1)) > 1 or (pp or (arch.pp if own else 1)) > 1:  # type: ignore[union-attr]
+        from ador_opt.perf.parallel import parallel_step_time, resolve_parallelism
+
+        par = resolve_parallelism(hw, tp, ep, pp, micro_batches)
+        return parallel_step_time(hw, model, batch, par, sa_backend)
     if hw.gpu is not None:
         from ador_opt.perf.gpu import gpu_step_time
 
