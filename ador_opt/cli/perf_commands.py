@@ -47,6 +47,21 @@ TpOpt = Annotated[
     int | None,
     typer.Option("--tp", help="Tensor-parallel devices (default: the design's tp, else 1)."),
 ]
+EpOpt = Annotated[
+    int | None,
+    typer.Option("--ep", help="Expert-parallel devices (default: the design's ep, else 1)."),
+]
+PpOpt = Annotated[
+    int | None,
+    typer.Option("--pp", help="Pipeline stages (default: the design's pp, else 1)."),
+]
+DpOpt = Annotated[
+    int | None, typer.Option("--dp", help="Data-parallel replicas of tp·ep·pp devices (1).")
+]
+MicroBatchesOpt = Annotated[
+    int | None,
+    typer.Option("--micro-batches", help="Prefill micro-batches per pipeline pass (pp)."),
+]
 
 
 @contextmanager
@@ -165,6 +180,10 @@ def evaluate(
     draft: DraftOpt = None,
     draft_tokens: DraftTokensOpt = None,
     acceptance: AcceptanceOpt = None,
+    ep: EpOpt = None,
+    pp: PpOpt = None,
+    dp: DpOpt = None,
+    micro_batches: MicroBatchesOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Static batch: prefill of the whole batch, then output_len decode steps."""
@@ -173,15 +192,20 @@ def evaluate(
         ("--input-len", input_len),
         ("--output-len", output_len),
         ("--tp", tp),
+        ("--ep", ep),
+        ("--pp", pp),
+        ("--dp", dp),
+        ("--micro-batches", micro_batches),
     ):
         _positive(name, value)
+    par = {"ep": ep, "pp": pp, "dp": dp, "micro_batches": micro_batches}
     check_sa_backend(sa_backend)
     spec = model_from_options(model, precision, weight_precision, act_precision, kv_precision)
     speculative = speculative_from_options(spec, draft, draft_tokens, acceptance)
     slow = sa_backend == "scalesim"
     if designs is not None:
         lines = evaluate_design_lines(
-            designs, spec, batch, input_len, output_len, tp, sa_backend, speculative
+            designs, spec, batch, input_len, output_len, tp, sa_backend, speculative, **par
         )
         with _scalesim_lines(slow):
             for doc in lines:
@@ -196,7 +220,9 @@ def evaluate(
         raise InputError("give --hardware NAME or --designs FILE.jsonl")
     hw = load_hardware(hardware)
     with _scalesim_lines(slow):
-        doc = evaluate_design(hw, spec, batch, input_len, output_len, tp, sa_backend, speculative)
+        doc = evaluate_design(
+            hw, spec, batch, input_len, output_len, tp, sa_backend, speculative, **par
+        )
     if not doc["feasible"]:
         raise InputError(f"{doc['hardware']} cannot run this batch: {doc['reason']}")
     if json_out:

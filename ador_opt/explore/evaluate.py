@@ -38,6 +38,7 @@ from ador_opt.perf.memory import (
     dram_bytes_per_device,
     kv_bytes_per_token_per_device,
 )
+from ador_opt.perf.parallel import check_parallelism
 from ador_opt.serving.arrivals import PoissonArrivals
 from ador_opt.serving.scheduler import SchedulerConfig
 from ador_opt.serving.simulator import rng_streams
@@ -326,9 +327,13 @@ def _lower_bounds_ms(
     """
     tp = arch.tp
     params = linear_params(model)
+    if arch.ep > 1:  # the busiest expert device streams at least the mean k/ep experts
+        layers = model.num_layers if model.num_experts > 1 else 0
+        params -= layers * model.experts_per_token * model.expert_params * (1 - 1 / arch.ep)
     stream_s = params * model.bytes_per_weight / tp / (arch.dram_gbps * 1e9)
     tokens = sc.batch * sc.input_len if isinstance(sc, StaticScenario) else 1
-    compute_s = 2.0 * params * tokens / tp / (arch.peak_tflops * 1e12)
+    # A device of a tp·ep·pp replica does at least its 1/(tp·ep·pp) share of the FLOPs.
+    compute_s = 2.0 * params * tokens / arch.replica_devices / (arch.peak_tflops * 1e12)
     return max(stream_s, compute_s) * 1e3, stream_s * 1e3
 
 
@@ -365,9 +370,9 @@ def _static_metrics(
     hw: Hardware, arch: ArchConfig, model: ModelSpec, sc: StaticScenario, area: float, cost: float
 ) -> dict[str, float]:
     r = evaluate_static_batch(hw, model, sc.batch, sc.input_len, sc.output_len, arch.tp)
-    replicas = arch.devices // arch.tp
+    replicas = arch.dp  # devices / (tp · ep · pp)
     tput = r.throughput_tokens_per_s * replicas
-    energy = energy_metrics(r.energy_j, r.e2e_ms, sc.batch * sc.output_len, arch.tp)
+    energy = energy_metrics(r.energy_j, r.e2e_ms, sc.batch * sc.output_len, arch.replica_devices)
     return {
         "ttft_ms": r.ttft_ms,
         "tbt_ms": r.tbt_ms,
@@ -433,12 +438,14 @@ def evaluate_point(ctx: EvalContext, params: Mapping[str, Any]) -> PointResult:
     area = area_breakdown(arch).total_mm2
     cost = cost_breakdown(arch).total_usd
     metrics = _design_metrics(arch, area, cost, spec.file.model.precision)
-    # Tensor parallelism splits attention heads across the group (models/ops.py).
-    bad_tp = [m.name for m in spec.models if m.num_heads % arch.tp]
-    if bad_tp:
-        cons["sanity"] = 1.0
-        return done(arch, metrics, placeholders, f"tp={arch.tp} does not divide the heads of "
-                    f"{', '.join(bad_tp)}")  # fmt: skip
+    # Tensor parallelism splits attention heads across the group (models/ops.py); expert and
+    # pipeline parallelism split the experts and the layers (perf/parallel.py).
+    for m in spec.models:
+        try:
+            check_parallelism(m, arch.tp, arch.ep, arch.pp)
+        except InputError as exc:
+            cons["sanity"] = 1.0
+            return done(arch, metrics, placeholders, str(exc))
     budget = spec.file.budget
 
     # Stage 2: area / cost / power budget (per device) and the die-edge (shoreline) fit.
@@ -545,7 +552,7 @@ def _full_metrics(
     if isinstance(sc, StaticScenario):
         return _static_metrics(hw, arch, model, sc, area, cost)
     slo = serving_slo(ctx.spec, model)
-    replicas = arch.devices // arch.tp
+    replicas = arch.dp  # devices / (tp · ep · pp)
     if ctx.capacity_fn is not None:
         group = ctx.capacity_fn(hw, model, sc, slo.ttft_p90_ms, slo.tbt_p99_ms, arch.tp)
     else:

@@ -81,6 +81,11 @@ PARAMS: dict[str, ParamDef] = {
     "devices": ParamDef("int", 1, doc="devices in the system"),
     "tp": ParamDef("int", 1, doc="tensor-parallel group size"),
     "tp_sync": ParamDef("cat", categories=tuple(e.value for e in TpSync)),
+    "ep": ParamDef("int", 1, doc="expert-parallel group size (MoE models)"),
+    "pp": ParamDef("int", 1, doc="pipeline stages"),
+    "micro_batches": ParamDef("int", 0, doc="prefill micro-batches per pipeline pass (0 = pp)"),
+    "scale_up_devices": ParamDef("int", 0, doc="devices per scale-up domain (0 = all)"),
+    "scale_out_gbps": ParamDef("float", 1, doc="scale-out NIC bandwidth per device (GB/s)"),
     "freq_mhz": ParamDef("float", 1, doc="core clock (MHz)"),
 }
 CONFLICTS = (
@@ -469,9 +474,10 @@ def _refuse_redundant(space: SearchSpace) -> None:
     without a MAC tree."""
     sampled = {p.name for p in space.sampled}
     single = max(_values(space, "tp")) == 1
+    alone = single and max(_values(space, "ep")) == 1 and max(_values(space, "pp")) == 1
     if "tp_sync" in sampled and single:
         raise InputError("space.tp_sync: has no effect when tp is 1; sample tp > 1 or drop it")
-    if single:  # replicas (devices / tp groups) do not talk to each other
+    if alone:  # replicas (devices / tp·ep·pp groups) do not talk to each other
         for name in ("p2p_type", "p2p_gbps"):
             if name in sampled:
                 raise InputError(

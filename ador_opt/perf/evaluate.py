@@ -19,9 +19,12 @@ from ador_opt.hardware.cost import cost_breakdown
 from ador_opt.hardware.loader import hardware_from_dict
 from ador_opt.hardware.power import tdp_w
 from ador_opt.hardware.presets import HARDWARE_PRESETS, Hardware
-from ador_opt.limits import read_input_bytes
+from ador_opt.limits import MAX_TP, check_bounded, read_input_bytes
+from ador_opt.models.ops import BatchComposition
 from ador_opt.models.spec import PRECISION_ALIASES, ModelSpec, Precision, parse_scheme
+from ador_opt.perf.expert import expert_imbalance
 from ador_opt.perf.memory import check_memory
+from ador_opt.perf.parallel import Parallelism, parallel_breakdown, resolve_parallelism
 from ador_opt.perf.speculative import SpeculativeConfig, proposer_bytes_per_device
 from ador_opt.perf.static import check_static_args, evaluate_static_batch
 
@@ -109,13 +112,30 @@ def evaluate_design(
     tp: int | None = None,
     sa_backend: str = "closed-form",
     speculative: SpeculativeConfig | None = None,
+    ep: int | None = None,
+    pp: int | None = None,
+    dp: int | None = None,
+    micro_batches: int | None = None,
 ) -> dict[str, Any]:
     """Static batch on `hw` (DESIGN §9 `evaluate`). `model` carries its precision. A design
     that cannot hold the weights and the batch's KV cache, or whose local SRAM cannot hold a
     token, comes back with `feasible: false` and the reason. `speculative`: speculative
-    decoding (perf/speculative.py; reported under `speculative`)."""
+    decoding (perf/speculative.py; reported under `speculative`).
+
+    Parallelism (docs/parallelism.md): `tp`, `ep`, `pp`, `micro_batches` default to the HDA
+    design's own fields (1/1/1/0 on GPUs); one replica of tp · ep · pp devices serves `batch`
+    requests, and `dp` replicas (default 1) serve side by side — throughput, area, cost and
+    energy cover all of them. A layout the model cannot be split into is an `InputError`."""
     tp_used = effective_tp(hw, tp)
     check_static_args(batch, input_len, output_len, tp_used)
+    par = resolve_parallelism(hw, tp_used, ep, pp, micro_batches)
+    par.check(model)
+    replicas = 1 if dp is None else dp
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+        raise InputError(f"dp must be a positive integer, got {dp!r}")
+    check_bounded("dp", replicas, MAX_TP)
+    devices = par.devices * replicas
+    parallel = par.ep > 1 or par.pp > 1
     precision = model.gemm_precision
     doc: dict[str, Any] = {
         "hardware": hw.name,
@@ -131,13 +151,17 @@ def evaluate_design(
         "input_len": input_len,
         "output_len": output_len,
         "tp": tp_used,
+        "ep": par.ep,
+        "pp": par.pp,
+        "dp": replicas,
+        "devices": devices,
         "sa_backend": sa_backend if hw.gpu is None else None,
         **hardware_facts(hw, precision),
     }
     if speculative is not None:
         doc["speculative"] = speculative.to_dict()
     kv_tokens = batch * (input_len + output_len)
-    memory = check_memory(hw, model, tp_used, kv_tokens=kv_tokens, requests=batch)
+    memory = check_memory(hw, model, tp_used, kv_tokens, batch, par.ep, par.pp)
     if not memory.ok:
         return {**doc, "feasible": False, "reason": memory.reason}
     if speculative is not None:
@@ -149,26 +173,35 @@ def evaluate_design(
                 f"target's (short {short / 2**30:.1f} GiB per device)"
             )
             return {**doc, "feasible": False, "reason": reason}
-    result = evaluate_static_batch(
-        hw, model, batch, input_len, output_len, tp_used, sa_backend, speculative
-    )
+    if parallel:
+        result = evaluate_static_batch(
+            hw, model, batch, input_len, output_len, tp_used, sa_backend, speculative,
+            par.ep, par.pp, par.micro_batches,
+        )  # fmt: skip
+    else:
+        result = evaluate_static_batch(
+            hw, model, batch, input_len, output_len, tp_used, sa_backend, speculative
+        )
     if not (math.isfinite(result.e2e_ms) and result.e2e_ms > 0):
         # e.g. a denormal bandwidth: the times overflow; a design that never finishes.
         return {**doc, "feasible": False, "reason": "step times are not finite (a bandwidth "
                 "or size too small to evaluate)"}  # fmt: skip
-    area_total = doc["area_mm2"] * tp_used
+    area_total = doc["area_mm2"] * devices
+    tput = result.throughput_tokens_per_s * replicas
+    extra = {"parallelism": parallelism_facts(hw, model, batch, input_len, par, sa_backend)}
     return {
         **doc,
         "feasible": True,
         "ttft_ms": result.ttft_ms,
         "tbt_ms": result.tbt_ms,
         "e2e_ms": result.e2e_ms,
-        "throughput_tokens_per_s": result.throughput_tokens_per_s,
-        "throughput_tokens_per_s_per_device": result.throughput_tokens_per_s / tp_used,
+        "throughput_tokens_per_s": tput,
+        "throughput_tokens_per_s_per_device": tput / devices,
         "area_total_mm2": area_total,
-        "throughput_per_mm2": result.throughput_tokens_per_s / area_total,
-        "cost_total_usd": None if doc["cost_usd"] is None else doc["cost_usd"] * tp_used,
-        **energy_metrics(result.energy_j, result.e2e_ms, batch * output_len, tp_used),
+        "throughput_per_mm2": tput / area_total,
+        "cost_total_usd": None if doc["cost_usd"] is None else doc["cost_usd"] * devices,
+        **(extra if parallel else {}),
+        **energy_metrics(result.energy_j, result.e2e_ms, batch * output_len * replicas, devices),
         "utilisation": dict(result.utilisation),
         "dram_bandwidth_utilisation": result.utilisation.get("dram", 0.0),
         "phases": {
@@ -186,6 +219,40 @@ def evaluate_design(
         },
         "bound": {"prefill": result.prefill.bound, "decode": result.decode_last.bound},
     }
+
+
+def parallelism_facts(
+    hw: Hardware,
+    model: ModelSpec,
+    batch: int,
+    input_len: int,
+    par: Parallelism,
+    sa_backend: str,
+) -> dict[str, Any]:
+    """Where the prefill and the first decode step of a static batch spend their time under
+    expert / pipeline parallelism (perf/parallel.py): one stage-step, its all-to-alls, one
+    stage-to-stage send (ms), micro-batches, the pipeline bubble, the expert load
+    imbalance (expected max / mean load of the expert devices)."""
+    out: dict[str, Any] = {"micro_batches_setting": par.micro_batches}
+    for phase, comp in (
+        ("prefill", BatchComposition.prefill_only(batch, input_len)),
+        ("decode", BatchComposition.decode_only(batch, input_len + 1)),
+    ):
+        _, bd = parallel_breakdown(hw, model, comp, par, sa_backend)
+        imbalance = 1.0
+        if bd.expert_tokens:
+            imbalance = expert_imbalance(
+                bd.expert_tokens, model.num_experts, model.experts_per_token, par.ep
+            )
+        out[phase] = {
+            "stage_ms": bd.stage_s * 1e3,
+            "all_to_all_ms": bd.all_to_all_s * 1e3,
+            "stage_send_ms": bd.send_s * 1e3,
+            "micro_batches": bd.micro_batches,
+            "bubble_fraction": bd.bubble_fraction,
+            "expert_load_imbalance": imbalance,
+        }
+    return out
 
 
 def design_from_json(value: Any, where: str) -> Hardware:
@@ -243,8 +310,13 @@ def evaluate_design_lines(
     tp: int | None = None,
     sa_backend: str = "closed-form",
     speculative: SpeculativeConfig | None = None,
+    ep: int | None = None,
+    pp: int | None = None,
+    dp: int | None = None,
+    micro_batches: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One document per design line; a bad or infeasible design yields `feasible: false`."""
+    par = {"ep": ep, "pp": pp, "dp": dp, "micro_batches": micro_batches}
     for number, design in iter_design_lines(path):
         if isinstance(design, InputError):
             yield {"line": number, "feasible": False, "reason": str(design)}
@@ -253,7 +325,15 @@ def evaluate_design_lines(
             yield {
                 "line": number,
                 **evaluate_design(
-                    design, model, batch, input_len, output_len, tp, sa_backend, speculative
+                    design,
+                    model,
+                    batch,
+                    input_len,
+                    output_len,
+                    tp,
+                    sa_backend,
+                    speculative,
+                    **par,
                 ),
             }
         except InputError as exc:

@@ -109,7 +109,9 @@ def ep_gemm_timing(gemms: GemmTiming, ep: int, tokens: int) -> GemmTiming:
     load = expected_max_load(tokens, experts, k, ep)
     per_expert = max(1, math.ceil(load / n_active - 1e-9))
     shapes = tuple(
-        (name, per_expert, kk, n, layers * n_active) if name in EXPERT_GEMMS else (name, m, kk, n, r)
+        (name, per_expert, kk, n, layers * n_active)
+        if name in EXPERT_GEMMS
+        else (name, m, kk, n, r)
         for name, m, kk, n, r in gemms.shapes
     )
     flops = sum(2 * m * kk * n * r for _, m, kk, n, r in shapes)

@@ -34,16 +34,17 @@ def _kv_share(model: ModelSpec, tp: int) -> float:
     return max(1, model.num_kv_heads // tp) / model.num_kv_heads
 
 
-def kv_bytes_per_token_per_device(model: ModelSpec, tp: int) -> float:
-    """KV bytes one token occupies on one device in the full-attention layers."""
-    return model.kv_bytes_per_token * _kv_share(model, tp)
+def kv_bytes_per_token_per_device(model: ModelSpec, tp: int, pp: int = 1) -> float:
+    """KV bytes one token occupies on one device in the full-attention layers (with pipeline
+    parallelism only the stage's L/pp layers)."""
+    return model.kv_bytes_per_token * _kv_share(model, tp) / pp
 
 
-def kv_window_bytes_per_request_per_device(model: ModelSpec, tp: int) -> float:
+def kv_window_bytes_per_request_per_device(model: ModelSpec, tp: int, pp: int = 1) -> float:
     """Most KV bytes one request holds on one device in the sliding-window layers (its last
-    `sliding_window` tokens; 0 without windowed layers)."""
+    `sliding_window` tokens; 0 without windowed layers; the stage's share under PP)."""
     window = model.sliding_window if model.sliding_window_layers else 0
-    return window * model.kv_window_bytes_per_token * _kv_share(model, tp)
+    return window * model.kv_window_bytes_per_token * _kv_share(model, tp) / pp
 
 
 def window_reserve_tokens(model: ModelSpec, tp: int, requests: int) -> int:
@@ -55,8 +56,22 @@ def window_reserve_tokens(model: ModelSpec, tp: int, requests: int) -> int:
     return -(-int(requests * per_request) // max(1, int(kv_bytes_per_token_per_device(model, tp))))
 
 
-def weight_bytes_per_device(model: ModelSpec, tp: int) -> float:
-    return model.weight_bytes / tp
+def weight_bytes_per_device(model: ModelSpec, tp: int, ep: int = 1, pp: int = 1) -> float:
+    """Weight bytes of the fullest device of a tp × ep × pp replica (perf/parallel.py)."""
+    if ep == 1 and pp == 1:
+        return model.weight_bytes / tp
+    from ador_opt.perf.parallel import weight_bytes_per_device as parallel_weights
+
+    return parallel_weights(model, tp, ep, pp)
+
+
+def _ep_pp(hw: Hardware, ep: int | None, pp: int | None) -> tuple[int, int]:
+    """`ep`/`pp` when given, else the HDA design's own fields (1 on GPUs)."""
+    own = hw.arch if hw.gpu is None else None
+    return (
+        ep if ep is not None else (own.ep if own is not None else 1),
+        pp if pp is not None else (own.pp if own is not None else 1),
+    )
 
 
 def dram_bytes_per_device(hw: Hardware) -> float:
@@ -66,18 +81,26 @@ def dram_bytes_per_device(hw: Hardware) -> float:
     return hw.arch.dram_gib * GIB
 
 
-def kv_budget_bytes_per_device(hw: Hardware, model: ModelSpec, tp: int) -> float:
+def kv_budget_bytes_per_device(
+    hw: Hardware, model: ModelSpec, tp: int, ep: int | None = None, pp: int | None = None
+) -> float:
     """Bytes of KV cache one device can hold (≤ 0 when the weights do not fit)."""
-    free = dram_bytes_per_device(hw) - weight_bytes_per_device(model, tp)
+    e, p = _ep_pp(hw, ep, pp)
+    free = dram_bytes_per_device(hw) - weight_bytes_per_device(model, tp, e, p)
     if hw.gpu is not None:
         free = (free - GPU_RUNTIME_RESERVE_GIB * GIB) * GPU_KV_FREE_MEMORY_FRACTION
     return free
 
 
-def max_kv_tokens(hw: Hardware, model: ModelSpec, tp: int) -> int:
-    """Tokens of KV cache a TP group can hold (0 when the weights do not fit)."""
-    budget = kv_budget_bytes_per_device(hw, model, tp)
-    return max(0, int(budget // kv_bytes_per_token_per_device(model, tp)))
+def max_kv_tokens(
+    hw: Hardware, model: ModelSpec, tp: int, ep: int | None = None, pp: int | None = None
+) -> int:
+    """Tokens of KV cache a replica can hold (0 when the weights do not fit): a TP group's,
+    × ep attention replicas (each holds the KV of its own requests), each device holding
+    its stage's layers."""
+    e, p = _ep_pp(hw, ep, pp)
+    budget = kv_budget_bytes_per_device(hw, model, tp, e, p)
+    return e * max(0, int(budget // kv_bytes_per_token_per_device(model, tp, p)))
 
 
 def local_sram_need_kib(arch: ArchConfig, model: ModelSpec, tp: int) -> float:
@@ -115,14 +138,23 @@ class MemoryCheck:
 
 
 def check_memory(
-    hw: Hardware, model: ModelSpec, tp: int, kv_tokens: int = 0, requests: int = 0
+    hw: Hardware,
+    model: ModelSpec,
+    tp: int,
+    kv_tokens: int = 0,
+    requests: int = 0,
+    ep: int | None = None,
+    pp: int | None = None,
 ) -> MemoryCheck:
-    """Does the model (and `kv_tokens` tokens of KV per TP group, spread over `requests`
-    requests whose sliding-window layers hold a full window each) fit one device of `hw`?"""
+    """Does the model (and `kv_tokens` tokens of KV per replica, spread over `requests`
+    requests whose sliding-window layers hold a full window each) fit one device of `hw`?
+    With expert parallelism the replica's requests (and their KV) are spread over ep
+    attention replicas; `ep`/`pp` default to the HDA design's own fields."""
+    e, p = _ep_pp(hw, ep, pp)
     need = (
-        weight_bytes_per_device(model, tp)
-        + kv_tokens * kv_bytes_per_token_per_device(model, tp)
-        + requests * kv_window_bytes_per_request_per_device(model, tp)
+        weight_bytes_per_device(model, tp, e, p)
+        + -(-kv_tokens // e) * kv_bytes_per_token_per_device(model, tp, p)
+        + -(-requests // e) * kv_window_bytes_per_request_per_device(model, tp, p)
     )
     have = dram_bytes_per_device(hw)
     if hw.gpu is not None:

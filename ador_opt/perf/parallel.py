@@ -136,9 +136,7 @@ def levels_of(hw: Hardware) -> Levels:
 
     arch = hw.arch
     up = arch_link(arch)
-    so = ScaleOut(
-        "scale-out", arch.scale_out_gbps / 2.0, arch.scale_out_latency_us * 1e-6, 0
-    )
+    so = ScaleOut("scale-out", arch.scale_out_gbps / 2.0, arch.scale_out_latency_us * 1e-6, 0)
     return Levels(up, True, scale_out_link(so, up.base_latency_s), arch.scale_up_devices)
 
 
@@ -348,9 +346,7 @@ def kv_share(ep: int, pp: int) -> float:
 def check_layout_devices(devices: int, par: Parallelism) -> None:
     """Refuse a device count that is not a whole number of replicas."""
     if devices % par.devices:
-        raise InputError(
-            f"devices ({devices}) must be a multiple of tp · ep · pp ({par.devices})"
-        )
+        raise InputError(f"devices ({devices}) must be a multiple of tp · ep · pp ({par.devices})")
 
 
 def replicas_for(devices: int, par: Parallelism) -> int:

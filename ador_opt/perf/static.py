@@ -138,15 +138,19 @@ def evaluate_static_batch(
     tp: int = 1,
     sa_backend: str = "closed-form",
     speculative: SpeculativeConfig | None = None,
+    ep: int | None = None,
+    pp: int | None = None,
+    micro_batches: int | None = None,
 ) -> StaticBatchResult:
     """Static batch of `batch` requests, each `input_len` prompt tokens and `output_len`
     generated tokens (the first from the prefill step). `sa_backend`: see `step_time`.
     `speculative`: decode with a draft model or MTP head (perf/speculative.py) — a decode
-    step then costs (verification + draft) / expected tokens per step."""
+    step then costs (verification + draft) / expected tokens per step. `ep`, `pp`,
+    `micro_batches`: see `step_time` (the proposer runs tensor-parallel only)."""
     check_static_args(batch, input_len, output_len, tp)
 
     def target(b: BatchComposition) -> StepTime:
-        return step_time(hw, model, b, tp, sa_backend)
+        return step_time(hw, model, b, tp, sa_backend, ep, pp, micro_batches)
 
     if speculative is None:
         return static_batch(target, batch, input_len, output_len)
@@ -154,7 +158,7 @@ def evaluate_static_batch(
     draft_tp = proposer_tp(proposer, tp)
 
     def draft(b: BatchComposition) -> StepTime:
-        return step_time(hw, proposer, b, draft_tp, sa_backend)
+        return step_time(hw, proposer, b, draft_tp, sa_backend, 1, 1)
 
     step = speculative_step_fn(target, draft, speculative)
     return static_batch(step, batch, input_len, output_len)
