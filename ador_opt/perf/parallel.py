@@ -25,7 +25,7 @@ TP fastest, then EP, then PP (`hardware/topology.group_span`).
   step = pp · period − t_send for micro-batches of B/pp requests.
 * **Two levels**: a collective or send whose group spans scale-up domains runs hierarchically;
   the all-to-all sends the share addressed inside the domain over the scale-up links and the
-  rest over the scale-out NIC, concurrently (`ep_all_to_all`); a stage boundary that crosses
+  rest over the scale-out NIC, one phase after the other (`ep_all_to_all_s`); a stage boundary that crosses
   domains uses the scale-out link, and the slowest boundary sets the pipeline period.
 
 `parallel_step_time` is used only when ep > 1 or pp > 1; tp-only designs keep the direct
@@ -144,8 +144,10 @@ def ep_all_to_all_s(payload_bytes: float, tp: int, ep: int, lv: Levels) -> float
     """Seconds of one all-to-all among the `ep` members of an EP group (stride tp) in which
     each device sends `payload_bytes`. Within one domain: `all_to_all_time` on the scale-up
     link. Across c domains of a members each: the (a − 1)/(ep − 1) share addressed inside the
-    domain goes over the scale-up links, the rest over the NIC, concurrently (separate
-    hardware): the slower of the two."""
+    domain goes over the scale-up links, the rest over the NIC, one phase after the other
+    (hierarchical, as DeepEP's internode kernels forward RDMA-received tokens over NVLink; not
+    overlapping them is the conservative choice and keeps a cross-domain all-to-all from ever
+    beating the same group inside one domain when the NIC is the slower level)."""
     if ep <= 1 or payload_bytes <= 0:
         return 0.0
     a, c = group_span(tp, ep, lv.domain_devices)
@@ -155,7 +157,7 @@ def ep_all_to_all_s(payload_bytes: float, tp: int, ep: int, lv: Levels) -> float
     outside = payload_bytes - inside
     t_in = all_to_all_time(inside, a, lv.up, lv.up_ring).seconds if a > 1 else 0.0
     t_out = all_to_all_time(outside, ep - a + 1, lv.out).seconds
-    return max(t_in, t_out)
+    return t_in + t_out
 
 
 def stage_send_s(payload_bytes: float, tp: int, ep: int, pp: int, lv: Levels) -> float:
