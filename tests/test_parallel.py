@@ -278,7 +278,7 @@ def test_a_wider_than_domain_ep_group_pays_the_scale_out_link() -> None:
     assert inside.all_to_all_s > 0
 
 
-# --- the tp-only path is untouched ----------------------------------------------------------------
+# --- the tp-only path is untouched -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("hw", [HDA, H100], ids=["hda", "gpu"])
@@ -289,7 +289,7 @@ def test_ep_pp_one_is_the_tp_only_model(hw: object) -> None:
         assert same == base
 
 
-# --- evaluate: layouts, replicas, refusals ---------------------------------------------------------
+# --- evaluate: layouts, replicas, refusals ------------------------------------------------------
 
 
 def test_evaluate_reports_the_layout_and_scales_replicas() -> None:

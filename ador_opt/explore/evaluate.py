@@ -326,7 +326,7 @@ def _lower_bounds_ms(
     the simulator's business). Both ignore attention, so they never exceed the model's times.
     """
     tp = arch.tp
-    params = linear_params(model)
+    params = float(linear_params(model))
     if arch.ep > 1:  # the busiest expert device streams at least the mean k/ep experts
         layers = model.num_layers if model.num_experts > 1 else 0
         params -= layers * model.experts_per_token * model.expert_params * (1 - 1 / arch.ep)
@@ -440,9 +440,9 @@ def evaluate_point(ctx: EvalContext, params: Mapping[str, Any]) -> PointResult:
     metrics = _design_metrics(arch, area, cost, spec.file.model.precision)
     # Tensor parallelism splits attention heads across the group (models/ops.py); expert and
     # pipeline parallelism split the experts and the layers (perf/parallel.py).
-    for m in spec.models:
+    for each in spec.models:
         try:
-            check_parallelism(m, arch.tp, arch.ep, arch.pp)
+            check_parallelism(each, arch.tp, arch.ep, arch.pp)
         except InputError as exc:
             cons["sanity"] = 1.0
             return done(arch, metrics, placeholders, str(exc))

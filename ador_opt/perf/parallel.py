@@ -25,8 +25,9 @@ TP fastest, then EP, then PP (`hardware/topology.group_span`).
   step = pp · period − t_send for micro-batches of B/pp requests.
 * **Two levels**: a collective or send whose group spans scale-up domains runs hierarchically;
   the all-to-all sends the share addressed inside the domain over the scale-up links and the
-  rest over the scale-out NIC, one phase after the other (`ep_all_to_all_s`); a stage boundary that crosses
-  domains uses the scale-out link, and the slowest boundary sets the pipeline period.
+  rest over the scale-out NIC, one phase after the other (`ep_all_to_all_s`); a stage
+  boundary that crosses domains uses the scale-out link, and the slowest boundary sets the
+  pipeline period; a TP group wider than the domain all-reduces hierarchically (`perf/tp.py`).
 
 `parallel_step_time` is used only when ep > 1 or pp > 1; tp-only designs keep the direct
 path of `perf/step.py` (identical numbers, no extra cost).

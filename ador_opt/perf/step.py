@@ -31,9 +31,12 @@ def step_time(
     design's own `ep`/`pp`/`micro_batches` fields, 1/1/0 on GPUs); any of them above 1 times
     the step with `perf/parallel.py` (the slowest stage's device).
     """
-    arch = hw.arch
-    own = arch is not None and hw.gpu is None
-    if (ep or (arch.ep if own else 1)) > 1 or (pp or (arch.pp if own else 1)) > 1:  # type: ignore[union-attr]
+    own = hw.arch if hw.gpu is None else None
+    if own is not None:
+        wide = (ep or own.ep) > 1 or (pp or own.pp) > 1
+    else:
+        wide = (ep or 1) > 1 or (pp or 1) > 1
+    if wide:
         from ador_opt.perf.parallel import parallel_step_time, resolve_parallelism
 
         par = resolve_parallelism(hw, tp, ep, pp, micro_batches)
