@@ -352,3 +352,17 @@ def test_cli_refuses_an_invalid_layout_with_exit_2() -> None:
     assert r.stdout == ""
     assert "ep=3 does not divide" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_tp_group_wider_than_the_domain_all_reduces_hierarchically() -> None:
+    """TP 8 over two domains of 4 with a NIC slower than the device ring: slower than TP 8 in
+    one domain, and slower still on a slower NIC; TP 4 inside a domain is unaffected."""
+    arch = HDA.arch.replace(devices=8, tp=8, tp_sync="megatron", p2p_gbps=256.0)  # type: ignore[union-attr]
+    split = arch.replace(scale_up_devices=4, scale_out_gbps=50.0)
+    slower = split.replace(scale_out_gbps=10.0)
+    batch = BatchComposition.prefill_only(4, 512)
+    hw = HDA.__class__
+    t = [step_time(hw("x", a, None), MIXTRAL, batch, 8).seconds for a in (arch, split, slower)]
+    assert t[0] < t[1] < t[2]
+    four = [step_time(hw("x", a, None), MIXTRAL, batch, 4).seconds for a in (arch, split)]
+    assert four[0] == four[1]

@@ -350,3 +350,39 @@ def send_time(payload_bytes: float, link: LinkParams) -> CollectiveTime:
     bandwidth = payload_bytes / (link.gbps_one_way * BYTES_PER_GB * link.bw_eff)
     latency = link.base_latency_s + link.hop_latency_s
     return CollectiveTime(latency + bandwidth, latency, bandwidth, None, Protocol.SIMPLE)
+
+
+def hierarchical_collective_time(
+    kind: Collective,
+    message_bytes: float,
+    devices: int,
+    up: LinkParams,
+    out: LinkParams,
+    domain_devices: int,
+) -> CollectiveTime:
+    """A collective over `devices` consecutive devices spanning scale-up domains of
+    `domain_devices` (a per domain, c domains), run hierarchically (the 2D algorithm of NCCL's
+    and Horovod's hierarchical all-reduce): all-reduce = reduce-scatter inside the domain +
+    all-reduce of the 1/a shard across domains on `out` + all-gather inside; all-gather =
+    all-gather of the 1/a share across domains on `out` + all-gather inside; reduce-scatter
+    mirrors it. Within one domain it is `collective_time` on `up`."""
+    from ador_opt.hardware.topology import group_span
+
+    a, c = group_span(1, devices, domain_devices)
+    if c == 1:
+        return collective_time(kind, message_bytes, devices, up)
+    parts: tuple[CollectiveTime, ...]
+    if kind is Collective.ALL_REDUCE:
+        parts = (
+            collective_time(Collective.REDUCE_SCATTER, message_bytes, a, up),
+            collective_time(Collective.ALL_REDUCE, message_bytes / a, c, out),
+            collective_time(Collective.ALL_GATHER, message_bytes, a, up),
+        )
+    else:
+        parts = (
+            collective_time(kind, message_bytes / a, c, out),
+            collective_time(kind, message_bytes, a, up),
+        )
+    lat = sum(p.latency_s for p in parts)
+    bwt = sum(p.bandwidth_s for p in parts)
+    return CollectiveTime(lat + bwt, lat, bwt, None, None)

@@ -134,11 +134,10 @@ def levels_of(hw: Hardware) -> Levels:
         return Levels(up, False, scale_out_link(so, up.base_latency_s), so.domain_devices)
     assert hw.arch is not None
     from ador_opt.perf.tp import arch_link
+    from ador_opt.perf.tp import scale_out_link as arch_scale_out_link
 
     arch = hw.arch
-    up = arch_link(arch)
-    so = ScaleOut("scale-out", arch.scale_out_gbps / 2.0, arch.scale_out_latency_us * 1e-6, 0)
-    return Levels(up, True, scale_out_link(so, up.base_latency_s), arch.scale_up_devices)
+    return Levels(arch_link(arch), True, arch_scale_out_link(arch), arch.scale_up_devices)
 
 
 def ep_all_to_all_s(payload_bytes: float, tp: int, ep: int, lv: Levels) -> float:

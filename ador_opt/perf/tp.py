@@ -36,7 +36,15 @@ from dataclasses import dataclass
 
 from ador_opt.hardware.arch import ArchConfig, TpSync
 from ador_opt.models.spec import ModelSpec
-from ador_opt.perf.collectives import Collective, LinkParams, collective_time, device_link
+from ador_opt.perf.collectives import (
+    LINK_PARAMS,
+    Collective,
+    CollectiveTime,
+    LinkParams,
+    collective_time,
+    device_link,
+    hierarchical_collective_time,
+)
 from ador_opt.perf.noc import pipelined_exposed_s
 
 HIDE_TOLERANCE = 0.01  # "hidden" = step time within 1 % of an infinitely fast link
@@ -67,6 +75,28 @@ def arch_link(arch: ArchConfig) -> LinkParams:
     return device_link(arch.p2p_type, arch.p2p_gbps / 2.0)
 
 
+def scale_out_link(arch: ArchConfig) -> LinkParams:
+    """The scale-out NIC of `arch` as collectives see it: `scale_out_gbps` / 2 per direction,
+    sustained as given (bw_eff 1, ASSUMPTION: the user quotes achievable NIC bandwidth),
+    `scale_out_latency_us` per message as the hop latency, the device link's per-call base
+    latency (docs/parallelism.md)."""
+    base = LINK_PARAMS[arch.p2p_type].base_latency_s
+    lat = arch.scale_out_latency_us * 1e-6
+    return LinkParams("scale-out", arch.scale_out_gbps / 2.0, 1.0, lat, base)
+
+
+def _sync(
+    kind: Collective, message_bytes: float, tp: int, arch: ArchConfig, link: LinkParams
+) -> CollectiveTime:
+    """One TP collective; hierarchical when the group is wider than the scale-up domain."""
+    domain = arch.scale_up_devices
+    if domain and tp > domain:
+        return hierarchical_collective_time(
+            kind, message_bytes, tp, link, scale_out_link(arch), domain
+        )
+    return collective_time(kind, message_bytes, tp, link)
+
+
 def tp_sync_cost(
     arch: ArchConfig, model: ModelSpec, tokens: int, tp: int, producers: LayerProducers
 ) -> TpCost:
@@ -86,7 +116,7 @@ def tp_sync_cost(
         )
         busy = exposed = 0.0
         for width, producer_s in gathers:
-            ct = collective_time(Collective.ALL_GATHER, tokens * width * ab, tp, link)
+            ct = _sync(Collective.ALL_GATHER, tokens * width * ab, tp, arch, link)
             busy += ct.seconds
             exposed += pipelined_exposed_s(ct.bandwidth_s, producer_s) + ct.latency_s
         return TpCost(exposed, busy)
@@ -96,9 +126,7 @@ def tp_sync_cost(
         widths: tuple[int, ...] = (qkv, h, up, h)
     else:  # Megatron
         widths = (h, h)
-    t = sum(
-        collective_time(Collective.ALL_REDUCE, tokens * w * ab, tp, link).seconds for w in widths
-    )
+    t = sum(_sync(Collective.ALL_REDUCE, tokens * w * ab, tp, arch, link).seconds for w in widths)
     return TpCost(t, t)
 
 
