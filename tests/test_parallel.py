@@ -366,3 +366,33 @@ def test_a_tp_group_wider_than_the_domain_all_reduces_hierarchically() -> None:
     assert t[0] < t[1] < t[2]
     four = [step_time(hw("x", a, None), MIXTRAL, batch, 4).seconds for a in (arch, split)]
     assert four[0] == four[1]
+
+
+def test_the_serving_simulator_runs_an_ep_design_from_its_fields() -> None:
+    """An HDA design with ep = 2 on 2 devices: the KV pool is two attention replicas' worth,
+    and `simulate` times its steps with the design's own EP (no extra argument)."""
+    from ador_opt.perf.memory import max_kv_tokens
+    from ador_opt.serving import simulate, workload_preset
+
+    arch = HDA.arch.replace(name="hda-ep2", devices=2, ep=2)  # type: ignore[union-attr]
+    hw = HDA.__class__("hda-ep2", arch, None)
+    assert max_kv_tokens(HDA, MIXTRAL, 1) == 0  # one device cannot hold Mixtral
+    tokens = max_kv_tokens(hw, MIXTRAL, 1)
+    assert tokens > 0 and tokens % 2 == 0
+    report = simulate(hw, MIXTRAL, workload_preset("chat"), 2.0, 40, 0)
+    assert report.completed == 40
+
+
+def test_study_points_count_replicas_over_tp_ep_pp() -> None:
+    from pathlib import Path
+
+    from ador_opt.explore.evaluate import EvalContext, evaluate_point
+    from ador_opt.explore.spec import load_spec
+
+    study = Path(__file__).resolve().parents[1] / "studies" / "mixtral-ep-tp-pp.toml"
+    ctx = EvalContext(load_spec(study))
+    base = {"sa_dim": 128, "core_count": 32, "p2p_gbps": 256}
+    wide = evaluate_point(ctx, {**base, "tp": 2, "ep": 2, "pp": 1})
+    assert wide.feasible
+    bad = evaluate_point(ctx, {**base, "tp": 4, "ep": 4, "pp": 1})  # 16 devices > 8
+    assert bad.rejected_by == "sanity" and "multiple of tp · ep · pp" in bad.reason
