@@ -396,3 +396,18 @@ def test_study_points_count_replicas_over_tp_ep_pp() -> None:
     assert wide.feasible
     bad = evaluate_point(ctx, {**base, "tp": 4, "ep": 4, "pp": 1})  # 16 devices > 8
     assert bad.rejected_by == "sanity" and "multiple of tp · ep · pp" in bad.reason
+
+
+def test_gpu_levels_are_the_nvswitch_node_and_its_nic() -> None:
+    """H100: NVLink (fitted, switched) inside 8-GPU nodes, NDR 400G (50 GB/s each way)
+    between them; an EP group of 16 pays the NIC, one of 8 does not."""
+    from ador_opt.perf.parallel import levels_of
+
+    lv = levels_of(H100)
+    assert (lv.domain_devices, lv.up_ring, lv.out.gbps_one_way) == (8, False, 50.0)
+    assert levels_of(HARDWARE_PRESETS["a100-sxm-80gb"]).out.gbps_one_way == 25.0
+    payload = 64e6
+    inside = ep_all_to_all_s(payload, 1, 8, lv)
+    across = ep_all_to_all_s(payload, 1, 16, lv)
+    assert across > inside
+    assert across >= payload * 8 / 15 / 50e9  # the NIC share at NIC speed at least
