@@ -411,3 +411,30 @@ def test_gpu_levels_are_the_nvswitch_node_and_its_nic() -> None:
     across = ep_all_to_all_s(payload, 1, 16, lv)
     assert across > inside
     assert across >= payload * 8 / 15 / 50e9  # the NIC share at NIC speed at least
+
+
+def test_roofline_lower_bounds_stay_below_the_model_under_ep_and_pp() -> None:
+    """The pruning stage's bounds (explore/evaluate.py) must never exceed the evaluated TTFT
+    and TBT, or feasible layouts would be pruned."""
+    import itertools
+    from pathlib import Path
+
+    from ador_opt.explore.evaluate import EvalContext, _lower_bounds_ms, evaluate_point
+    from ador_opt.explore.space import realise
+    from ador_opt.explore.spec import load_spec
+
+    study = Path(__file__).resolve().parents[1] / "studies" / "mixtral-ep-tp-pp.toml"
+    ctx = EvalContext(load_spec(study))
+    sc = ctx.spec.file.scenarios[0]
+    checked = 0
+    for tp, ep, pp in itertools.product((1, 2, 4), (1, 2, 4, 8), (1, 2, 4)):
+        point = {"sa_dim": 64, "core_count": 16, "tp": tp, "ep": ep, "pp": pp, "p2p_gbps": 64}
+        r = evaluate_point(ctx, point)
+        if not r.feasible:
+            continue
+        arch = realise(ctx.space, point).arch
+        assert arch is not None
+        ttft_lb, tbt_lb = _lower_bounds_ms(arch, MIXTRAL, sc)
+        assert ttft_lb <= r.metrics["ttft_ms"] and tbt_lb <= r.metrics["tbt_ms"], point
+        checked += 1
+    assert checked >= 10

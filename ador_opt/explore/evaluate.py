@@ -327,10 +327,11 @@ def _lower_bounds_ms(
     """
     tp = arch.tp
     params = float(linear_params(model))
+    streamed = params
     if arch.ep > 1:  # the busiest expert device streams at least the mean k/ep experts
         layers = model.num_layers if model.num_experts > 1 else 0
-        params -= layers * model.experts_per_token * model.expert_params * (1 - 1 / arch.ep)
-    stream_s = params * model.bytes_per_weight / tp / (arch.dram_gbps * 1e9)
+        streamed -= layers * model.experts_per_token * model.expert_params * (1 - 1 / arch.ep)
+    stream_s = streamed * model.bytes_per_weight / tp / (arch.dram_gbps * 1e9)
     tokens = sc.batch * sc.input_len if isinstance(sc, StaticScenario) else 1
     # A device of a tp·ep·pp replica does at least its 1/(tp·ep·pp) share of the FLOPs.
     compute_s = 2.0 * params * tokens / arch.replica_devices / (arch.peak_tflops * 1e12)
