@@ -188,7 +188,11 @@ def evaluate_design(
                 "or size too small to evaluate)"}  # fmt: skip
     area_total = doc["area_mm2"] * devices
     tput = result.throughput_tokens_per_s * replicas
-    extra = {"parallelism": parallelism_facts(hw, model, batch, input_len, par, sa_backend)}
+    extra = (
+        {"parallelism": parallelism_facts(hw, model, batch, input_len, par, sa_backend)}
+        if parallel
+        else {}
+    )
     return {
         **doc,
         "feasible": True,
@@ -200,7 +204,7 @@ def evaluate_design(
         "area_total_mm2": area_total,
         "throughput_per_mm2": tput / area_total,
         "cost_total_usd": None if doc["cost_usd"] is None else doc["cost_usd"] * devices,
-        **(extra if parallel else {}),
+        **extra,
         **energy_metrics(result.energy_j, result.e2e_ms, batch * output_len * replicas, devices),
         "utilisation": dict(result.utilisation),
         "dram_bandwidth_utilisation": result.utilisation.get("dram", 0.0),
