@@ -185,12 +185,16 @@ def serving_bound(
     # Weights that cannot stay on chip are streamed from DRAM every step (all of them for
     # any LLM this engine models; the SRAM is subtracted so the floor never overstates).
     sram_bytes = (arch.global_sram_mib * 2**20) + arch.core_count * arch.local_sram_kib * 2**10
-    weights = max(0.0, params * model.bytes_per_weight / tp - sram_bytes)
+    weights = max(0.0, streamed_params(model, arch) * model.bytes_per_weight / tp - sram_bytes)
     kvb = kv_bytes_per_token_per_device(model, tp)
     bw = arch.dram_gbps * 1e9
     peak = arch.peak_tflops * 1e12
     cum_in = np.cumsum(ins)
-    pw = np.maximum(2.0 * params * cum_in / tp / peak, np.ceil(cum_in / chunk) * weights / bw)
+    # FLOPs floor over the whole replica (tp · ep · pp devices share them at best).
+    flops_devices = arch.replica_devices
+    pw = np.maximum(
+        2.0 * params * cum_in / flops_devices / peak, np.ceil(cum_in / chunk) * weights / bw
+    )
     cap = float("inf")
     limit_s = slo.ttft_p90_ms / 1e3
     if math.isfinite(limit_s):
@@ -202,7 +206,9 @@ def serving_bound(
     gaps = np.concatenate([i + np.arange(1, int(o)) for i, o in zip(ins, outs, strict=True)])
     ctx_p99 = float(np.quantile(gaps, 0.99, method="inverted_cdf")) if len(gaps) else 0.0
     tbt = (weights + ctx_p99 * kvb) / bw
-    prefill = np.maximum(2.0 * params * ins / tp / peak, np.ceil(ins / chunk) * weights / bw)
+    prefill = np.maximum(
+        2.0 * params * ins / flops_devices / peak, np.ceil(ins / chunk) * weights / bw
+    )
     ttft = float(np.quantile(prefill, 0.9, method="inverted_cdf"))
     return {"capacity_rps": cap, "tbt_p99_ms": tbt * 1e3, "ttft_p90_ms": ttft * 1e3}
 
@@ -315,6 +321,17 @@ def linear_params(model: ModelSpec) -> int:
     return model.linear_params_per_token
 
 
+def streamed_params(model: ModelSpec, arch: ArchConfig) -> float:
+    """`linear_params` a device of the design streams at least per step: with expert
+    parallelism the busiest expert device holds at least the mean k/ep of the top-k experts
+    (perf/expert.py), so the bound keeps only that share of them."""
+    params = float(linear_params(model))
+    if arch.ep > 1 and model.num_experts > 1:
+        layers = int(getattr(model, "moe_layers", model.num_layers))
+        params -= layers * model.experts_per_token * model.expert_params * (1 - 1 / arch.ep)
+    return params
+
+
 def _lower_bounds_ms(
     arch: ArchConfig, model: ModelSpec, sc: StaticScenario | ServingScenario
 ) -> tuple[float, float]:
@@ -327,11 +344,7 @@ def _lower_bounds_ms(
     """
     tp = arch.tp
     params = float(linear_params(model))
-    streamed = params
-    if arch.ep > 1:  # the busiest expert device streams at least the mean k/ep experts
-        layers = model.num_layers if model.num_experts > 1 else 0
-        streamed -= layers * model.experts_per_token * model.expert_params * (1 - 1 / arch.ep)
-    stream_s = streamed * model.bytes_per_weight / tp / (arch.dram_gbps * 1e9)
+    stream_s = streamed_params(model, arch) * model.bytes_per_weight / tp / (arch.dram_gbps * 1e9)
     tokens = sc.batch * sc.input_len if isinstance(sc, StaticScenario) else 1
     # A device of a tp·ep·pp replica does at least its 1/(tp·ep·pp) share of the FLOPs.
     compute_s = 2.0 * params * tokens / arch.replica_devices / (arch.peak_tflops * 1e12)
@@ -642,7 +655,7 @@ def _bound_skip(
     if any(o.name not in covered for o in spec.objectives):
         return None
     group = serving_bound(arch, model, sc, serving_slo(spec, model))
-    replicas = arch.devices // arch.tp
+    replicas = arch.dp  # devices / (tp · ep · pp)
     cap = group["capacity_rps"] * replicas
     best_case = {
         **design,

@@ -21,7 +21,7 @@ simulation of the routing (within 8 % on the cases tried, exact for one token).
 
 The expert GEMMs of the most loaded device (`ep_gemm_timing`): its n local experts, of which
 n·(1 − (1 − k/E)^T) are hit on average (the same expectation `models/ops.py` uses for all E),
-share the maximum load evenly.
+share the maximum load evenly, as one grouped GEMM per layer like models/ops.py's.
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ import numpy as np
 
 from ador_opt.models.ops import GemmTiming, StepParts
 from ador_opt.models.spec import ModelSpec
-
-EXPERT_GEMMS = ("moe_up", "moe_down")  # the routed-expert GEMMs of models/ops.py
 
 
 @lru_cache(maxsize=1024)
@@ -98,7 +96,8 @@ class ExpertShard:
 def ep_gemm_timing(gemms: GemmTiming, ep: int, tokens: int) -> GemmTiming:
     """`gemms` with `moe_up`/`moe_down` replaced by the most loaded device's local experts.
     Memoised, so the result's identity (the perf models' cache key) is stable."""
-    model = gemms.layout.model
+    layout = gemms.layout
+    model = layout.model
     experts, k = model.num_experts, model.experts_per_token
     layers = moe_layers(model)
     if ep <= 1 or layers == 0:
@@ -108,10 +107,15 @@ def ep_gemm_timing(gemms: GemmTiming, ep: int, tokens: int) -> GemmTiming:
     n_active = max(1, math.ceil(active - 1e-9))
     load = expected_max_load(tokens, experts, k, ep)
     per_expert = max(1, math.ceil(load / n_active - 1e-9))
+    # models/ops.py runs the hit experts of a layer as one grouped GEMM (`per_expert` rows
+    # against n_active experts side by side); the busiest device's has n_active of its own.
+    f, up_n = layout.f_exp, layout.up_exp
+    own = {
+        "moe_up": (per_expert, model.hidden_size, up_n * n_active),
+        "moe_down": (per_expert, f * n_active, model.hidden_size),
+    }
     shapes = tuple(
-        (name, per_expert, kk, n, layers * n_active)
-        if name in EXPERT_GEMMS
-        else (name, m, kk, n, r)
+        (name, *own[name], r) if name in own else (name, m, kk, n, r)
         for name, m, kk, n, r in gemms.shapes
     )
     flops = sum(2 * m * kk * n * r for _, m, kk, n, r in shapes)

@@ -93,6 +93,19 @@ def check_parallelism(model: ModelSpec, tp: int, ep: int, pp: int) -> None:
         raise InputError(f"pp={pp} does not divide the {model.num_layers} layers of {model.name}")
 
 
+def stage_of(model: ModelSpec, pp: int) -> ModelSpec:
+    """The layers of one pipeline stage: L/pp layers, with the model's layer-count fields
+    (leading dense layers, sliding-window layers) split pp ways the same (rounded up, so the
+    stage is the fullest one)."""
+    layers = model.num_layers // pp
+    return replace(
+        model,
+        num_layers=layers,
+        dense_layers=min(-(-model.dense_layers // pp), layers),
+        sliding_window_layers=min(-(-model.sliding_window_layers // pp), layers),
+    )
+
+
 def bubble_fraction(pp: int, micro_batches: int) -> float:
     """Idle share of a GPipe/1F1B pipeline pass: (pp − 1) / (m + pp − 1)."""
     if pp < 1 or micro_batches < 1:
@@ -245,7 +258,7 @@ def parallel_breakdown(
     """The step of `batch` on a tp × ep × pp replica of `hw` (module docstring)."""
     par.check(model)
     tp, ep, pp = par.tp, par.ep, par.pp
-    stage_model = model if pp == 1 else replace(model, num_layers=model.num_layers // pp)
+    stage_model = model if pp == 1 else stage_of(model, pp)
     m = micro_batch_count(batch, pp, par.micro_batches)
     micro = largest_part(batch, m)
     group = largest_part(micro, ep)  # the attention replica with the most requests
@@ -331,7 +344,7 @@ def weight_bytes_per_device(model: ModelSpec, tp: int, ep: int = 1, pp: int = 1)
     wb = model.bytes_per_weight
     experts = expert_weight_bytes_per_device(model, 1, 1)
     vocab = model.vocab_size * model.hidden_size * wb
-    ends = model.weight_bytes - model.num_layers * model.layer_params * wb
+    ends = (model.embedding_params + model.lm_head_params) * wb  # norms stay with the layers
     layers_dense = model.weight_bytes - experts - ends
     if pp > 1:  # first stage: embedding; last: LM head (the embedding when tied) + final norm
         embedding = model.embedding_params * wb
