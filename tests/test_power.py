@@ -338,3 +338,22 @@ def test_power_objectives_default_to_the_power_budget() -> None:
         validate_spec(tomllib.loads(no_budget))
     bare = validate_spec(tomllib.loads(POWER_SPEC.replace("[budget]\npower_w = 300.0\n", "")))
     assert "power" not in bare.constraints and "shoreline" in bare.constraints
+
+
+def test_scale_out_nic_is_priced_only_when_a_replica_crosses_domains() -> None:
+    """`scale_out_gbps` buys cross-domain bandwidth; it must cost power and dollars exactly
+    when it is used (a replica spanning several scale-up domains), else it is a free knob."""
+    base = ADOR
+    one_domain = base.replace(devices=8, tp=8, scale_up_devices=0)
+    crossing = base.replace(devices=8, tp=8, scale_up_devices=4)
+    assert not one_domain.uses_scale_out and crossing.uses_scale_out
+    fat = crossing.replace(scale_out_gbps=4 * crossing.scale_out_gbps)
+    p_one, p_cross, p_fat = (power_breakdown(a) for a in (one_domain, crossing, fat))
+    assert p_one.scale_out_w == 0.0
+    assert p_cross.scale_out_w == pytest.approx(crossing.scale_out_gbps * c.NIC_W_PER_GBPS)
+    assert p_fat.total_w > p_cross.total_w > p_one.total_w
+    k_one, k_cross, k_fat = (cost_breakdown(a) for a in (one_domain, crossing, fat))
+    assert k_one.nic_usd == 0.0 < k_cross.nic_usd < k_fat.nic_usd
+    assert k_fat.total_usd - k_cross.total_usd == pytest.approx(k_fat.nic_usd - k_cross.nic_usd)
+    # The NIC is an adapter card: no die area.
+    assert area_breakdown(fat).total_mm2 == area_breakdown(crossing).total_mm2

@@ -96,8 +96,8 @@ class ArchConfig:
     # (data parallelism, `dp`). `micro_batches`: prefill micro-batches per pipeline pass
     # (0 = pp). The scale-up domain is `scale_up_devices` devices on the `p2p_*` links (0 =
     # every device); domains talk over a scale-out NIC of `scale_out_gbps` (bidirectional
-    # aggregate, like `p2p_gbps`) with `scale_out_latency_us` per message. The NIC's area is
-    # not charged (docs/model.md).
+    # aggregate, like `p2p_gbps`) with `scale_out_latency_us` per message. The NIC is a separate
+    # adapter (no die area); its power and price are charged when a replica crosses domains.
     ep: int = 1
     pp: int = 1
     micro_batches: int = 0
@@ -284,6 +284,12 @@ class ArchConfig:
     def dp(self) -> int:
         """Data-parallel replicas: devices / (tp · ep · pp)."""
         return self.devices // self.replica_devices
+
+    @property
+    def uses_scale_out(self) -> bool:
+        """True when one replica spans several scale-up domains, so each device carries and
+        uses a scale-out NIC (its power and price: `hardware/power.py`, `hardware/cost.py`)."""
+        return 0 < self.scale_up_devices < self.replica_devices
 
     @property
     def total_sram_mib(self) -> float:

@@ -151,6 +151,13 @@ WAFER_DIAMETER_MM = 300.0
 DEFECT_DENSITY_PER_MM2 = 0.0015
 YIELD_CLUSTERING_ALPHA = 3.0
 PACKAGE_ASSEMBLY_USD = 21.0
+# Scale-out NIC, one per device when a replica spans several scale-up domains (a separate
+# adapter card, as in DGX/HGX nodes: no die area). Per GB/s of bidirectional aggregate
+# bandwidth (`scale_out_gbps`). ASSUMPTIONS (docs/model.md): a 400 Gb/s single-port
+# adapter (ConnectX-7 class, 100 GB/s aggregate) draws ≈ 25 W at full load (adapter
+# datasheets list ≈ 20–25 W) and sells for ≈ $2,000 (street prices of 2024–2026).
+NIC_W_PER_GBPS = 25.0 / 100.0
+NIC_USD_PER_GBPS = 2000.0 / 100.0
 MEMORY_USD_PER_GB: dict[DramType, float] = {
     DramType.HBM2E: 7.0,  # DESIGN §4: HBM ≈ $7/GB
     DramType.HBM3: 8.5,  # ASSUMPTION: +20 % generational premium over HBM2e (docs/model.md)

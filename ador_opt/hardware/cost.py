@@ -35,6 +35,7 @@ class CostBreakdown:
     package_usd: float
     memory_usd: float
     total_usd: float
+    nic_usd: float = 0.0  # scale-out NIC (0 unless a replica spans several domains)
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -49,8 +50,9 @@ def cost_breakdown(arch: ArchConfig, memory_usd_per_gb: float | None = None) -> 
         c.MEMORY_USD_PER_GB[arch.dram_type] if memory_usd_per_gb is None else memory_usd_per_gb
     )
     memory = arch.dram_gib * 1.073741824 * per_gb  # GiB → GB
-    total = die_usd + c.PACKAGE_ASSEMBLY_USD + memory
-    return CostBreakdown(area, gross, y, die_usd, c.PACKAGE_ASSEMBLY_USD, memory, total)
+    nic = arch.scale_out_gbps * c.NIC_USD_PER_GBPS if arch.uses_scale_out else 0.0
+    total = die_usd + c.PACKAGE_ASSEMBLY_USD + memory + nic
+    return CostBreakdown(area, gross, y, die_usd, c.PACKAGE_ASSEMBLY_USD, memory, total, nic)
 
 
 def device_cost_usd(arch: ArchConfig) -> float:

@@ -9,7 +9,8 @@ Off-die energies (DRAM, device links) do not depend on the core clock.
 TDP = the power with every unit busy at its peak rate at once: every MAC of every array and MAC
 tree each cycle, every vector lane, one control issue per 32-lane sublane, local SRAM feeding
 all of them, the NoC and global SRAM at `noc_gbps`, DRAM at `dram_gbps`, the links at
-`p2p_gbps` (half sent, half received), plus leakage over the die area.
+`p2p_gbps` (half sent, half received), the scale-out NIC adapter when a replica spans several
+scale-up domains, plus leakage over the die area.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ class PowerBreakdown:
     noc_w: float
     dram_w: float
     p2p_w: float
+    scale_out_w: float
     leakage_w: float
     total_w: float
 
@@ -148,6 +150,8 @@ def power_breakdown(arch: ArchConfig, precision: str = "fp16") -> PowerBreakdown
         "dram_w": arch.dram_gbps * 1e9 * e.dram_j_per_byte,
         # p2p_gbps is the bidirectional aggregate: half of it is sent by this device.
         "p2p_w": arch.p2p_gbps / 2 * 1e9 * e.p2p_j_per_byte,
+        # The scale-out NIC adapter (only when a replica spans several scale-up domains).
+        "scale_out_w": arch.scale_out_gbps * c.NIC_W_PER_GBPS if arch.uses_scale_out else 0.0,
         "leakage_w": e.leakage_w,
     }
     return PowerBreakdown(**parts, total_w=sum(parts.values()))
