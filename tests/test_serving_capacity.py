@@ -156,3 +156,24 @@ def test_tuning_the_token_budget_keeps_the_best() -> None:
     assert tuned.tuned == single
     assert tuned.max_rate_per_s == max(single.values())
     assert tuned.chunk_size == max(single, key=single.__getitem__)
+
+
+def test_a_run_too_short_to_load_the_design_stops_at_the_rate_ceiling() -> None:
+    """Five requests on ador-paper meet the SLO at any rate (the burst never queues): the
+    search must stop at RATE_CEILING_FACTOR × the saturation estimate and say so, not grow
+    the rate ×16 per probe until MAX_PROBES (≈ 1e43 req/s before the ceiling)."""
+    from ador_opt.hardware import HARDWARE_PRESETS
+    from ador_opt.models import load_model
+    from ador_opt.serving import workload_preset
+    from ador_opt.serving.capacity import MAX_PROBES, RATE_CEILING_FACTOR, find_capacity
+    from ador_opt.serving.slo import Slo
+
+    hw = HARDWARE_PRESETS["ador-paper"]
+    res = find_capacity(
+        hw, load_model("llama-3-8b"), workload_preset("chat"), Slo(ttft_p90_ms=2000.0,
+        tbt_p99_ms=200.0), num_requests=5, seed=0,
+    )  # fmt: skip
+    assert res.capped
+    assert res.max_rate_per_s == pytest.approx(res.saturation_estimate_per_s * RATE_CEILING_FACTOR)
+    assert len(res.probes) < MAX_PROBES
+    assert res.to_dict()["capped"] is True

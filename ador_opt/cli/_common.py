@@ -23,6 +23,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ador_opt.errors import InputError
+
 out_console = Console(highlight=False)
 # A value wider than this may fold (long free text such as a reason); shorter ones never do.
 MAX_VALUE_WIDTH = 24
@@ -145,3 +147,14 @@ def emit_json(document: Any) -> None:
     """Print exactly one JSON document (one line) on stdout. NaN/inf become null."""
     sys.stdout.write(json.dumps(_clean(document), separators=(",", ":")) + "\n")
     sys.stdout.flush()
+
+
+def int_list(name: str, text: str) -> list[int]:
+    """Comma-separated integers of option `name`; malformed or empty is an InputError."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InputError(f"{name}: expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise InputError(f"{name}: empty list")
+    return values

@@ -12,7 +12,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ador_opt.cli._common import Col, emit_json, err_console, out_console, print_table
+from ador_opt.cli._common import (
+    Col,
+    emit_json,
+    err_console,
+    int_list,
+    out_console,
+    print_table,
+)
 from ador_opt.cli.formats import (
     AcceptanceOpt,
     ActPrecisionOpt,
@@ -99,12 +106,7 @@ def _model(name: str, precision: str) -> ModelSpec:
 
 
 def _int_list(name: str, text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise InputError(f"{name}: expected comma-separated integers, got {text!r}") from None
-    if not values:
-        raise InputError(f"{name}: empty list")
+    values = int_list(name, text)
     for value in values:
         _positive(name, value)
     return values

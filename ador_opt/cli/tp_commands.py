@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ador_opt.cli._common import Col, emit_json, print_table
+from ador_opt.cli._common import Col, emit_json, int_list, print_table
 from ador_opt.errors import InputError
 from ador_opt.hardware.arch import TpSync
 from ador_opt.hardware.loader import load_hardware
@@ -18,16 +18,6 @@ from ador_opt.models.ops import BatchComposition
 from ador_opt.perf.evaluate import parse_precision
 from ador_opt.perf.tp import HIDE_TOLERANCE
 from ador_opt.perf.tp_sweep import sweep_document, tp_sync_sweep
-
-
-def _ints(name: str, text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise InputError(f"{name}: expected comma-separated integers, got {text!r}") from None
-    if not values:
-        raise InputError(f"{name}: empty list")
-    return values
 
 
 def _syncs(text: str) -> list[TpSync]:
@@ -68,7 +58,7 @@ def tp_sync(
             raise InputError(f"{name} must be a positive integer, got {value}")
     if prefill < 0:
         raise InputError(f"--prefill must be ≥ 0, got {prefill}")
-    tps, syncs = _ints("--tp", tp), _syncs(sync)
+    tps, syncs = int_list("--tp", tp), _syncs(sync)
     spec = load_model(model).with_precision(parse_precision(precision))
     hw = load_hardware(hardware)
     if hw.arch is None or hw.gpu is not None:

@@ -140,6 +140,8 @@ def serving_capacity(
     if result.stopped_early:
         # The design cannot reach the front: its capacity is known to lie in [lo, hi).
         out["capacity_upper_rps"] = float(result.upper_rate_per_s)
+    if result.capped:  # the run was too short to load the design: capacity is a lower bound
+        out["capacity_capped"] = 1.0
     return out
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ador_opt.hardware.arch import ArchConfig
 from ador_opt.hardware.presets import Hardware
 from ador_opt.models.spec import ModelSpec
+from ador_opt.perf.expert import expert_weight_bytes_per_device
 
 GIB = 1024**3
 # TensorRT-LLM gives the KV cache 90 % of the memory free after weights by default
@@ -57,12 +58,21 @@ def window_reserve_tokens(model: ModelSpec, tp: int, requests: int) -> int:
 
 
 def weight_bytes_per_device(model: ModelSpec, tp: int, ep: int = 1, pp: int = 1) -> float:
-    """Weight bytes of the fullest device of a tp × ep × pp replica (perf/parallel.py)."""
+    """Weight bytes on the fullest device of a tp × ep × pp replica: its L/pp layers — dense
+    weights split tp ways, routed experts split ep · tp ways — plus the embedding (first
+    stage) or the LM head and final norm (last stage), whichever is larger, split tp ways.
+    Equals `model.weight_bytes / tp` when ep = pp = 1."""
     if ep == 1 and pp == 1:
         return model.weight_bytes / tp
-    from ador_opt.perf.parallel import weight_bytes_per_device as parallel_weights
-
-    return parallel_weights(model, tp, ep, pp)
+    wb = model.bytes_per_weight
+    experts = expert_weight_bytes_per_device(model, 1, 1)
+    vocab = model.vocab_size * model.hidden_size * wb
+    ends = (model.embedding_params + model.lm_head_params) * wb  # norms stay with the layers
+    layers_dense = model.weight_bytes - experts - ends
+    if pp > 1:  # first stage: embedding; last: LM head (the embedding when tied) + final norm
+        embedding = model.embedding_params * wb
+        ends = max(embedding, ends - embedding + (vocab if model.tied_embeddings else 0))
+    return (layers_dense / pp + ends) / tp + experts / (pp * ep * tp)
 
 
 def _ep_pp(hw: Hardware, ep: int | None, pp: int | None) -> tuple[int, int]:

@@ -46,7 +46,8 @@ from ador_opt.models.ops import BatchComposition, PrefillChunk
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.collectives import LinkParams, all_to_all_time, send_time
 from ador_opt.perf.expert import ExpertShard, moe_layers
-from ador_opt.perf.result import StepTime
+from ador_opt.perf.memory import weight_bytes_per_device
+from ador_opt.perf.result import StepTime, scale_step
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,20 +283,11 @@ def parallel_breakdown(
     else:
         seconds, bubble = (m + pp - 1) * period - send_s, bubble_fraction(pp, m)
     comm_s = (a2a_s + send_s) * m
-    busy = {u: b * m for u, b in st.busy_s.items()}
+    per_pass = scale_step(st, m)  # every micro-batch's work and activity
+    busy = dict(per_pass.busy_s)
     busy["p2p"] = busy.get("p2p", 0.0) + comm_s
     bound = "p2p" if a2a_s + send_s > st.seconds else st.bound
-    out = StepTime(
-        seconds=seconds,
-        bound=bound,
-        busy_s=MappingProxyType(busy),
-        dram_bytes=st.dram_bytes * m,
-        flops=st.flops * m,
-        sram_bytes=st.sram_bytes * m,
-        noc_bytes=st.noc_bytes * m,
-        p2p_bytes=st.p2p_bytes * m,
-        energy_j=st.energy_j * m,
-    )
+    out = replace(per_pass, seconds=seconds, bound=bound, busy_s=MappingProxyType(busy))
     tokens = micro.tokens if shard is not None else 0
     return out, StepBreakdown(stage_s, a2a_s, send_s, m, bubble, tokens, seconds)
 
@@ -330,26 +322,6 @@ def resolve_parallelism(
         if micro_batches is not None
         else (arch.micro_batches if arch is not None else 0),
     )
-
-
-def weight_bytes_per_device(model: ModelSpec, tp: int, ep: int = 1, pp: int = 1) -> float:
-    """Weight bytes on the fullest device of a tp × ep × pp replica: its L/pp layers — dense
-    weights split tp ways, routed experts split ep · tp ways — plus the embedding (first
-    stage) or the LM head and final norm (last stage), whichever is larger, split tp ways.
-    Equals `model.weight_bytes / tp` when ep = pp = 1."""
-    if ep == 1 and pp == 1:
-        return model.weight_bytes / tp
-    from ador_opt.perf.expert import expert_weight_bytes_per_device
-
-    wb = model.bytes_per_weight
-    experts = expert_weight_bytes_per_device(model, 1, 1)
-    vocab = model.vocab_size * model.hidden_size * wb
-    ends = (model.embedding_params + model.lm_head_params) * wb  # norms stay with the layers
-    layers_dense = model.weight_bytes - experts - ends
-    if pp > 1:  # first stage: embedding; last: LM head (the embedding when tied) + final norm
-        embedding = model.embedding_params * wb
-        ends = max(embedding, ends - embedding + (vocab if model.tied_embeddings else 0))
-    return (layers_dense / pp + ends) / tp + experts / (pp * ep * tp)
 
 
 def kv_share(ep: int, pp: int) -> float:

@@ -39,3 +39,36 @@ class StepTime:
         if self.seconds <= 0:
             return {k: 0.0 for k in self.busy_s}
         return {k: min(1.0, v / self.seconds) for k, v in self.busy_s.items()}
+
+
+def add_steps(a: StepTime, b: StepTime) -> StepTime:
+    """Two steps run one after the other on the same device."""
+    busy = dict(a.busy_s)
+    for unit, s in b.busy_s.items():
+        busy[unit] = busy.get(unit, 0.0) + s
+    return StepTime(
+        seconds=a.seconds + b.seconds,
+        bound=a.bound if a.seconds >= b.seconds else b.bound,
+        busy_s=MappingProxyType(busy),
+        dram_bytes=a.dram_bytes + b.dram_bytes,
+        flops=a.flops + b.flops,
+        sram_bytes=a.sram_bytes + b.sram_bytes,
+        noc_bytes=a.noc_bytes + b.noc_bytes,
+        p2p_bytes=a.p2p_bytes + b.p2p_bytes,
+        energy_j=a.energy_j + b.energy_j,
+    )
+
+
+def scale_step(st: StepTime, factor: float) -> StepTime:
+    """`st` with its time, busy times and activity counters multiplied by `factor`."""
+    return StepTime(
+        seconds=st.seconds * factor,
+        bound=st.bound,
+        busy_s=MappingProxyType({u: s * factor for u, s in st.busy_s.items()}),
+        dram_bytes=st.dram_bytes * factor,
+        flops=st.flops * factor,
+        sram_bytes=st.sram_bytes * factor,
+        noc_bytes=st.noc_bytes * factor,
+        p2p_bytes=st.p2p_bytes * factor,
+        energy_j=st.energy_j * factor,
+    )

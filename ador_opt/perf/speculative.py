@@ -34,14 +34,13 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from ador_opt.errors import InputError
 from ador_opt.models.ops import BatchComposition, PrefillChunk
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.memory import kv_bytes_per_token_per_device, weight_bytes_per_device
-from ador_opt.perf.result import StepTime
+from ador_opt.perf.result import StepTime, add_steps, scale_step
 
 # Most proposed tokens per step accepted as input: published systems use 1–8 (EAGLE-2 up to 8
 # in its tree, Medusa 5 heads, DeepSeek-V3 1 MTP module); 16 bounds the verify width.
@@ -177,39 +176,6 @@ def verify_batch(batch: int, context: int, k: int) -> BatchComposition:
     cached tokens each, the LM head on every position."""
     chunk = PrefillChunk(k + 1, context, True)
     return BatchComposition(prefill=(chunk,) * batch, extra_logits=batch * k)
-
-
-def add_steps(a: StepTime, b: StepTime) -> StepTime:
-    """Two steps run one after the other on the same device."""
-    busy = dict(a.busy_s)
-    for unit, s in b.busy_s.items():
-        busy[unit] = busy.get(unit, 0.0) + s
-    return StepTime(
-        seconds=a.seconds + b.seconds,
-        bound=a.bound if a.seconds >= b.seconds else b.bound,
-        busy_s=MappingProxyType(busy),
-        dram_bytes=a.dram_bytes + b.dram_bytes,
-        flops=a.flops + b.flops,
-        sram_bytes=a.sram_bytes + b.sram_bytes,
-        noc_bytes=a.noc_bytes + b.noc_bytes,
-        p2p_bytes=a.p2p_bytes + b.p2p_bytes,
-        energy_j=a.energy_j + b.energy_j,
-    )
-
-
-def scale_step(st: StepTime, factor: float) -> StepTime:
-    """`st` with its time, busy times and activity counters multiplied by `factor`."""
-    return StepTime(
-        seconds=st.seconds * factor,
-        bound=st.bound,
-        busy_s=MappingProxyType({u: s * factor for u, s in st.busy_s.items()}),
-        dram_bytes=st.dram_bytes * factor,
-        flops=st.flops * factor,
-        sram_bytes=st.sram_bytes * factor,
-        noc_bytes=st.noc_bytes * factor,
-        p2p_bytes=st.p2p_bytes * factor,
-        energy_j=st.energy_j * factor,
-    )
 
 
 def verification_step(
