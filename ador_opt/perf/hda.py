@@ -22,7 +22,7 @@ from types import MappingProxyType
 
 from ador_opt.errors import InputError
 from ador_opt.hardware.arch import ArchConfig
-from ador_opt.models.ops import BatchComposition, GemmTiming, step_parts
+from ador_opt.models.ops import BatchComposition, GemmTiming, StepParts, step_parts
 from ador_opt.models.spec import ModelSpec, Precision
 from ador_opt.perf.mactree import dram_stream_s
 from ador_opt.perf.memory import logits_spill_bytes
@@ -161,11 +161,18 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
     )
 
 
+@lru_cache(maxsize=8192)
+def _step_parts(model: ModelSpec, batch: BatchComposition, tp: int) -> StepParts:
+    """`step_parts`, memoised: it depends on the model and the batch only, so every design
+    evaluated on the same scenario (a `--designs` file, the trials of a study) shares it."""
+    return step_parts(model, batch, tp)
+
+
 @lru_cache(maxsize=32768)
 def _step(
     arch: ArchConfig, model: ModelSpec, batch: BatchComposition, tp: int, cycles_fn: CyclesFn
 ) -> StepTime:
-    parts = step_parts(model, batch, tp)
+    parts = _step_parts(model, batch, tp)
     layers = model.num_layers
     gemm_cycles = cycles_fn
     if model.precision is Precision.INT8:  # int8 × int8 weight GEMMs at the arrays' int8 rate

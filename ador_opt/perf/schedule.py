@@ -136,7 +136,8 @@ def best_mapping(arch: ArchConfig, works: list[UnitWork], noc_extra: float = 0.0
         )
     assert len(works) == 2, "best_mapping splits over at most two units"
     a, b = works
-    ta, tb = _alone_core_s(arch, a), _alone_core_s(arch, b)
+    ta = staged_core_s(a.compute_s, dram_stream_s(arch, a.dram_bytes), a.stages)
+    tb = staged_core_s(b.compute_s, dram_stream_s(arch, b.dram_bytes), b.stages)
     sa = tb / (ta + tb)  # share of a: rate_a / (rate_a + rate_b); both would finish together
     # A unit whose work comes in whole rounds keeps at least its balanced share, rounded up
     # to whole rounds (the other unit takes whole rounds off it, and finishes first).

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ador_opt.errors import InputError
 from ador_opt.hardware.presets import Hardware
@@ -55,17 +57,29 @@ class StaticBatchResult:
 StepFn = Callable[[BatchComposition], StepTime]
 
 
-def _decode_total_s(
-    step: StepFn, batch: int, input_len: int, steps: int
-) -> tuple[float, StepTime, StepTime, dict[str, float], float]:
-    """Sum of `steps` decode-step times (and energies, the last item) with context
-    input_len+1 … input_len+steps."""
+@lru_cache(maxsize=256)
+def _decode_samples(
+    input_len: int, steps: int
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any], tuple[int, ...]]:
+    """(every decode context input_len+1 … input_len+steps, the sampled contexts, the same
+    as ints). Read-only arrays, shared by every design evaluated with these lengths."""
     contexts = np.arange(input_len + 1, input_len + steps + 1)
     if steps <= EXACT_DECODE_STEPS:
         sample_ctx = contexts
     else:
         sample_ctx = np.unique(np.linspace(contexts[0], contexts[-1], DECODE_SAMPLES).round())
-    results = [step(BatchComposition.decode_only(batch, int(c))) for c in sample_ctx]
+    contexts.flags.writeable = False
+    sample_ctx.flags.writeable = False
+    return contexts, sample_ctx, tuple(int(c) for c in sample_ctx)
+
+
+def _decode_total_s(
+    step: StepFn, batch: int, input_len: int, steps: int
+) -> tuple[float, StepTime, StepTime, dict[str, float], float]:
+    """Sum of `steps` decode-step times (and energies, the last item) with context
+    input_len+1 … input_len+steps."""
+    contexts, sample_ctx, sample_ints = _decode_samples(input_len, steps)
+    results = [step(BatchComposition.decode_only(batch, c)) for c in sample_ints]
     times = np.array([r.seconds for r in results])
     total = float(np.interp(contexts, sample_ctx, times).sum())
     energies = np.array([r.energy_j for r in results])
