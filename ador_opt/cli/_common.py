@@ -130,6 +130,13 @@ def print_table(
 
 
 def _clean(value: Any) -> Any:
+    kind = type(value)  # exact built-in types first (the bulk of a document; same results)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -141,7 +148,9 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def emit_json(document: Any) -> None:
-    """Print exactly one JSON document (one line) on stdout. NaN/inf become null."""
+def emit_json(document: Any, flush: bool = True) -> None:
+    """Print exactly one JSON document (one line) on stdout. NaN/inf become null. A caller
+    printing many lines may pass `flush=False` and flush itself."""
     sys.stdout.write(json.dumps(_clean(document), separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    if flush:
+        sys.stdout.flush()

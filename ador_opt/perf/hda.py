@@ -128,8 +128,7 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
         dram += t.dram_bytes * repeat
         sram += t.sram_bytes * repeat
         noc += t.noc_bytes * repeat
-        for i, b in enumerate(t.busy):
-            busy[i] += b * repeat
+        busy = [x + b * repeat for x, b in zip(busy, t.busy, strict=True)]
         bound_s[t.bound] = bound_s.get(t.bound, 0.0) + t.seconds * repeat
         if name == "lm_head":
             spill = logits_spill_bytes(arch, m, n, ab)
@@ -199,8 +198,7 @@ def _step(
         dram_bytes += t.dram_bytes * repeat
         sram_bytes += (t.sram_bytes + 2.0 * softmax_ops * parts.layout.ab) * repeat
         noc_bytes += t.noc_bytes * repeat
-        for i, b in enumerate(t.busy):
-            busy[i] += b * repeat
+        busy = [x + b * repeat for x, b in zip(busy, t.busy, strict=True)]
         bound_s[t.bound] = bound_s.get(t.bound, 0.0) + t.seconds * repeat
         if exposed > 0:
             bound_s["vector"] = bound_s.get("vector", 0.0) + exposed * repeat
