@@ -70,10 +70,13 @@ def mt_gemm_s(arch: ArchConfig, m: int, k: int, n: int) -> float:
     """MAC-tree compute seconds of (m × k) · (k × n): each of the m rows has ⌈k/W⌉·n segments
     of W products (a k shorter than W wastes inputs), spread over all L·P lanes; a lane holds
     its weight segment in registers while the m rows pass, so weights are read once."""
-    lanes = arch.mt_lanes * arch.core_count
-    cycles = m * math.ceil(math.ceil(k / arch.mt_width) * n / lanes)
-    cycles += _tree_depth(arch.mt_width)
-    return cycles / arch.freq_hz
+    return mt_gemm_cycles(arch.mt_lanes, arch.mt_width, arch.core_count, m, k, n) / arch.freq_hz
+
+
+def mt_gemm_cycles(lanes: int, width: int, cores: int, m: int, k: int, n: int) -> int:
+    """Cycles of `mt_gemm_s` on `cores` cores of `lanes` trees of `width` inputs each."""
+    cycles = m * math.ceil(math.ceil(k / width) * n / (lanes * cores))
+    return cycles + _tree_depth(width)
 
 
 def mt_attention_s(arch: ArchConfig, rows: int, head_dim: int, keys: int) -> float:

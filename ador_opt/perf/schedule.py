@@ -209,8 +209,14 @@ def gemm_time(
     If its input + output exceed all on-chip SRAM they round-trip through DRAM once."""
     act = m * (k + n) * bytes_per_act
     spill = float(act) if act > onchip_bytes(arch) else 0.0
-    work = Work(WorkKind.GEMM, m, k, n, bytes_per_weight, bytes_per_act, dram_bytes=spill)
+    work = _gemm_work(m, k, n, bytes_per_weight, bytes_per_act, spill)
     return best_mapping(arch, _offer(arch, work, cycles_fn, prune=True))
+
+
+@lru_cache(maxsize=16384)
+def _gemm_work(m: int, k: int, n: int, wb: int, ab: int, spill: float) -> Work:
+    """The GEMM's `Work` (one object per shape, shared by every design that times it)."""
+    return Work(WorkKind.GEMM, m, k, n, wb, ab, dram_bytes=spill)
 
 
 def _chunk_kinds(batch: BatchComposition) -> dict[tuple[int, int], int]:

@@ -414,14 +414,44 @@ def sa_attention_cost(
 ) -> tuple[int, float, int, int]:
     """QKᵀ (m × hd)·(hd × keys) and AV (m × keys)·(keys × hd) of `count` products, K and V
     stationary: (cycles incl. port stalls, local-SRAM bytes, stages, granules) — the sum of two
-    `sa_batched_plan`s, computed without building them (hot path of every attention op)."""
-    r, c = arch.sa_rows, arch.sa_cols
-    arrays = arch.core_count * arch.sa_per_core
+    `sa_batched_plan`s, computed without building them (hot path of every attention op).
+    Memoised on the array geometry and local SRAM, like `sa_gemm_plans`."""
+    return _attention_cost(
+        arch.sa_rows,
+        arch.sa_cols,
+        arch.core_count,
+        arch.sa_per_core,
+        arch.local_sram_kib,
+        count,
+        m,
+        hd,
+        keys,
+        cycles_fn,
+        b,
+    )
+
+
+@lru_cache(maxsize=65536)
+def _attention_cost(
+    r: int,
+    c: int,
+    cores: int,
+    per_core: int,
+    local_sram_kib: float,
+    count: int,
+    m: int,
+    hd: int,
+    keys: int,
+    cycles_fn: CyclesFn,
+    b: int,
+) -> tuple[int, float, int, int]:
+    """`sa_attention_cost` on an r × c array geometry (`per_core` arrays in each of `cores`)."""
+    arrays = cores * per_core
     slices = max(1, min(m, arrays // count)) if count < arrays else 1
     rounds = -(-(count * slices) // arrays)
     m_slice = -(-m // slices)
-    double, _ = weight_staging(arch, b)
-    port = _banks(arch.local_sram_kib) * SRAM_PORT_BYTES_PER_CYCLE
+    double, _ = _staging(local_sram_kib, per_core * r * c * b)
+    port = _banks(local_sram_kib) * SRAM_PORT_BYTES_PER_CYCLE
     cycles = 0
     sram = 0.0
     stages = 0
@@ -429,7 +459,7 @@ def sa_attention_cost(
         array_cycles = rounds * cycles_fn(m_slice, k, n, r, c)
         row_folds, col_folds = -(-k // r), -(-n // c)
         per_array = _array_sram_bytes(rounds, m_slice, row_folds, col_folds, r, c, b, b)
-        cycles += max(array_cycles, math.ceil(per_array * arch.sa_per_core / port))
+        cycles += max(array_cycles, math.ceil(per_array * per_core / port))
         sram += per_array * arrays
         stages += rounds * row_folds * col_folds
     return cycles, sram, stages if double else 1, rounds
