@@ -91,12 +91,15 @@ def _finish(
     sram_bytes: float,
     noc_bytes: float,
     split_unit: str = "",
+    dram_s: float | None = None,
 ) -> OpTime:
     """The op's OpTime: `core` seconds of overlapped compute and DRAM, `sa` / `mt` busy
-    seconds of the arrays / trees, plus the exposed part of its pipelined NoC transfer."""
+    seconds of the arrays / trees, plus the exposed part of its pipelined NoC transfer.
+    `dram_s`: `dram_stream_s(arch, dram_bytes)` when the caller has it."""
     link = noc_bytes / (arch.noc_gbps * 1e9) if noc_bytes > 0 else 0.0
     t = core + pipelined_exposed_s(link, core)
-    dram_s = dram_stream_s(arch, dram_bytes)
+    if dram_s is None:
+        dram_s = dram_stream_s(arch, dram_bytes)
     if split_unit and core > dram_s and core > link:
         bound = split_unit  # the units finish together; name the one doing most of the work
     else:
@@ -125,14 +128,16 @@ def best_mapping(arch: ArchConfig, works: list[UnitWork], noc_extra: float = 0.0
     if len(works) == 1:
         w = works[0]
         sa_s, mt_s = _busy_of(w, 1.0)
+        dram_s = dram_stream_s(arch, w.dram_bytes)
         return _finish(
             arch,
-            _alone_core_s(arch, w),
+            staged_core_s(w.compute_s, dram_s, w.stages),
             sa_s,
             mt_s,
             w.dram_bytes,
             w.sram_bytes,
             w.noc_bytes + noc_extra,
+            dram_s=dram_s,
         )
     assert len(works) == 2, "best_mapping splits over at most two units"
     a, b = works
