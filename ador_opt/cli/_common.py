@@ -148,9 +148,20 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def emit_json(document: Any, flush: bool = True) -> None:
+def emit_json(document: Any, flush: bool = True, str_keys: bool = False) -> None:
     """Print exactly one JSON document (one line) on stdout. NaN/inf become null. A caller
-    printing many lines may pass `flush=False` and flush itself."""
-    sys.stdout.write(json.dumps(_clean(document), separators=(",", ":")) + "\n")
+    printing many lines may pass `flush=False` and flush itself. `str_keys`: the caller
+    guarantees every dict key is a `str`; the document is then encoded directly and only
+    cleaned when it holds NaN/inf or a value json cannot encode (same output, less work:
+    with str keys, json's own encoding of finite floats, tuples and str enums is `_clean`'s)."""
+    text = None
+    if str_keys:
+        try:
+            text = json.dumps(document, separators=(",", ":"), allow_nan=False)
+        except (ValueError, TypeError):
+            text = None
+    if text is None:
+        text = json.dumps(_clean(document), separators=(",", ":"))
+    sys.stdout.write(text + "\n")
     if flush:
         sys.stdout.flush()

@@ -183,7 +183,7 @@ def evaluate(
                     if json_out:
                         now = time.monotonic()
                         due = slow or now - flushed >= FLUSH_EVERY_S
-                        emit_json(doc, flush=due)
+                        emit_json(doc, flush=due, str_keys=True)  # evaluate docs: str keys
                         if due:
                             flushed = now
                     else:
