@@ -4,7 +4,8 @@ The file `tests/data/perf_golden.json.gz` holds, for a fixed seeded set of cases
 the perf stage returns: full `evaluate_design` documents (designs of the HDA template across
 its knobs, presets, GPU presets; several models, precisions, batch and sequence lengths, tp)
 and every `StepTime` field of `step_time` on prefill-only, decode-only and mixed serving steps.
-It was written from `main` at 0ffbd11 (before the speed-up) with
+It was written from `main` at 6346fc3 (before the speed-up; first pinned at 0ffbd11, re-pinned
+after rebasing onto main's model-family changes) with
 
     PYTHONPATH=<checkout> python tests/test_perf_golden.py --write
 
