@@ -20,7 +20,17 @@ Measured in one process and one run:
 * GenZ (`genz-llm`, import `GenZ`): `prefill_moddeling` + `decode_moddeling` for each design
   mapped to a GenZ system dict (peak TFLOPS, DRAM GB/s and GB, P2P GB/s), same model, batch and
   lengths. GenZ does one decode evaluation per design (at the final context); ador-opt does
-  one prefill and 9 sampled decode steps. Ratio = GenZ time / ador-opt time per design.
+  one prefill and 5 sampled decode steps. Ratio = GenZ time / ador-opt time per design.
+
+Side by side with another checkout (e.g. `main` before a change, exported with `git archive`):
+
+    python benchmarks/eval_speed.py --designs 2000 --baseline /tmp/main-tree --runs 5 --json
+
+runs, in each of `--runs` rounds and in alternating order, the in-process timing (in a fresh
+child process) and the two CLI runs for this checkout and for the baseline (PYTHONPATH set to
+each), and reports per side the median and range over the rounds, the ratio baseline / this
+checkout, and the 1-minute load average at the start of every round (the machine is shared: the
+ratio, measured under the same load, is the robust figure).
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import dataclasses
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -80,11 +91,13 @@ def write_jsonl(designs: list[dict[str, Any]], path: Path) -> None:
     path.write_text("".join(json.dumps(d) + "\n" for d in designs))
 
 
-def time_in_process(path: Path) -> tuple[float, float, int, int]:
-    """(mean s per design, median s per design, designs, feasible)."""
+def time_in_process(path: Path) -> tuple[float, float, int, int, float]:
+    """(mean wall s per design, median wall s per design, designs, feasible, CPU s per
+    design)."""
     model = MODEL_PRESETS[MODEL]
     times: list[float] = []
     feasible = 0
+    cpu = time.process_time()
     start = time.perf_counter()
     last = start
     for doc in evaluate_design_lines(path, model, BATCH, INPUT_LEN, OUTPUT_LEN):
@@ -93,10 +106,18 @@ def time_in_process(path: Path) -> tuple[float, float, int, int]:
         last = now
         feasible += bool(doc["feasible"])
     total = time.perf_counter() - start
-    return total / len(times), statistics.median(times), len(times), feasible
+    cpu = time.process_time() - cpu
+    return total / len(times), statistics.median(times), len(times), feasible, cpu / len(times)
 
 
-def time_cli(path: Path) -> float:
+def time_cli(path: Path, code: Path | None = None) -> float:
+    """Wall seconds of `ador-opt evaluate --designs path --json`."""
+    return run_cli(path, code)[0]
+
+
+def run_cli(path: Path, code: Path | None = None) -> tuple[float, float]:
+    """(wall, CPU) seconds of `ador-opt evaluate --designs path --json` (PYTHONPATH = `code` if
+    given, so the package of that checkout runs); CPU = the child's user + system time."""
     cmd = [
         sys.executable,
         "-m",
@@ -114,12 +135,21 @@ def time_cli(path: Path) -> float:
         str(path),
         "--json",
     ]
+    env = None
+    if code is not None:
+        env = {**os.environ, "PYTHONPATH": str(code)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    # cwd: a neutral folder, or `python -m` would import the package from the current one
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, env=env, cwd=path.parent
+    )
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"CLI failed: {proc.stderr.strip()}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def time_gpu_model(count: int) -> float:
@@ -211,12 +241,94 @@ def machine() -> dict[str, Any]:
     }
 
 
+def in_process_child(code: Path, warm_path: Path, path: Path) -> dict[str, float]:
+    """`time_in_process` in a fresh interpreter running the package of checkout `code`."""
+    script = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import eval_speed as e; "
+        "assert e.evaluate_design_lines.__code__.co_filename.startswith(sys.argv[4]); "
+        "from pathlib import Path; e.time_in_process(Path(sys.argv[2])); "
+        "r = e.time_in_process(Path(sys.argv[3])); "
+        "print(json.dumps({'mean_ms': r[0] * 1e3, 'median_ms': r[1] * 1e3, 'designs': r[2], "
+        "'cpu_ms': r[4] * 1e3}))"
+    )
+    here = Path(__file__).resolve().parent
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(here), str(warm_path), str(path), str(code)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(code)},
+        cwd=path.parent,  # not the checkout: `-c` puts the current folder first on sys.path
+    )
+    return dict(json.loads(proc.stdout))
+
+
+KEYS = ("mean_ms", "median_ms", "cpu_ms", "cli_marginal_ms", "cli_marginal_cpu_ms")
+
+
+def side_by_side(
+    codes: dict[str, Path], paths: tuple[Path, Path, Path], timed: int, runs: int
+) -> dict[str, Any]:
+    """Alternate the sides over `runs` rounds; per side and round: in-process mean/median and
+    CLI marginal ms per design; then medians, ranges and the ratio of the first side to the
+    second (> 1: the second is faster)."""
+    warm_path, full_path, small_path = paths
+    rounds: list[dict[str, Any]] = []
+    names = list(codes)
+    for r in range(runs):
+        order = names if r % 2 == 0 else names[::-1]
+        row: dict[str, Any] = {"load_avg_1min": os.getloadavg()[0]}
+        for name in order:
+            code = codes[name]
+            inproc = in_process_child(code, warm_path, full_path)
+            (t_full, c_full), (t_small, c_small) = (
+                run_cli(full_path, code),
+                run_cli(small_path, code),
+            )
+            extra = timed - timed // 10
+            marginal = (t_full - t_small) / extra * 1e3
+            marginal_cpu = (c_full - c_small) / extra * 1e3
+            row[name] = {
+                **inproc,
+                "cli_marginal_ms": marginal,
+                "cli_marginal_cpu_ms": marginal_cpu,
+                "cli_wall_s": t_full,
+            }
+            print(
+                f"round {r + 1} {name}: in-process {inproc['mean_ms']:.3f} mean / "
+                f"{inproc['median_ms']:.3f} median wall, {inproc['cpu_ms']:.3f} CPU ms; CLI "
+                f"marginal {marginal:.3f} wall / {marginal_cpu:.3f} CPU ms "
+                f"(load {row['load_avg_1min']:.2f})",
+                file=sys.stderr,
+            )
+        rounds.append(row)
+    summary: dict[str, Any] = {"rounds": rounds}
+    for name in names:
+        summary[name] = {
+            key: {
+                "median": statistics.median(row[name][key] for row in rounds),
+                "min": min(row[name][key] for row in rounds),
+                "max": max(row[name][key] for row in rounds),
+            }
+            for key in KEYS
+        }
+    a, b = names
+    summary["ratio_first_over_second"] = {
+        key: statistics.median(row[a][key] / row[b][key] for row in rounds) for key in KEYS
+    }
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--designs", type=int, default=1000)
     parser.add_argument("--genz-designs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout to time side by side with this one"
+    )
+    parser.add_argument("--runs", type=int, default=5, help="rounds of the side-by-side mode")
     args = parser.parse_args(argv)
     if args.designs < 100:
         parser.error("--designs must be ≥ 100")
@@ -242,8 +354,33 @@ def main(argv: list[str] | None = None) -> int:
         write_jsonl(designs[:warm], warm_path)
         write_jsonl(designs[warm:], full_path)
         write_jsonl(designs[warm : warm + timed // 10], small_path)
+        if args.baseline is not None:
+            here = Path(__file__).resolve().parents[1]
+            codes = {"baseline": args.baseline.resolve(), "this": here}
+            paths = (warm_path, full_path, small_path)
+            report["side_by_side"] = side_by_side(codes, paths, timed, args.runs)
+            report["designs"] = timed
+            for name in codes:
+                med = report["side_by_side"][name]
+                cli, cpu = med["cli_marginal_ms"], med["cli_marginal_cpu_ms"]
+                log(
+                    f"{name} ({codes[name]}), medians of {args.runs} runs, ms per design: "
+                    f"in-process {med['mean_ms']['median']:.3f} mean / "
+                    f"{med['median_ms']['median']:.3f} median wall, "
+                    f"{med['cpu_ms']['median']:.3f} CPU; CLI marginal {cli['median']:.3f} wall "
+                    f"({cli['min']:.3f}–{cli['max']:.3f}), {cpu['median']:.3f} CPU"
+                )
+            ratio = report["side_by_side"]["ratio_first_over_second"]
+            log(
+                "baseline / this (median of per-round ratios): "
+                + ", ".join(f"{k} {v:.2f}×" for k, v in ratio.items())
+            )
+            log(f"machine: {report['machine']}")
+            if args.json:
+                print(json.dumps(report))
+            return 0
         time_in_process(warm_path)
-        mean_s, median_s, n, feasible = time_in_process(full_path)
+        mean_s, median_s, n, feasible, _ = time_in_process(full_path)
         report["ador_opt_in_process"] = {
             "designs": n,
             "feasible": feasible,

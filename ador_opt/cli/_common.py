@@ -132,6 +132,13 @@ def print_table(
 
 
 def _clean(value: Any) -> Any:
+    kind = type(value)  # exact built-in types first (the bulk of a document; same results)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -143,10 +150,23 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def emit_json(document: Any) -> None:
-    """Print exactly one JSON document (one line) on stdout. NaN/inf become null."""
-    sys.stdout.write(json.dumps(_clean(document), separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+def emit_json(document: Any, flush: bool = True, str_keys: bool = False) -> None:
+    """Print exactly one JSON document (one line) on stdout. NaN/inf become null. A caller
+    printing many lines may pass `flush=False` and flush itself. `str_keys`: the caller
+    guarantees every dict key is a `str`; the document is then encoded directly and only
+    cleaned when it holds NaN/inf or a value json cannot encode (same output, less work:
+    with str keys, json's own encoding of finite floats, tuples and str enums is `_clean`'s)."""
+    text = None
+    if str_keys:
+        try:
+            text = json.dumps(document, separators=(",", ":"), allow_nan=False)
+        except (ValueError, TypeError):
+            text = None
+    if text is None:
+        text = json.dumps(_clean(document), separators=(",", ":"))
+    sys.stdout.write(text + "\n")
+    if flush:
+        sys.stdout.flush()
 
 
 def int_list(name: str, text: str) -> list[int]:

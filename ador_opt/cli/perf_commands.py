@@ -3,7 +3,10 @@ and `validate`; this module parses options and prints."""
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +48,9 @@ from ador_opt.perf.hda import check_sa_backend
 from ador_opt.progress import Progress
 from ador_opt.validate import load_cases, validate_cases
 from ador_opt.validate.tpu import is_tpu_case_file, validate_tpu_file
+
+# `evaluate --designs --json`: seconds between flushes of stdout (results stream in batches).
+FLUSH_EVERY_S = 0.2
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 ModelOpt = Annotated[str, typer.Option("--model", help="Model preset or config.json path.")]
@@ -209,14 +215,27 @@ def evaluate(
         lines = evaluate_design_lines(
             designs, spec, batch, input_len, output_len, tp, sa_backend, speculative, **par
         )
-        with _scalesim_lines(slow):
-            for doc in lines:
-                if slow:
-                    err_console.print(f"[dim]design on line {doc.get('line')} done[/dim]")
-                if json_out:
-                    emit_json(doc)
-                else:
-                    _print_evaluation(doc)
+        # Long files: what is alive now (modules, presets) lives to the end, so the collector
+        # need not traverse it again for every design; JSON lines leave in batches (a flush at
+        # most every FLUSH_EVERY_S seconds, and at the end) instead of one write per design.
+        gc.freeze()
+        flushed = time.monotonic()
+        try:
+            with _scalesim_lines(slow):
+                for doc in lines:
+                    if slow:
+                        err_console.print(f"[dim]design on line {doc.get('line')} done[/dim]")
+                    if json_out:
+                        now = time.monotonic()
+                        due = slow or now - flushed >= FLUSH_EVERY_S
+                        emit_json(doc, flush=due, str_keys=True)  # evaluate docs: str keys
+                        if due:
+                            flushed = now
+                    else:
+                        _print_evaluation(doc)
+        finally:
+            sys.stdout.flush()
+            gc.unfreeze()
         return
     if hardware is None:
         raise InputError("give --hardware NAME or --designs FILE.jsonl")

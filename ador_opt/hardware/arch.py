@@ -297,7 +297,7 @@ class ArchConfig:
 
     def replace(self, **changes: Any) -> ArchConfig:
         """A validated copy with `changes` applied (unknown fields are an InputError)."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        unknown = set(changes).difference(_field_names(type(self)))
         if unknown:
             raise InputError(f"unknown hardware field(s): {', '.join(sorted(unknown))}")
         return dataclasses.replace(self, **changes)
@@ -323,4 +323,15 @@ class ArchConfig:
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in dataclasses.fields(cls))
+        return _field_names(cls)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """Field names of a dataclass, computed once per class (read for every `--designs` line)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names

@@ -22,7 +22,7 @@ from types import MappingProxyType
 
 from ador_opt.errors import InputError
 from ador_opt.hardware.arch import ArchConfig
-from ador_opt.models.ops import BatchComposition, GemmTiming, step_parts
+from ador_opt.models.ops import BatchComposition, GemmTiming, StepParts, step_parts
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.expert import ExpertShard
 from ador_opt.perf.mactree import dram_stream_s
@@ -135,8 +135,7 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
         dram += t.dram_bytes * repeat
         sram += t.sram_bytes * repeat
         noc += t.noc_bytes * repeat
-        for i, b in enumerate(t.busy):
-            busy[i] += b * repeat
+        busy = [x + b * repeat for x, b in zip(busy, t.busy, strict=True)]
         bound_s[t.bound] = bound_s.get(t.bound, 0.0) + t.seconds * repeat
         if name == "lm_head":
             spill = logits_spill_bytes(arch, m, n, ab)
@@ -178,6 +177,13 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
     )
 
 
+@lru_cache(maxsize=8192)
+def _step_parts(model: ModelSpec, batch: BatchComposition, tp: int) -> StepParts:
+    """`step_parts`, memoised: it depends on the model and the batch only, so every design
+    evaluated on the same scenario (a `--designs` file, the trials of a study) shares it."""
+    return step_parts(model, batch, tp)
+
+
 @lru_cache(maxsize=32768)
 def _step(
     arch: ArchConfig,
@@ -187,7 +193,7 @@ def _step(
     cycles_fn: CyclesFn,
     ep_moe: ExpertShard | None = None,
 ) -> StepTime:
-    parts = step_parts(model, batch, tp)
+    parts = _step_parts(model, batch, tp)
     if ep_moe is not None:  # expert parallelism: the most loaded device's experts
         parts = ep_moe.apply(parts)
     layers = model.num_layers
@@ -217,8 +223,7 @@ def _step(
         dram_bytes += t.dram_bytes * repeat
         sram_bytes += (t.sram_bytes + 2.0 * softmax_ops * parts.layout.ab) * repeat
         noc_bytes += t.noc_bytes * repeat
-        for i, b in enumerate(t.busy):
-            busy[i] += b * repeat
+        busy = [x + b * repeat for x, b in zip(busy, t.busy, strict=True)]
         bound_s[t.bound] = bound_s.get(t.bound, 0.0) + t.seconds * repeat
         if exposed > 0:
             bound_s["vector"] = bound_s.get("vector", 0.0) + exposed * repeat

@@ -31,6 +31,7 @@ U_MAX = 0.90  # ADOR paper §V-A / Fig. 10: "up to 90 % of the theoretical maxim
 SLOPE_PER_DECADE = 0.10  # ASSUMPTION: reading of Fig. 10's logarithmic rise
 B_SAT_BYTES = 64.0 * 2**20  # ASSUMPTION: op size at which streaming reaches U_MAX
 U_MIN = 0.30  # ASSUMPTION: floor for tiny ops (latency-dominated transfers)
+_log10 = math.log10
 
 
 def dram_utilisation(stream_bytes: float) -> float:
@@ -45,7 +46,14 @@ def dram_stream_s(arch: ArchConfig, stream_bytes: float) -> float:
     """Seconds to stream `stream_bytes` from DRAM at the utilisation of that stream size."""
     if stream_bytes <= 0:
         return 0.0
-    return stream_bytes / (arch.dram_gbps * 1e9 * dram_utilisation(stream_bytes))
+    # dram_utilisation(stream_bytes), inlined (the hottest call of the perf model)
+    if stream_bytes >= B_SAT_BYTES:
+        u = U_MAX
+    else:
+        u = U_MAX + SLOPE_PER_DECADE * _log10(stream_bytes / B_SAT_BYTES)
+        if not u > U_MIN:
+            u = U_MIN
+    return stream_bytes / (arch.dram_gbps * 1e9 * u)
 
 
 def has_mac_tree(arch: ArchConfig) -> bool:
@@ -62,10 +70,13 @@ def mt_gemm_s(arch: ArchConfig, m: int, k: int, n: int) -> float:
     """MAC-tree compute seconds of (m × k) · (k × n): each of the m rows has ⌈k/W⌉·n segments
     of W products (a k shorter than W wastes inputs), spread over all L·P lanes; a lane holds
     its weight segment in registers while the m rows pass, so weights are read once."""
-    lanes = arch.mt_lanes * arch.core_count
-    cycles = m * math.ceil(math.ceil(k / arch.mt_width) * n / lanes)
-    cycles += _tree_depth(arch.mt_width)
-    return cycles / arch.freq_hz
+    return mt_gemm_cycles(arch.mt_lanes, arch.mt_width, arch.core_count, m, k, n) / arch.freq_hz
+
+
+def mt_gemm_cycles(lanes: int, width: int, cores: int, m: int, k: int, n: int) -> int:
+    """Cycles of `mt_gemm_s` on `cores` cores of `lanes` trees of `width` inputs each."""
+    cycles = m * math.ceil(math.ceil(k / width) * n / (lanes * cores))
+    return cycles + _tree_depth(width)
 
 
 def mt_attention_s(arch: ArchConfig, rows: int, head_dim: int, keys: int) -> float:

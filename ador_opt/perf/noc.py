@@ -36,4 +36,7 @@ def pipelined_exposed_s(
         return 0.0
     if overlap_s <= 0:
         return transfer_s
-    return max(transfer_s, overlap_s) - overlap_s + min(transfer_s, overlap_s) / chunks
+    # max(t, o) − o + min(t, o)/c, written out (hot path; the same floats, NaN and inf alike)
+    if transfer_s > overlap_s:
+        return transfer_s - overlap_s + overlap_s / chunks
+    return overlap_s - overlap_s + transfer_s / chunks

@@ -91,12 +91,15 @@ def _finish(
     sram_bytes: float,
     noc_bytes: float,
     split_unit: str = "",
+    dram_s: float | None = None,
 ) -> OpTime:
     """The op's OpTime: `core` seconds of overlapped compute and DRAM, `sa` / `mt` busy
-    seconds of the arrays / trees, plus the exposed part of its pipelined NoC transfer."""
+    seconds of the arrays / trees, plus the exposed part of its pipelined NoC transfer.
+    `dram_s`: `dram_stream_s(arch, dram_bytes)` when the caller has it."""
     link = noc_bytes / (arch.noc_gbps * 1e9) if noc_bytes > 0 else 0.0
     t = core + pipelined_exposed_s(link, core)
-    dram_s = dram_stream_s(arch, dram_bytes)
+    if dram_s is None:
+        dram_s = dram_stream_s(arch, dram_bytes)
     if split_unit and core > dram_s and core > link:
         bound = split_unit  # the units finish together; name the one doing most of the work
     else:
@@ -125,18 +128,21 @@ def best_mapping(arch: ArchConfig, works: list[UnitWork], noc_extra: float = 0.0
     if len(works) == 1:
         w = works[0]
         sa_s, mt_s = _busy_of(w, 1.0)
+        dram_s = dram_stream_s(arch, w.dram_bytes)
         return _finish(
             arch,
-            _alone_core_s(arch, w),
+            staged_core_s(w.compute_s, dram_s, w.stages),
             sa_s,
             mt_s,
             w.dram_bytes,
             w.sram_bytes,
             w.noc_bytes + noc_extra,
+            dram_s=dram_s,
         )
     assert len(works) == 2, "best_mapping splits over at most two units"
     a, b = works
-    ta, tb = _alone_core_s(arch, a), _alone_core_s(arch, b)
+    ta = staged_core_s(a.compute_s, dram_stream_s(arch, a.dram_bytes), a.stages)
+    tb = staged_core_s(b.compute_s, dram_stream_s(arch, b.dram_bytes), b.stages)
     sa = tb / (ta + tb)  # share of a: rate_a / (rate_a + rate_b); both would finish together
     # A unit whose work comes in whole rounds keeps at least its balanced share, rounded up
     # to whole rounds (the other unit takes whole rounds off it, and finishes first).
@@ -208,8 +214,14 @@ def gemm_time(
     If its input + output exceed all on-chip SRAM they round-trip through DRAM once."""
     act = m * (k + n) * bytes_per_act
     spill = float(act) if act > onchip_bytes(arch) else 0.0
-    work = Work(WorkKind.GEMM, m, k, n, bytes_per_weight, bytes_per_act, dram_bytes=spill)
+    work = _gemm_work(m, k, n, bytes_per_weight, bytes_per_act, spill)
     return best_mapping(arch, _offer(arch, work, cycles_fn, prune=True))
+
+
+@lru_cache(maxsize=16384)
+def _gemm_work(m: int, k: int, n: int, wb: int, ab: int, spill: float) -> Work:
+    """The GEMM's `Work` (one object per shape, shared by every design that times it)."""
+    return Work(WorkKind.GEMM, m, k, n, wb, ab, dram_bytes=spill)
 
 
 def _chunk_kinds(batch: BatchComposition) -> dict[tuple[int, int], int]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ador_opt.errors import InputError
 from ador_opt.hardware.presets import Hardware
@@ -55,6 +57,26 @@ class StaticBatchResult:
 
 StepFn = Callable[[BatchComposition], StepTime]
 
+# The batch compositions of a static batch, one (immutable) object per shape, shared by every
+# design evaluated on it (building and validating a 16-request prefill costs more than a
+# lookup).
+_prefill_only = lru_cache(maxsize=1024)(BatchComposition.prefill_only)
+_decode_only = lru_cache(maxsize=4096)(BatchComposition.decode_only)
+
+
+@lru_cache(maxsize=256)
+def _decode_samples(input_len: int, steps: int) -> tuple[npt.NDArray[Any], tuple[int, ...]]:
+    """The decode contexts sampled among input_len+1 … input_len+steps (all of them up to
+    EXACT_DECODE_STEPS), as a read-only array and as ints; shared by every design evaluated
+    with these lengths."""
+    contexts = np.arange(input_len + 1, input_len + steps + 1)
+    if steps <= EXACT_DECODE_STEPS:
+        sample_ctx = contexts
+    else:
+        sample_ctx = np.unique(np.linspace(contexts[0], contexts[-1], DECODE_SAMPLES).round())
+    sample_ctx.flags.writeable = False
+    return sample_ctx, tuple(int(c) for c in sample_ctx)
+
 
 def _decode_total_s(
     step: StepFn, batch: int, input_len: int, steps: int
@@ -62,11 +84,8 @@ def _decode_total_s(
     """Sum of `steps` decode-step times (and energies, the last item) with context
     input_len+1 … input_len+steps."""
     contexts = np.arange(input_len + 1, input_len + steps + 1)
-    if steps <= EXACT_DECODE_STEPS:
-        sample_ctx = contexts
-    else:
-        sample_ctx = np.unique(np.linspace(contexts[0], contexts[-1], DECODE_SAMPLES).round())
-    results = [step(BatchComposition.decode_only(batch, int(c))) for c in sample_ctx]
+    sample_ctx, sample_ints = _decode_samples(input_len, steps)
+    results = [step(_decode_only(batch, c)) for c in sample_ints]
     times = np.array([r.seconds for r in results])
     total = float(np.interp(contexts, sample_ctx, times).sum())
     energies = np.array([r.energy_j for r in results])
@@ -97,14 +116,14 @@ def check_static_args(batch: int, input_len: int, output_len: int, tp: int) -> N
 def static_batch(step: StepFn, batch: int, input_len: int, output_len: int) -> StaticBatchResult:
     """A static batch timed with any step-time function (the product uses `step_time`; the
     GPU fit passes the GPU model under trial parameters). Same arguments as below."""
-    prefill = step(BatchComposition.prefill_only(batch, input_len))
+    prefill = step(_prefill_only(batch, input_len))
     steps = output_len - 1
     if steps > 0:
         decode_s, first, last, busy, decode_j = _decode_total_s(step, batch, input_len, steps)
         tbt_s = decode_s / steps
     else:
         decode_s, busy, decode_j = 0.0, {}, 0.0
-        first = last = step(BatchComposition.decode_only(batch, input_len))
+        first = last = step(_decode_only(batch, input_len))
         tbt_s = first.seconds
     e2e_s = prefill.seconds + decode_s
     decode_util = {u: min(1.0, b / decode_s) for u, b in busy.items()} if decode_s > 0 else {}

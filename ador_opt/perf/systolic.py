@@ -209,7 +209,9 @@ def _array_sram_bytes(
 
 
 def _plan(
-    arch: ArchConfig,
+    port: int,
+    cores: int,
+    per_core: int,
     mode: str,
     array_cycles: int,
     array_sram: float,
@@ -220,18 +222,19 @@ def _plan(
     double: bool,
     granules: int,
 ) -> SaPlan:
-    per_core = array_sram * arch.sa_per_core
-    port = math.ceil(per_core / (_banks(arch.local_sram_kib) * SRAM_PORT_BYTES_PER_CYCLE))
+    """One plan; `port`: local-SRAM bytes per cycle of a core (`sram_port_bytes_per_cycle`),
+    `cores` × `per_core` arrays."""
+    port_cycles = math.ceil(array_sram * per_core / port)
     return SaPlan(
         mode,
-        max(array_cycles, port),
+        max(array_cycles, port_cycles),
         weight_bytes,
         noc_bytes,
         passes,
-        array_sram * arch.core_count * arch.sa_per_core,
+        array_sram * cores * per_core,
         stages if double else 1,
         array_cycles,
-        port,
+        port_cycles,
         granules,
     )
 
@@ -251,14 +254,48 @@ def sa_gemm_plans(
     SRAM holds after weight staging (`weight_staging`): n-split cores all work on the same rows
     (streamed K-slice by K-slice, with accumulators for their column fold), m-split cores hold
     their own rows (all of K, reused by every broadcast tile) and reuse weights over P× the rows
-    (paper §IV-C, Fig. 6-(b)). Accumulators are fp32 (ACC_BYTES)."""
+    (paper §IV-C, Fig. 6-(b)). Accumulators are fp32 (ACC_BYTES).
+
+    The plans depend on the design only through its array geometry (rows, columns, cores,
+    arrays per core) and local SRAM, so they are memoised on those: designs that differ in
+    other fields (DRAM, NoC, clock, MAC trees, global SRAM) share them."""
     ab = bytes_per_act
-    wb = bytes_per_weight if bytes_per_weight is not None else ab
-    r, c = arch.sa_rows, arch.sa_cols
-    cores, per_core = arch.core_count, arch.sa_per_core
+    return _gemm_plans(
+        arch.sa_rows,
+        arch.sa_cols,
+        arch.core_count,
+        arch.sa_per_core,
+        arch.local_sram_kib,
+        m,
+        k,
+        n,
+        weight_bytes,
+        ab,
+        bytes_per_weight if bytes_per_weight is not None else ab,
+        cycles_fn,
+    )
+
+
+@lru_cache(maxsize=65536)
+def _gemm_plans(
+    r: int,
+    c: int,
+    cores: int,
+    per_core: int,
+    local_sram_kib: float,
+    m: int,
+    k: int,
+    n: int,
+    weight_bytes: float,
+    ab: int,
+    wb: int,
+    cycles_fn: CyclesFn,
+) -> tuple[SaPlan, ...]:
+    """`sa_gemm_plans` on an r × c array geometry (`per_core` arrays in each of `cores`)."""
     arrays = cores * per_core
     f_r, f_c = -(-k // r), -(-n // c)
-    double, act = weight_staging(arch, wb)
+    double, act = _staging(local_sram_kib, per_core * r * c * wb)
+    port = _banks(local_sram_kib) * SRAM_PORT_BYTES_PER_CYCLE
     plans = []
 
     # n-split: column folds over all arrays; K split too when columns are scarce.
@@ -282,7 +319,9 @@ def sa_gemm_plans(
     stages = passes * row_folds * col_folds
     plans.append(
         _plan(
-            arch,
+            port,
+            cores,
+            per_core,
             "n-split",
             cycles,
             sram,
@@ -310,7 +349,20 @@ def sa_gemm_plans(
         stages = passes * f_r * col_folds
         wbytes = weight_bytes * passes
         plans.append(
-            _plan(arch, "m-split", cycles, sram, wbytes, wbytes, passes, stages, double, col_folds)
+            _plan(
+                port,
+                cores,
+                per_core,
+                "m-split",
+                cycles,
+                sram,
+                wbytes,
+                wbytes,
+                passes,
+                stages,
+                double,
+                col_folds,
+            )
         )
     return tuple(plans)
 
@@ -342,7 +394,18 @@ def sa_batched_plan(
     )
     double, _ = weight_staging(arch, bytes_per_elem)
     return _plan(
-        arch, "batched", cycles, sram, 0.0, 0.0, 1, rounds * row_folds * col_folds, double, rounds
+        sram_port_bytes_per_cycle(arch),
+        arch.core_count,
+        arch.sa_per_core,
+        "batched",
+        cycles,
+        sram,
+        0.0,
+        0.0,
+        1,
+        rounds * row_folds * col_folds,
+        double,
+        rounds,
     )
 
 
@@ -351,14 +414,44 @@ def sa_attention_cost(
 ) -> tuple[int, float, int, int]:
     """QKᵀ (m × hd)·(hd × keys) and AV (m × keys)·(keys × hd) of `count` products, K and V
     stationary: (cycles incl. port stalls, local-SRAM bytes, stages, granules) — the sum of two
-    `sa_batched_plan`s, computed without building them (hot path of every attention op)."""
-    r, c = arch.sa_rows, arch.sa_cols
-    arrays = arch.core_count * arch.sa_per_core
+    `sa_batched_plan`s, computed without building them (hot path of every attention op).
+    Memoised on the array geometry and local SRAM, like `sa_gemm_plans`."""
+    return _attention_cost(
+        arch.sa_rows,
+        arch.sa_cols,
+        arch.core_count,
+        arch.sa_per_core,
+        arch.local_sram_kib,
+        count,
+        m,
+        hd,
+        keys,
+        cycles_fn,
+        b,
+    )
+
+
+@lru_cache(maxsize=65536)
+def _attention_cost(
+    r: int,
+    c: int,
+    cores: int,
+    per_core: int,
+    local_sram_kib: float,
+    count: int,
+    m: int,
+    hd: int,
+    keys: int,
+    cycles_fn: CyclesFn,
+    b: int,
+) -> tuple[int, float, int, int]:
+    """`sa_attention_cost` on an r × c array geometry (`per_core` arrays in each of `cores`)."""
+    arrays = cores * per_core
     slices = max(1, min(m, arrays // count)) if count < arrays else 1
     rounds = -(-(count * slices) // arrays)
     m_slice = -(-m // slices)
-    double, _ = weight_staging(arch, b)
-    port = _banks(arch.local_sram_kib) * SRAM_PORT_BYTES_PER_CYCLE
+    double, _ = _staging(local_sram_kib, per_core * r * c * b)
+    port = _banks(local_sram_kib) * SRAM_PORT_BYTES_PER_CYCLE
     cycles = 0
     sram = 0.0
     stages = 0
@@ -366,7 +459,7 @@ def sa_attention_cost(
         array_cycles = rounds * cycles_fn(m_slice, k, n, r, c)
         row_folds, col_folds = -(-k // r), -(-n // c)
         per_array = _array_sram_bytes(rounds, m_slice, row_folds, col_folds, r, c, b, b)
-        cycles += max(array_cycles, math.ceil(per_array * arch.sa_per_core / port))
+        cycles += max(array_cycles, math.ceil(per_array * per_core / port))
         sram += per_array * arrays
         stages += rounds * row_folds * col_folds
     return cycles, sram, stages if double else 1, rounds

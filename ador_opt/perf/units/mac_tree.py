@@ -10,8 +10,10 @@ wastes inputs), and the segments of an op are spread over lanes × cores.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ador_opt.hardware.arch import ArchConfig
-from ador_opt.perf.mactree import has_mac_tree, mt_attention_s, mt_gemm_s
+from ador_opt.perf.mactree import has_mac_tree, mt_attention_s, mt_gemm_cycles
 from ador_opt.perf.precision import packing_rate
 from ador_opt.perf.systolic import CyclesFn
 from ador_opt.perf.units.base import UnitWork, Work, WorkKind
@@ -24,15 +26,18 @@ class MacTreeUnit:
         if not has_mac_tree(arch):
             return None
         if work.kind is WorkKind.GEMM:
-            m, k, n, ab = work.m, work.k, work.n, work.ab
-            rate = packing_rate(cycles_fn)  # narrow-format MACs per tree input (precision.py)
-            return UnitWork(
-                self.name,
-                mt_gemm_s(arch, m, -(-k // rate), n),
-                k * n * work.wb + work.dram_bytes,
-                float(arch.core_count * m * k * ab + m * n * ab),
-                float(m * n * ab),  # all-gather of the final sums
-                0,
+            return _gemm_work(
+                arch.mt_lanes,
+                arch.mt_width,
+                arch.core_count,
+                arch.freq_mhz,
+                work.m,
+                work.k,
+                work.n,
+                work.wb,
+                work.ab,
+                work.dram_bytes,
+                packing_rate(cycles_fn),  # narrow-format MACs per tree input (precision.py)
             )
         if work.kind is WorkKind.ATTENTION:
             compute = 0.0
@@ -42,6 +47,33 @@ class MacTreeUnit:
                 sram += 2 * count * rows * work.k * work.ab  # queries in, outputs out
             return UnitWork(self.name, compute, work.dram_bytes, sram, 0.0, 0)
         return None
+
+
+@lru_cache(maxsize=16384)
+def _gemm_work(
+    lanes: int,
+    width: int,
+    cores: int,
+    freq_mhz: float,
+    m: int,
+    k: int,
+    n: int,
+    wb: int,
+    ab: int,
+    dram_bytes: float,
+    rate: int = 1,
+) -> UnitWork:
+    """The MAC trees' answer for an (m × k)·(k × n) GEMM on `cores` cores of `lanes` trees of
+    `width` inputs at `freq_mhz`, `rate` narrow-format MACs per tree input (memoised: designs
+    that differ in other fields share it)."""
+    return UnitWork(
+        MacTreeUnit.name,
+        mt_gemm_cycles(lanes, width, cores, m, -(-k // rate), n) / (freq_mhz * 1e6),
+        k * n * wb + dram_bytes,
+        float(cores * m * k * ab + m * n * ab),
+        float(m * n * ab),  # all-gather of the final sums
+        0,
+    )
 
 
 MAC_TREE = MacTreeUnit()

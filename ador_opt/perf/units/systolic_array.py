@@ -37,13 +37,14 @@ class SystolicArrayUnit:
         m, k, n = work.m, work.k, work.n
         wbytes = k * n * work.wb
         extra = work.dram_bytes  # activation spill, if any
-        best: tuple[float, SaPlan] | None = None
-        for plan in sa_gemm_plans(arch, m, k, n, wbytes, work.ab, cycles_fn, work.wb):
-            t = _standalone_s(arch, plan, plan.weight_bytes + extra)
-            if best is None or t < best[0]:
-                best = (t, plan)
-        assert best is not None
-        plan = best[1]
+        plans = sa_gemm_plans(arch, m, k, n, wbytes, work.ab, cycles_fn, work.wb)
+        plan = plans[0]
+        if len(plans) > 1:  # the plan that finishes first alone (first wins ties)
+            best_t = _standalone_s(arch, plan, plan.weight_bytes + extra)
+            for other in plans[1:]:
+                t = _standalone_s(arch, other, other.weight_bytes + extra)
+                if t < best_t:
+                    best_t, plan = t, other
         return UnitWork(
             self.name,
             plan.cycles / arch.freq_hz,
