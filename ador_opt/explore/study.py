@@ -268,32 +268,30 @@ class TrialObjective:
                 neighbours=self.cache.capacity_ratios(),
             )
             result = evaluate_point(ctx, params)
-            if result.skipped:
-                self._prune(trial, key, result, time.perf_counter() - t0)
             record = record_of(result)
+            if result.skipped:
+                # A bound-skipped design is stored honestly: PRUNED (no objective values, so
+                # no sampler can take it for an observation), with its attrs, the bound in
+                # `metrics` and the reason; not cached (a later front never makes the skip
+                # wrong, but keeps the record out of the cache's feasible set).
+                self._write(trial, record, key, False, t0, skipped=result.skipped)
+                raise optuna.TrialPruned(result.reason)
             self.cache.put(key, record)
-        spec = self.ctx.spec
-        cons = record["constraints"]
-        user = {attr: record[attr] for attr in RECORD_ATTRS}
-        user.update(cache_key=key, cache_hit=hit, eval_s=time.perf_counter() - t0)
-        # Constraints are written once, in Optuna 5's per-name form; optuna-dashboard 0.21
-        # (which reads only the old list) gets them from report/dashboard.py's read-side bridge.
-        system: dict[str, Any] = {f"constraints:{n}": float(cons[n]) for n in spec.constraints}
-        write_trial_attrs(trial, user, system)
+        self._write(trial, record, key, hit, t0)
         return [float(v) for v in record["values"]]
 
-    def _prune(self, trial: optuna.Trial, key: str, result: Any, eval_s: float) -> None:
-        """Store a bound-skipped design honestly: PRUNED (no objective values, so no sampler
-        can take it for an observation), with its attrs, the bound in `metrics` and the
-        reason; not cached (a later front never makes the skip wrong, but keeps the record
-        out of the cache's feasible set)."""
-        record = record_of(result)
+    def _write(
+        self, trial: optuna.Trial, record: dict[str, Any], key: str, hit: bool, t0: float,
+        **extra: Any,
+    ) -> None:  # fmt: skip
+        """The trial's attrs from its record (eval_s: cache lookup + evaluation since `t0`)."""
         user = {attr: record[attr] for attr in RECORD_ATTRS}
-        user.update(cache_key=key, cache_hit=False, eval_s=eval_s, skipped=result.skipped)
+        user.update(cache_key=key, cache_hit=hit, eval_s=time.perf_counter() - t0, **extra)
+        # Constraints are written once, in Optuna 5's per-name form; optuna-dashboard 0.21
+        # (which reads only the old list) gets them from report/dashboard.py's read-side bridge.
         cons = record["constraints"]
         system = {f"constraints:{n}": float(cons[n]) for n in self.ctx.spec.constraints}
         write_trial_attrs(trial, user, system)
-        raise optuna.TrialPruned(result.reason)
 
 
 def write_trial_attrs(trial: optuna.Trial, user: dict[str, Any], system: dict[str, Any]) -> None:
