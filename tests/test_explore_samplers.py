@@ -61,6 +61,35 @@ def test_cli_optimize_twice_and_resume_never_repeat(tmp_path: Path) -> None:
     assert len(set(keys)) == len(keys) == 50
 
 
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_partly_pinned_retry_gets_a_new_design(tmp_path: Path, sampler: str) -> None:
+    """A killed trial's retry keeps the parameters it had been given (Optuna's fixed params
+    override any proposal). Pinned on all but one parameter of designs the study holds, the
+    sampler must move that one parameter to an unseen value, not repeat a design (the CI
+    failure of `test_sigkill_then_resume_loses_nothing`: 41 COMPLETE for 40 designs)."""
+    ref = resolve_store(str(tmp_path / "p.db"))
+    study, _ = create_or_open(ref, validate_spec(spec_dict(n_trials=10, sampler=sampler)))
+    run_trials(study, ref, 10, seed=3)
+    space = validate_spec(study.user_attrs["ador_spec"]).space
+    free = space.sampled[-1]
+    held = set(_designs(study, study.get_trials()))
+    pins: list[dict] = []
+    for done in study.get_trials():
+        pinned = {k: v for k, v in done.params.items() if k != free.name}
+        unseen = {design_key(space, {**pinned, free.name: v}) for v in free.values} - held
+        if unseen and pinned not in pins:
+            pins.append(pinned)  # a design the pins allow is still unseen
+    assert len(pins) >= 3
+    for pinned in pins:
+        study.enqueue_trial(pinned, skip_if_exists=False)
+    run_trials(study, ref, 10 + len(pins), seed=4)
+    keys = _designs(study, study.get_trials())
+    assert len(set(keys)) == len(keys) == 10 + len(pins)
+    for t in study.get_trials()[10:]:
+        assert t.system_attrs["fixed_params"].items() <= t.params.items()
+    assert count_trials(study).cache_hits == 0
+
+
 def test_an_exhausted_space_ends_the_study_with_a_message(tmp_path: Path) -> None:
     # 2 × 2 = 4 designs; asking for 10 stops after the 4 with one line on stderr.
     extra_space = spec_dict(n_trials=10, sampler="random")

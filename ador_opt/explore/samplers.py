@@ -32,7 +32,7 @@ ranks them by constrained domination, neither reads their placeholder objective 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -104,6 +104,15 @@ class NoRepeatSampler(BaseSampler):
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         seen = self._seen(study, trial.number)
+        # Parameters fixed by an enqueued trial (a retry of a killed trial keeps what it had
+        # been given): Optuna takes them over any proposal, so the repeat check and the moves
+        # to a neighbour must see them and leave them alone.
+        pinned = {
+            k: v for k, v in (trial.system_attrs.get("fixed_params") or {}).items()
+            if k in self._dists
+        }  # fmt: skip
+        if pinned:
+            return self._around_pinned(study, trial, pinned, seen)
         if self.local_share > 0 and self._rng.random() < self.local_share:
             near = self._front_neighbour(study, seen)
             if near is not None:
@@ -125,6 +134,29 @@ class NoRepeatSampler(BaseSampler):
             self.fallbacks += 1
             return fresh
         self.exhausted = True
+        return point
+
+    def _around_pinned(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        pinned: dict[str, Any],
+        seen: set[str],
+    ) -> dict[str, Any]:
+        """A proposal that keeps `pinned` and is unseen when any such design is left; else the
+        repeat (a cache hit — never `exhausted`: other designs may still be unseen)."""
+        point = self._complete({**self._ask_inner(study, trial), **pinned})
+        if design_key(self.space, point) not in seen:
+            return point
+        near = self._neighbour(point, seen, frozen=pinned.keys())
+        if near is not None:
+            self.neighbours += 1
+            return near
+        for _ in range(FALLBACK_DRAWS):
+            cand = self._complete({**self._random_point(), **pinned})
+            if design_key(self.space, cand) not in seen:
+                self.fallbacks += 1
+                return cand
         return point
 
     def sample_independent(
@@ -212,9 +244,12 @@ class NoRepeatSampler(BaseSampler):
                 out[p.name] = v.item() if isinstance(v, np.generic) else v
         return out
 
-    def _neighbour(self, point: dict[str, Any], seen: set[str]) -> dict[str, Any] | None:
-        """The nearest unseen design by single-parameter steps (see the module doc)."""
-        params = {p.name: p for p in self.space.sampled}
+    def _neighbour(
+        self, point: dict[str, Any], seen: set[str], frozen: Collection[str] = ()
+    ) -> dict[str, Any] | None:
+        """The nearest unseen design by single-parameter steps (see the module doc), moving
+        no parameter named in `frozen`."""
+        params = {p.name: p for p in self.space.sampled if p.name not in frozen}
         visited = {design_key(self.space, point)}
         frontier = [point]
         for _ in range(NEIGHBOUR_DEPTH):
