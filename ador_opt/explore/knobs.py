@@ -39,20 +39,42 @@ class Finding:
     detail: str
 
 
-def _feasible_near(ctx: EvalContext, point: dict[str, Any]) -> dict[str, Any] | None:
+class _Memo:
+    """`evaluate_point` once per distinct point: the reference point recurs in the sweep of
+    every parameter, and the feasibility search revisits sweep points."""
+
+    def __init__(self, ctx: EvalContext) -> None:
+        self.ctx = ctx
+        self._done: dict[tuple[tuple[str, Any], ...], PointResult] = {}
+
+    def __call__(self, point: Mapping[str, Any]) -> PointResult:
+        key = tuple(sorted(point.items()))
+        if key not in self._done:
+            self._done[key] = evaluate_point(self.ctx, point)
+        return self._done[key]
+
+
+def _evaluator(ctx: EvalContext, memo: _Memo | None) -> _Memo:
+    return memo if memo is not None and memo.ctx is ctx else _Memo(ctx)
+
+
+def _feasible_near(
+    ctx: EvalContext, point: dict[str, Any], memo: _Memo | None = None
+) -> dict[str, Any] | None:
     """`point`, or the nearest feasible point reached by moving one parameter at a time to
     its nearest value that makes the design feasible (None when none does)."""
-    if evaluate_point(ctx, point).feasible:
+    ev = _evaluator(ctx, memo)
+    if ev(point).feasible:
         return point
     for p in ctx.space.sampled:
         here = p.values.index(point[p.name])
         for v in sorted(p.values, key=lambda x: abs(p.values.index(x) - here)):
-            if evaluate_point(ctx, {**point, p.name: v}).feasible:
+            if ev({**point, p.name: v}).feasible:
                 return {**point, p.name: v}
     return None
 
 
-def reference_point(ctx: EvalContext) -> dict[str, Any]:
+def reference_point(ctx: EvalContext, memo: _Memo | None = None) -> dict[str, Any]:
     """Sampled values of the reference design: the base preset's value where the parameter
     allows it, else the middle of the parameter's values; when that design is infeasible, the
     nearest feasible one (a sweep around an infeasible point compares placeholders)."""
@@ -61,23 +83,26 @@ def reference_point(ctx: EvalContext) -> dict[str, Any]:
     for p in ctx.space.sampled:
         own = base.get("sa_rows") if p.name == "sa_dim" else base.get(p.name)
         point[p.name] = own if own in p.values else p.values[len(p.values) // 2]
-    return _feasible_near(ctx, point) or point
+    return _feasible_near(ctx, point, memo) or point
 
 
-def reference_points(ctx: EvalContext) -> list[dict[str, Any]]:
+def reference_points(ctx: EvalContext, memo: _Memo | None = None) -> list[dict[str, Any]]:
     """The reference design plus the space's low and high corners (every parameter at its
     first or last value), each moved to feasibility; corners that cannot be are dropped."""
-    points = [reference_point(ctx)]
+    points = [reference_point(ctx, memo)]
     for pick in (0, -1):
-        corner = _feasible_near(ctx, {p.name: p.values[pick] for p in ctx.space.sampled})
+        corner = _feasible_near(ctx, {p.name: p.values[pick] for p in ctx.space.sampled}, memo)
         if corner is not None and corner not in points:
             points.append(corner)
     return points
 
 
-def sweep(ctx: EvalContext, param: Param, point: Mapping[str, Any]) -> list[PointResult]:
+def sweep(
+    ctx: EvalContext, param: Param, point: Mapping[str, Any], memo: _Memo | None = None
+) -> list[PointResult]:
     """Evaluate the reference point with `param` set to each of its values, in order."""
-    return [evaluate_point(ctx, {**point, param.name: v}) for v in param.values]
+    ev = _evaluator(ctx, memo)
+    return [ev({**point, param.name: v}) for v in param.values]
 
 
 def _goals(ctx: EvalContext, r: PointResult) -> dict[str, tuple[float, str]]:
@@ -159,11 +184,12 @@ def knob_findings(
     """Findings over every sampled parameter of the study's space, swept around each of
     `points` (default `reference_points`). A knob is dead where any sweep has two identical
     neighbours, and free only when it is free in the sweep around every point."""
-    refs = [dict(p) for p in points] if points is not None else reference_points(ctx)
+    memo = _Memo(ctx)
+    refs = [dict(p) for p in points] if points is not None else reference_points(ctx, memo)
     findings: list[Finding] = []
     sweeps: dict[str, list[list[PointResult]]] = {}
     for param in ctx.space.sampled:
-        runs = [sweep(ctx, param, ref) for ref in refs]
+        runs = [sweep(ctx, param, ref, memo) for ref in refs]
         sweeps[param.name] = runs
         per_point = [check_param(ctx, param, results) for results in runs]
         dead = {f.detail: f for found in per_point for f in found if f.kind == "dead"}
