@@ -10,9 +10,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES_CSV = ROOT / "ador_opt" / "data" / "calibration_cases.csv"
+
+# No timing thresholds in unit tests: Hypothesis' per-example deadline (200 ms) is one, and the
+# suite runs on two pytest-xdist workers beside subprocess-heavy tests.
+settings.register_profile("ador", deadline=None)
+settings.load_profile("ador")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the one PostgreSQL server run on one xdist worker, one after another: one of
+    them restarts the server (`--dist loadgroup`, set in pyproject.toml)."""
+    for item in items:
+        if item.get_closest_marker("postgres") is not None:
+            item.add_marker(pytest.mark.xdist_group("postgres"))
 
 
 @dataclass
