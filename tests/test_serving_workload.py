@@ -367,3 +367,30 @@ def test_reasoning_outputs_are_long_and_capped() -> None:
         workload_preset("usecase-chat").output_len.sample(20_000, np.random.default_rng(5))
     )
     assert x.max() <= 32768
+
+
+def test_genz_use_cases_set_the_qa_and_rag_medians() -> None:
+    # GenZ's published per-use-case (input, output) tokens are the medians of the presets.
+    from ador_opt.serving.workload import GENZ_USE_CASE_TOKENS
+
+    for preset, key in (("usecase-qa", "qa"), ("usecase-rag", "rag")):
+        wl = workload_preset(preset)
+        for side, tokens in zip(("input_len", "output_len"), GENZ_USE_CASE_TOKENS[key]):
+            _, median, _ = getattr(wl, side).stats()
+            assert median == pytest.approx(tokens, rel=1e-3), (preset, side)
+        assert "ASSUMPTION" in wl.source  # the spread is not published
+    rag_in = workload_preset("usecase-rag").input_len.sample(50_000, np.random.default_rng(3))
+    assert np.median(rag_in) == pytest.approx(10_000, rel=0.02)
+
+
+def test_reasoning_output_mean_is_the_published_deepseek_r1_mean() -> None:
+    from ador_opt.serving.workload import REASONING_CAP_TOKENS, REASONING_MEAN_TOKENS
+
+    out = workload_preset("usecase-reasoning").output_len
+    mean, _, _ = out.stats()
+    # Untruncated lognormal mean = the published 4717.5; the 32,768 cap lowers it by < 2 %.
+    assert math.exp(out.mu + out.sigma**2 / 2) == pytest.approx(REASONING_MEAN_TOKENS, rel=1e-4)
+    assert 0.98 * REASONING_MEAN_TOKENS < mean < REASONING_MEAN_TOKENS
+    x = out.sample(200_000, np.random.default_rng(7))
+    assert np.mean(x) == pytest.approx(mean, rel=0.02)
+    assert x.max() <= REASONING_CAP_TOKENS

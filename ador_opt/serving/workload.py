@@ -139,29 +139,47 @@ PUBLISHED_STATS: dict[str, dict[str, tuple[float | None, float, float | None, in
 LMSYS_CHAT_1M_STATS = {"input": (69.5, 143.4), "output": (214.5, 237.8)}
 _UC_CHAT_IN = LogNormalLengths(*lognormal_from_moments(*LMSYS_CHAT_1M_STATS["input"]))
 _UC_CHAT_OUT = LogNormalLengths(*lognormal_from_moments(*LMSYS_CHAT_1M_STATS["output"]))
-# Question answering over a given passage: SQuAD v1.1-style reading comprehension as served
-# to an LLM. ASSUMPTION (no published token statistics at hand): prompt = a Wikipedia
-# paragraph of ≈ 120 words plus the question (Rajpurkar et al. 2016 paragraphs) ≈ 160 tokens at
-# ≈ 1.3 tokens per word, median 160 tokens; short answers, median 32 tokens; sigma 0.6 on
-# both sides (ASSUMPTION).
-_UC_QA_IN = LogNormalLengths(round(math.log(160), 4), 0.6)
-_UC_QA_OUT = LogNormalLengths(round(math.log(32), 4), 0.6)
+# GenZ's use-case lengths (Bambhaniya et al. 2024, arXiv 2406.01698, Sec. VII platform
+# requirements; the values in GenZ-LLM-Analyzer `Paper charts/variables.py`): one request per
+# use case with (input, output) tokens — QA (1000, 200), chat bots (3000, 1000), QA + RAG
+# (10000, 200), summarisation (15000, 1000), code generation (20000, 50). The qa and rag presets
+# take GenZ's point as the median of each side; GenZ gives no spread, so sigma is an ASSUMPTION
+# (0.6 for qa; 0.3 for the rag prompt, whose retrieved-passage count varies little).
+GENZ_USE_CASE_TOKENS: dict[str, tuple[int, int]] = {
+    "qa": (1000, 200),
+    "chat": (3000, 1000),
+    "rag": (10000, 200),
+    "summarization": (15000, 1000),
+    "code-generation": (20000, 50),
+}
+_UC_QA_IN = LogNormalLengths(round(math.log(GENZ_USE_CASE_TOKENS["qa"][0]), 4), 0.6)
+_UC_QA_OUT = LogNormalLengths(round(math.log(GENZ_USE_CASE_TOKENS["qa"][1]), 4), 0.6)
 # Summarisation: arXiv summarisation filtered to 4k tokens (the arxiv-4k statistics, used by
 # Sarathi-Serve, Agrawal et al. OSDI 2024) — the same distributions as `arxiv-4k`.
 # Code completion: Azure LLM inference trace 2023, code (Splitwise, Patel et al. ISCA 2024):
 # median prompt 1469 and output 13 tokens — the same distributions as `azure-code-2023`.
-# Retrieval-augmented generation. ASSUMPTION (derived, not a published statistic): 10
-# retrieved passages of 100 words (DPR's Wikipedia split, Karpukhin et al. EMNLP 2020; RAG
-# and FiD retrieve 5–100) at ≈ 1.3 tokens per word plus instructions and the question: median
-# 1400 prompt tokens, sigma 0.3 (the passage count varies little); the answer like a chat
-# response (the LMSYS-Chat-1M output fit).
-_UC_RAG_IN = LogNormalLengths(round(math.log(1400), 4), 0.3, cap=8192)
-# Long-output reasoning. ASSUMPTION (no published length table at hand): a chat-length prompt
-# (the LMSYS-Chat-1M prompt fit) and a thinking trace of median 4096 tokens with sigma 0.8,
+# Retrieval-augmented generation: GenZ's QA + RAG point (above), 10000 prompt and 200 output
+# tokens as medians, sigma 0.3 on the prompt and 0.6 on the answer (ASSUMPTION). Cross-check:
+# the RAGPulse trace (Wang et al. 2025, arXiv 2511.12979; 7,106 requests of a university Q&A
+# service) spans 1,050–7,710 prompt and 7–2,180 output tokens, so GenZ's prompt is long for a
+# production RAG service (docs/serving.md).
+_UC_RAG_IN = LogNormalLengths(round(math.log(GENZ_USE_CASE_TOKENS["rag"][0]), 4), 0.3)
+_UC_RAG_OUT = LogNormalLengths(round(math.log(GENZ_USE_CASE_TOKENS["rag"][1]), 4), 0.6)
+# Long-output reasoning: a chat-length prompt (the LMSYS-Chat-1M prompt fit) and a thinking
+# trace with DeepSeek-R1's published mean output length, 4717.5 tokens (Evstafev 2025, arXiv
+# 2501.18576: DeepSeek-R1 on 30 hard MATH problems, tokens per solved problem), as the lognormal
+# mean (mu = ln(mean) − sigma²/2) with sigma 0.8 (ASSUMPTION: no published spread; ServeGen,
+# Xiang et al. NSDI 2026, reports a bimodal reasoning length in production, not modelled),
 # capped at 32768 tokens (the maximum generation length DeepSeek-R1 was evaluated with,
-# DeepSeek-AI 2025).
+# DeepSeek-AI 2025). The cap removes 0.24 % of the mass and lowers the mean to 4627 (−1.9 %).
 REASONING_CAP_TOKENS = 32768
-_UC_REASON_OUT = LogNormalLengths(round(math.log(4096), 4), 0.8, cap=REASONING_CAP_TOKENS)
+REASONING_MEAN_TOKENS = 4717.5
+REASONING_SIGMA = 0.8
+_UC_REASON_OUT = LogNormalLengths(
+    round(math.log(REASONING_MEAN_TOKENS) - REASONING_SIGMA**2 / 2, 4),
+    REASONING_SIGMA,
+    cap=REASONING_CAP_TOKENS,
+)
 
 USE_CASES = (
     "usecase-chat",
@@ -207,7 +225,8 @@ WORKLOAD_PRESETS: Registry[Workload] = Registry(
             "usecase-qa",
             _UC_QA_IN,
             _UC_QA_OUT,
-            source="ASSUMPTION: passage + question ≈ 160 tokens, short answers ≈ 32 (medians)",
+            source="GenZ use case QA (arXiv 2406.01698): medians 1000 in / 200 out; "
+            "spread ASSUMPTION",
         ),
         "usecase-summarization": Workload(
             "usecase-summarization",
@@ -224,16 +243,16 @@ WORKLOAD_PRESETS: Registry[Workload] = Registry(
         "usecase-rag": Workload(
             "usecase-rag",
             _UC_RAG_IN,
-            _UC_CHAT_OUT,
-            source="ASSUMPTION: 10 DPR passages of 100 words + question (median 1400 tokens); "
-            "LMSYS-Chat-1M responses",
+            _UC_RAG_OUT,
+            source="GenZ use case QA + RAG (arXiv 2406.01698): medians 10000 in / 200 out; "
+            "spread ASSUMPTION",
         ),
         "usecase-reasoning": Workload(
             "usecase-reasoning",
             _UC_CHAT_IN,
             _UC_REASON_OUT,
-            source="ASSUMPTION: LMSYS-Chat-1M prompts; thinking traces of median 4096 tokens, "
-            "capped at 32768",
+            source="LMSYS-Chat-1M prompts; DeepSeek-R1 mean output 4717.5 tokens (arXiv "
+            "2501.18576), capped at 32768; spread ASSUMPTION",
         ),
     },
 )
