@@ -285,3 +285,36 @@ def test_unknown_sa_backend_exits_2() -> None:
         "magic",
     )
     assert_input_error(result, "systolic-array backend")
+
+
+def test_compare_takes_ep_pp_dp_like_evaluate() -> None:
+    # The same layout options as `evaluate`, passed to every design of the comparison.
+    result = run_cli(
+        "compare", "--model", "mixtral-8x7b", "--hardware", "h100-sxm-80gb,ador-paper",
+        "--batch", "4", "--input-len", "256", "--output-len", "16", "--tp", "2", "--ep", "2",
+        "--pp", "2", "--dp", "2", "--micro-batches", "4", "--json",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert isinstance(doc, dict)
+    for row in doc["rows"]:
+        assert row["feasible"], row
+        assert (row["tp"], row["ep"], row["pp"], row["dp"], row["devices"]) == (2, 2, 2, 2, 16)
+        assert row["parallelism"]["prefill"]["micro_batches"] == 4
+
+
+@pytest.mark.parametrize(
+    "extra, needles",
+    [
+        (["--ep", "3"], ["ep=3 does not divide", "8 routed experts"]),
+        (["--pp", "5"], ["pp=5 does not divide"]),
+        (["--dp", "0"], ["--dp"]),
+    ],
+)
+def test_compare_refuses_a_bad_layout(extra: list[str], needles: list[str]) -> None:
+    result = run_cli(
+        "compare", "--model", "mixtral-8x7b", "--hardware", "h100-sxm-80gb", "--batch", "4",
+        "--input-len", "64", "--output-len", "4", *extra, "--json",
+    )  # fmt: skip
+    assert_input_error(result, *needles)
+    assert result.stdout == ""

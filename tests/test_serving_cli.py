@@ -222,3 +222,78 @@ def test_dataset_option_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert_input_error(result, "tokenizer")
     result = run_inprocess(capsys, "simulate", *BASE, "--rate", "1", "--tokenizer", "x")
     assert_input_error(result, "--dataset")
+
+
+# --- expert / pipeline / data parallelism options (issue 17) -------------------------------
+MIXTRAL_HDA = ["--model", "mixtral-8x7b", "--hardware", "ador-paper"]
+
+
+def test_simulate_ep_option_sets_the_designs_expert_parallelism(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One ador-paper device cannot hold Mixtral (no KV room); `--ep 2` splits the experts over
+    two devices, as the design field `ep = 2` would, and the run reports the layout."""
+    from ador_opt.hardware import load_hardware
+    from ador_opt.models import load_model
+    from ador_opt.perf.memory import max_kv_tokens
+
+    args = ["--rate", "1", "--num-requests", "20", "--json"]
+    assert_input_error(run_inprocess(capsys, "simulate", *MIXTRAL_HDA, *args), "do not fit")
+    result = run_inprocess(capsys, "simulate", *MIXTRAL_HDA, "--ep", "2", *args)
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert isinstance(doc, dict)
+    assert (doc["tp"], doc["ep"], doc["pp"], doc["dp"]) == (1, 2, 1, 1)
+    hw = load_hardware("ador-paper")
+    ep2 = hw.__class__("ador-paper", hw.arch.replace(devices=2, ep=2), None)  # type: ignore[union-attr]
+    assert doc["kv_capacity_tokens"] == max_kv_tokens(ep2, load_model("mixtral-8x7b"), 1)
+    assert doc["completed"] == 20
+
+
+def test_simulate_pp_and_dp_options(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--rate", "2", "--num-requests", "40", "--json"]
+    one = run_inprocess(capsys, "simulate", *BASE, *args).json()
+    staged = run_inprocess(capsys, "simulate", *BASE, "--pp", "2", *args).json()
+    dp = run_inprocess(capsys, "simulate", *BASE, "--dp", "2", *args).json()
+    assert isinstance(one, dict) and isinstance(staged, dict) and isinstance(dp, dict)
+    assert (staged["pp"], one["pp"]) == (2, 1)
+    # Half the layers per device: more KV tokens fit, and each step crosses a stage boundary.
+    assert staged["kv_capacity_tokens"] > one["kv_capacity_tokens"]
+    assert staged["tbt_ms"]["mean"] != one["tbt_ms"]["mean"]
+    # --dp is the router's replicas (--replicas), the same parameter.
+    assert dp["dp"] == dp["scheduler"]["replicas"] == 2
+
+
+def test_capacity_takes_the_same_parallelism_options(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_inprocess(
+        capsys, "capacity", *MIXTRAL_HDA, "--ep", "2", "--num-requests", "30", "--json"
+    )
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert isinstance(doc, dict)
+    assert (doc["ep"], doc["pp"]) == (2, 1)
+    assert doc["max_rate"] > 0
+
+
+@pytest.mark.parametrize("command", ["simulate", "capacity"])
+@pytest.mark.parametrize(
+    "base, extra, needles",
+    [
+        (MIXTRAL_HDA, ["--ep", "3"], ["ep=3 does not divide", "8 routed experts"]),
+        (MIXTRAL_HDA, ["--ep", "0"], ["ep must be a positive integer"]),
+        (BASE, ["--ep", "2"], ["mixture-of-experts", "dense"]),
+        (BASE, ["--pp", "5"], ["pp=5 does not divide", "32 layers"]),
+        (["--model", "mixtral-8x7b", "--hardware", "h100-sxm-80gb"], ["--ep", "2"], ["HDA"]),
+    ],
+)
+def test_parallelism_options_bad_input(
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    base: list[str],
+    extra: list[str],
+    needles: list[str],
+) -> None:
+    rate = ["--rate", "1"] if command == "simulate" else []
+    result = run_inprocess(capsys, command, *base, *rate, "--num-requests", "20", *extra)
+    assert_input_error(result, *needles)
+    assert result.stdout == ""

@@ -375,7 +375,8 @@ def test_genz_use_cases_set_the_qa_and_rag_medians() -> None:
 
     for preset, key in (("usecase-qa", "qa"), ("usecase-rag", "rag")):
         wl = workload_preset(preset)
-        for side, tokens in zip(("input_len", "output_len"), GENZ_USE_CASE_TOKENS[key]):
+        sides = zip(("input_len", "output_len"), GENZ_USE_CASE_TOKENS[key], strict=True)
+        for side, tokens in sides:
             _, median, _ = getattr(wl, side).stats()
             assert median == pytest.approx(tokens, rel=1e-3), (preset, side)
         assert "ASSUMPTION" in wl.source  # the spread is not published

@@ -1,6 +1,6 @@
-"""Options shared by `evaluate`, `simulate` and `capacity` for numeric formats per tensor kind
-and speculative decoding (no command of its own; the logic is in `perf.evaluate` and
-`perf.speculative`)."""
+"""Options shared by `evaluate`, `compare`, `simulate` and `capacity` for numeric formats per
+tensor kind, speculative decoding and parallelism (no command of its own; the logic is in
+`perf.evaluate`, `perf.speculative` and `perf.parallel`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,18 @@ from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.evaluate import model_with_formats
 from ador_opt.perf.speculative import SpeculativeConfig, parse_speculative
 
+EpOpt = Annotated[
+    int | None,
+    typer.Option("--ep", help="Expert-parallel devices (default: the design's ep, else 1)."),
+]
+PpOpt = Annotated[
+    int | None,
+    typer.Option("--pp", help="Pipeline stages (default: the design's pp, else 1)."),
+]
+MicroBatchesOpt = Annotated[
+    int | None,
+    typer.Option("--micro-batches", help="Prefill micro-batches per pipeline pass (pp)."),
+]
 PrecisionOpt = Annotated[
     str,
     typer.Option(

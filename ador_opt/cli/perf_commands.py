@@ -28,7 +28,10 @@ from ador_opt.cli.formats import (
     ActPrecisionOpt,
     DraftOpt,
     DraftTokensOpt,
+    EpOpt,
     KvPrecisionOpt,
+    MicroBatchesOpt,
+    PpOpt,
     PrecisionOpt,
     WeightPrecisionOpt,
     model_from_options,
@@ -60,20 +63,8 @@ TpOpt = Annotated[
     int | None,
     typer.Option("--tp", help="Tensor-parallel devices (default: the design's tp, else 1)."),
 ]
-EpOpt = Annotated[
-    int | None,
-    typer.Option("--ep", help="Expert-parallel devices (default: the design's ep, else 1)."),
-]
-PpOpt = Annotated[
-    int | None,
-    typer.Option("--pp", help="Pipeline stages (default: the design's pp, else 1)."),
-]
 DpOpt = Annotated[
     int | None, typer.Option("--dp", help="Data-parallel replicas of tp·ep·pp devices (1).")
-]
-MicroBatchesOpt = Annotated[
-    int | None,
-    typer.Option("--micro-batches", help="Prefill micro-batches per pipeline pass (pp)."),
 ]
 
 
@@ -262,18 +253,31 @@ def compare(
     output_len: OutputLenOpt = 1024,
     tp: TpOpt = None,
     precision: PrecisionOpt = "fp16",
+    ep: EpOpt = None,
+    pp: PpOpt = None,
+    dp: DpOpt = None,
+    micro_batches: MicroBatchesOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Paper-style comparison as in ADOR Figure 15: TTFT, TBT, throughput, area efficiency."""
-    _positive("--input-len", input_len)
-    _positive("--output-len", output_len)
-    _positive("--tp", tp)
+    for name, value in (
+        ("--input-len", input_len),
+        ("--output-len", output_len),
+        ("--tp", tp),
+        ("--ep", ep),
+        ("--pp", pp),
+        ("--dp", dp),
+        ("--micro-batches", micro_batches),
+    ):
+        _positive(name, value)
     batches = _int_list("--batch", batch)
     names = [h.strip() for h in hardware.split(",") if h.strip()]
     if not names:
         raise InputError("--hardware: empty list")
     hw_list = [load_hardware(name) for name in names]
-    doc = compare_designs(hw_list, _model(model, precision), batches, input_len, output_len, tp)
+    par = {"ep": ep, "pp": pp, "dp": dp, "micro_batches": micro_batches}
+    spec = _model(model, precision)
+    doc = compare_designs(hw_list, spec, batches, input_len, output_len, tp, **par)
     if json_out:
         emit_json(doc)
         return

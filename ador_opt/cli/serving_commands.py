@@ -22,7 +22,10 @@ from ador_opt.cli.formats import (
     ActPrecisionOpt,
     DraftOpt,
     DraftTokensOpt,
+    EpOpt,
     KvPrecisionOpt,
+    MicroBatchesOpt,
+    PpOpt,
     PrecisionOpt,
     WeightPrecisionOpt,
     model_from_options,
@@ -33,6 +36,7 @@ from ador_opt.hardware import load_hardware
 from ador_opt.hardware.presets import Hardware
 from ador_opt.limits import MAX_NUM_REQUESTS, MAX_REPLICAS, check_option_bounded
 from ador_opt.models.spec import ModelSpec
+from ador_opt.perf.parallel import resolve_parallelism, with_parallelism
 from ador_opt.progress import Progress
 from ador_opt.serving.arrivals import arrival_process
 from ador_opt.serving.capacity import DEFAULT_REL_TOL, TUNED_CHUNK_SIZES, Probe, find_capacity
@@ -102,7 +106,12 @@ TokenizerOpt = Annotated[
     str | None,
     typer.Option("--tokenizer", help="Local Hugging Face tokenizer directory for --dataset."),
 ]
-ReplicasOpt = Annotated[int, typer.Option("--replicas", help="Replicas behind the router.")]
+ReplicasOpt = Annotated[
+    int,
+    typer.Option(
+        "--replicas", "--dp", help="Data-parallel replicas behind the router (--dp: same)."
+    ),
+]
 RouterOpt = Annotated[str, typer.Option("--router", help="round-robin or least-loaded.")]
 BurstOpt = Annotated[
     float | None,
@@ -151,10 +160,17 @@ def _scheduler(
 
 
 def _load(
-    model: str, hardware: str, precision: str, *formats: str | None
+    model: str,
+    hardware: str,
+    precision: str,
+    formats: tuple[str | None, str | None, str | None],
+    tp: int,
+    parallel: tuple[int | None, int | None, int | None],
 ) -> tuple[ModelSpec, Hardware]:
-    """The model in `precision` with the per-kind `formats` (weights, activations, KV)."""
-    return model_from_options(model, precision, *formats), load_hardware(hardware)
+    """The model in `precision` with the per-kind `formats` (weights, activations, KV) and the
+    hardware with the run's `parallel` = (ep, pp, micro_batches) (None: the design's own)."""
+    spec = model_from_options(model, precision, *formats)
+    return spec, with_parallelism(load_hardware(hardware), spec, tp, *parallel)
 
 
 def _workload(
@@ -221,10 +237,14 @@ def _context(
     seed: int,
     num: int,
 ) -> dict[str, Any]:
+    par = resolve_parallelism(hw, tp)
     return {
         "model": model.name,
         "hardware": hw.name,
         "tp": tp,
+        "ep": par.ep,
+        "pp": par.pp,
+        "dp": cfg.replicas,
         "precision": model.precision_label,
         "workload": workload.describe(),
         "scheduler": cfg.to_dict(),
@@ -271,11 +291,15 @@ def simulate_cmd(
     draft: DraftOpt = None,
     draft_tokens: DraftTokensOpt = None,
     acceptance: AcceptanceOpt = None,
+    ep: EpOpt = None,
+    pp: PpOpt = None,
+    micro_batches: MicroBatchesOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Simulate serving a workload at an arrival rate; report TTFT/TBT/E2E, throughput and
     utilisation."""
-    spec, hw = _load(model, hardware, precision, weight_precision, act_precision, kv_precision)
+    formats = (weight_precision, act_precision, kv_precision)
+    spec, hw = _load(model, hardware, precision, formats, tp, (ep, pp, micro_batches))
     wl = _workload(workload, trace, dataset, tokenizer)
     cfg = _scheduler(scheduler, chunk_size, max_batch, replicas, router, kv_tokens)
     cfg = cfg.replace(speculative=speculative_from_options(spec, draft, draft_tokens, acceptance))
@@ -336,10 +360,14 @@ def capacity_cmd(
     draft: DraftOpt = None,
     draft_tokens: DraftTokensOpt = None,
     acceptance: AcceptanceOpt = None,
+    ep: EpOpt = None,
+    pp: PpOpt = None,
+    micro_batches: MicroBatchesOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Find the highest Poisson arrival rate meeting the SLOs (bracketing + bisection)."""
-    spec, hw = _load(model, hardware, precision, weight_precision, act_precision, kv_precision)
+    formats = (weight_precision, act_precision, kv_precision)
+    spec, hw = _load(model, hardware, precision, formats, tp, (ep, pp, micro_batches))
     wl = _workload(workload, trace, dataset, tokenizer)
     cfg = _scheduler(scheduler, chunk_size, max_batch, replicas, router, kv_tokens)
     cfg = cfg.replace(speculative=speculative_from_options(spec, draft, draft_tokens, acceptance))

@@ -354,15 +354,23 @@ def compare_designs(
     input_len: int,
     output_len: int,
     tp: int | None = None,
+    ep: int | None = None,
+    pp: int | None = None,
+    dp: int | None = None,
+    micro_batches: int | None = None,
 ) -> dict[str, Any]:
     """The paper's Fig. 15 comparison: for every batch and hardware, TTFT, TBT, throughput and
     area efficiency (throughput per mm², 1/TTFT and 1/TBT per mm² of the TP group's silicon),
-    with ratios against the first hardware at the same batch (> 1 = better than it)."""
+    with ratios against the first hardware at the same batch (> 1 = better than it).
+    `ep`/`pp`/`dp`/`micro_batches` as in `evaluate_design` (None: each design's own)."""
     rows: list[dict[str, Any]] = []
     for batch in batches:
         base: dict[str, Any] | None = None
         for index, hw in enumerate(hardware):
-            doc = evaluate_design(hw, model, batch, input_len, output_len, tp)
+            doc = evaluate_design(
+                hw, model, batch, input_len, output_len, tp,
+                ep=ep, pp=pp, dp=dp, micro_batches=micro_batches,
+            )  # fmt: skip
             if doc["feasible"]:
                 area = doc["area_total_mm2"]
                 doc["ttft_area_eff_per_s_mm2"] = 1e3 / doc["ttft_ms"] / area

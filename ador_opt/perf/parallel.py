@@ -324,6 +324,36 @@ def resolve_parallelism(
     )
 
 
+def with_parallelism(
+    hw: Hardware,
+    model: ModelSpec,
+    tp: int,
+    ep: int | None = None,
+    pp: int | None = None,
+    micro_batches: int | None = None,
+) -> Hardware:
+    """`hw` with `ep`/`pp`/`micro_batches` in place of the design's own fields (None: keep
+    them), for the serving simulator, which reads a replica's EP/PP from the design. The
+    layout is checked against `model` at `tp` (InputError). The design keeps its number of
+    data-parallel replicas (devices = tp · ep · pp · dp). GPUs are served tensor-parallel
+    only (their presets carry no EP/PP fields), so ep or pp above 1 on a GPU is refused."""
+    if ep is None and pp is None and micro_batches is None:
+        return hw
+    par = resolve_parallelism(hw, tp, ep, pp, micro_batches)  # validates the values
+    par.check(model)
+    if hw.gpu is not None or hw.arch is None:
+        if par.ep > 1 or par.pp > 1:
+            raise InputError(
+                f"ep/pp above 1 in the serving simulator needs an HDA design; {hw.name} is a "
+                "GPU, served tensor-parallel only (evaluate times EP/PP on GPUs)"
+            )
+        return hw
+    arch = hw.arch
+    devices = arch.tp * par.ep * par.pp * arch.dp
+    changed = arch.replace(ep=par.ep, pp=par.pp, micro_batches=par.micro_batches, devices=devices)
+    return Hardware(hw.name, changed, None)
+
+
 def kv_share(ep: int, pp: int) -> float:
     """Fraction of a replica's KV cache one device holds, relative to tp-only: its stage's
     L/pp layers of the requests of its attention replica (1/ep of them)."""
@@ -352,4 +382,5 @@ __all__ = [
     "parallel_step_time",
     "resolve_parallelism",
     "weight_bytes_per_device",
+    "with_parallelism",
 ]
