@@ -14,6 +14,10 @@ with the energies of `hardware.power.energy_table` (at the design's clock and vo
 Fallbacks while a timing model leaves a counter at 0: SRAM bytes = every unit's full-rate
 local-SRAM traffic over its busy time; NoC bytes = NoC busy seconds · noc_gbps; link bytes =
 link busy seconds · p2p_gbps / 2 (one direction). Counters a model fills take precedence.
+Expert parallelism's all-to-all dispatch and combine (perf/parallel.py) add their bytes to
+`p2p_bytes` and `link_energy_j` of them to the step's energy: the same e_link per byte as the
+TP collectives, wherever the bytes travel (the scale-out NIC's power is a per-device adapter
+figure in hardware/power.py, not a per-byte energy).
 
 GPU presets (`Hardware.gpu` set, including `a100`, whose performance is the GPU model): the
 datasheet TDP times activity, E = TDP · seconds · (idle + (1 − idle) · u), u = the busiest
@@ -85,6 +89,12 @@ def step_energy_breakdown(arch: ArchConfig, st: StepTime, precision: str) -> dic
 def hda_step_energy_j(arch: ArchConfig, st: StepTime, precision: str) -> float:
     # The components summed in ENERGY_COMPONENTS order (as the breakdown's values).
     return sum(_energy_terms(arch, st, precision))
+
+
+def link_energy_j(arch: ArchConfig, link_bytes: float) -> float:
+    """Joules of moving `link_bytes` over the device links of `arch` (e_link per byte, both
+    ends: hardware/constants.py LINK_J_PER_BIT)."""
+    return link_bytes * energy_table(arch).p2p_j_per_byte
 
 
 def gpu_step_energy_j(gpu: GpuSpec, st: StepTime) -> float:

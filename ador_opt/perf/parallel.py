@@ -268,11 +268,13 @@ def parallel_breakdown(
     st = _base_step(hw, stage_model, group, tp, sa_backend, shard)
     lv = levels_of(hw)
     h, ab = model.hidden_size, model.bytes_per_activation
-    a2a_s = 0.0
+    a2a_s = a2a_bytes = 0.0
     if shard is not None:
         leaving = model.experts_per_token * (ep - 1) / ep
         payload = group.tokens / tp * h * ab * leaving
         a2a_s = 2 * moe_layers(stage_model) * ep_all_to_all_s(payload, tp, ep, lv)
+        # Bytes one device sends in dispatch + combine per micro-batch, over all MoE layers.
+        a2a_bytes = 2 * moe_layers(stage_model) * payload
     send_s = stage_send_s(group.tokens / tp * h * ab, tp, ep, pp, lv)
     stage_s = st.seconds + a2a_s
     period = stage_s + send_s
@@ -287,7 +289,22 @@ def parallel_breakdown(
     busy = dict(per_pass.busy_s)
     busy["p2p"] = busy.get("p2p", 0.0) + comm_s
     bound = "p2p" if a2a_s + send_s > st.seconds else st.bound
-    out = replace(per_pass, seconds=seconds, bound=bound, busy_s=MappingProxyType(busy))
+    # The all-to-alls' bytes on the links, charged at e_link like the TP collectives' (HDA
+    # designs; GPU presets keep the datasheet-TDP rule of their stage step, no per-byte term).
+    a2a_bytes *= m
+    energy = per_pass.energy_j
+    if a2a_bytes and hw.gpu is None and hw.arch is not None:
+        from ador_opt.perf.energy import link_energy_j
+
+        energy += link_energy_j(hw.arch, a2a_bytes)
+    out = replace(
+        per_pass,
+        seconds=seconds,
+        bound=bound,
+        busy_s=MappingProxyType(busy),
+        p2p_bytes=per_pass.p2p_bytes + a2a_bytes,
+        energy_j=energy,
+    )
     tokens = micro.tokens if shard is not None else 0
     return out, StepBreakdown(stage_s, a2a_s, send_s, m, bubble, tokens, seconds)
 
