@@ -69,10 +69,7 @@ def test_total_params_within_one_percent(name: str, published: float) -> None:
         ("gpt-oss-20b", 3.61, False, 0.01),
         # "3.3 B activated" has two significant digits (3.25–3.35 B): 3.353 B is +1.6 %.
         ("qwen3-30b-a3b", 3.3, True, 0.02),
-        # DeepSeek-V3's "37 B activated" has two significant digits. The parameters one token
-        # touches without the input-embedding table are 36.63 B (−1.01 %; with the table
-        # 37.55 B, +1.5 %); 36.63 B rounds to the published 37 B, 37.55 B would not.
-        ("deepseek-v3", 37.0, False, 0.0102),
+        # DeepSeek-V3: see test_deepseek_active_is_within_the_published_rounding below.
     ],
 )
 def test_active_params_match_published(
@@ -83,8 +80,25 @@ def test_active_params_match_published(
     assert abs(got - published) / published < tol, (name, got)
 
 
-def test_deepseek_active_rounds_to_published() -> None:
-    assert round(MODEL_PRESETS["deepseek-v3"].active_param_count_excl_embedding / 1e9) == 37
+def test_deepseek_active_is_within_the_published_rounding() -> None:
+    """DeepSeek-V3's "37B activated for each token" (arXiv:2412.19437) has two significant
+    digits: it stands for [36.5, 37.5) B, ±1.35 % around 37.0, wider than a 1 % band. The count
+    is not tuned to it. Of the three counting conventions only one lands in that interval:
+    the LM head counted and the input-embedding table (a one-row lookup) not, 36.63 B (−1.01 %
+    from 37.0). Counting the table too (as the 671 B total does) gives 37.55 B, just above it;
+    counting neither gives 35.70 B, below it. So the convention is pinned by the published
+    figure, and the preset meets it without any tolerance beyond the figure's own rounding."""
+    m = MODEL_PRESETS["deepseek-v3"]
+    low, high = 36.5e9, 37.5e9
+    excl_table = m.active_param_count_excl_embedding  # LM head in, input table out
+    incl_table = m.active_param_count  # both in (the convention of the 671 B total)
+    neither = excl_table - m.lm_head_params
+    assert low <= excl_table < high, excl_table
+    assert not low <= incl_table < high, incl_table
+    assert not low <= neither < high, neither
+    assert incl_table - excl_table == m.embedding_params == 129_280 * 7_168
+    # The total counts both tables, and matches 671 B to 0.004 %.
+    assert abs(m.param_count / 1e9 - 671.0) / 671.0 < 1e-4
 
 
 def test_dense_llama_405b_active_is_total() -> None:
