@@ -161,13 +161,14 @@ _UC_QA_OUT = LogNormalLengths(round(math.log(GENZ_USE_CASE_TOKENS["qa"][1]), 4),
 # Retrieval-augmented generation: GenZ's QA + RAG point (above), 10000 prompt and 200 output
 # tokens as medians, sigma 0.3 on the prompt and 0.6 on the answer (ASSUMPTION). Cross-check:
 # the RAGPulse trace (Wang et al. 2025, arXiv 2511.12979; 7,106 requests of a university Q&A
-# service) spans 1,050–7,710 prompt and 7–2,180 output tokens, so GenZ's prompt is long for a
-# production RAG service (docs/serving.md).
+# service; column ranges of its dataset page) spans 1,050–7,710 prompt and 7–2,180 output
+# tokens, so GenZ's prompt is long for a production RAG service (docs/serving.md).
 _UC_RAG_IN = LogNormalLengths(round(math.log(GENZ_USE_CASE_TOKENS["rag"][0]), 4), 0.3)
 _UC_RAG_OUT = LogNormalLengths(round(math.log(GENZ_USE_CASE_TOKENS["rag"][1]), 4), 0.6)
 # Long-output reasoning: a chat-length prompt (the LMSYS-Chat-1M prompt fit) and a thinking
 # trace with DeepSeek-R1's published mean output length, 4717.5 tokens (Evstafev 2025, arXiv
-# 2501.18576: DeepSeek-R1 on 30 hard MATH problems, tokens per solved problem), as the lognormal
+# 2501.18576: DeepSeek-R1 on 30 hard MATH problems, tokens per solved problem; the figure as a
+# summary of the paper reports it, not re-checked against the PDF), as the lognormal
 # mean (mu = ln(mean) − sigma²/2) with sigma 0.8 (ASSUMPTION: no published spread; ServeGen,
 # Xiang et al. NSDI 2026, reports a bimodal reasoning length in production, not modelled),
 # capped at 32768 tokens (the maximum generation length DeepSeek-R1 was evaluated with,
