@@ -249,7 +249,11 @@ def flash_q_blocks(arch: ArchConfig, rows: int, head_dim: int, bytes_per_act: in
 
 
 def _prefill_works(
-    arch: ArchConfig, op: Op, batch: BatchComposition, ab: int, cycles_fn: CyclesFn
+    arch: ArchConfig,
+    op: Op,
+    kinds: tuple[tuple[tuple[int, int], int], ...],
+    ab: int,
+    cycles_fn: CyclesFn,
 ) -> tuple[list[UnitWork], float, bool]:
     """Per-unit works of all prefill chunks' attention of one layer, their DRAM bytes, and
     whether all K/V they read is on chip. Per chunk kind and KV head, the group's query heads
@@ -265,7 +269,7 @@ def _prefill_works(
     dram = float(op.kv_write_bytes)
     sram = 0.0
     parts = []
-    for (tokens, context), count in _chunk_kinds(batch).items():
+    for (tokens, context), count in kinds:
         keys = context + -(-(tokens + 1) // 2)
         rows = group * tokens
         blocks = flash_q_blocks(arch, rows, hd, ab)
@@ -289,6 +293,44 @@ def _prefill_works(
     return _offer(arch, work, cycles_fn), dram, on_chip
 
 
+@lru_cache(maxsize=65536)
+def _decode_part(
+    arch: ArchConfig, decode: Op, ab: int, cycles_fn: CyclesFn
+) -> tuple[tuple[UnitWork, ...], float, OpTime]:
+    """The decode tokens' attention of one layer: each unit's work, the op's NoC bytes and its
+    fastest mapping. Memoised: the mixed steps of a serving run share few decode parts (the
+    memo key of a step buckets its decode count and context sum) among many prefill parts."""
+    group = decode.heads // decode.kv_heads
+    dec_work = Work(
+        WorkKind.ATTENTION,
+        k=decode.k,
+        wb=ab,
+        ab=ab,
+        group=group,
+        dram_bytes=float(decode.kv_bytes + decode.kv_write_bytes),
+        parts=((decode.m * decode.kv_heads, group, max(1, decode.n)),),
+    )
+    dec_works = _offer(arch, dec_work, cycles_fn, prune=True)
+    dec_noc = float(decode.m * decode.heads * decode.k * ab)
+    return tuple(dec_works), dec_noc, best_mapping(arch, dec_works, dec_noc)
+
+
+@lru_cache(maxsize=65536)
+def _prefill_part(
+    arch: ArchConfig,
+    prefill: Op,
+    kinds: tuple[tuple[tuple[int, int], int], ...],
+    ab: int,
+    cycles_fn: CyclesFn,
+) -> tuple[tuple[UnitWork, ...], bool, float, OpTime]:
+    """The prefill chunks' attention of one layer (`kinds`: `_chunk_kinds` of the batch, in
+    order): each unit's work, whether its K/V is all on chip, its NoC bytes and its fastest
+    mapping. Memoised like `_decode_part`."""
+    pre_works, _, on_chip = _prefill_works(arch, prefill, kinds, ab, cycles_fn)
+    pre_noc = float(prefill.m * prefill.heads * prefill.k * ab)
+    return tuple(pre_works), on_chip, pre_noc, best_mapping(arch, pre_works, pre_noc)
+
+
 def attention_time(
     arch: ArchConfig,
     prefill: Op | None,
@@ -301,28 +343,15 @@ def attention_time(
     after the other, or concurrently (decode on MAC trees, prefill on arrays, Fig. 8)."""
     ab = bytes_per_act
     dec = pre = None
-    dec_works: list[UnitWork] = []
-    pre_works: list[UnitWork] = []
+    dec_works: tuple[UnitWork, ...] = ()
+    pre_works: tuple[UnitWork, ...] = ()
     dec_noc = pre_noc = 0.0
     on_chip = False
     if decode is not None:
-        group = decode.heads // decode.kv_heads
-        dec_work = Work(
-            WorkKind.ATTENTION,
-            k=decode.k,
-            wb=ab,
-            ab=ab,
-            group=group,
-            dram_bytes=float(decode.kv_bytes + decode.kv_write_bytes),
-            parts=((decode.m * decode.kv_heads, group, max(1, decode.n)),),
-        )
-        dec_works = _offer(arch, dec_work, cycles_fn, prune=True)
-        dec_noc = float(decode.m * decode.heads * decode.k * ab)
-        dec = best_mapping(arch, dec_works, dec_noc)
+        dec_works, dec_noc, dec = _decode_part(arch, decode, ab, cycles_fn)
     if prefill is not None:
-        pre_works, _, on_chip = _prefill_works(arch, prefill, batch, ab, cycles_fn)
-        pre_noc = float(prefill.m * prefill.heads * prefill.k * ab)
-        pre = best_mapping(arch, pre_works, pre_noc)
+        kinds = tuple(_chunk_kinds(batch).items())
+        pre_works, on_chip, pre_noc, pre = _prefill_part(arch, prefill, kinds, ab, cycles_fn)
     if dec is None:
         assert pre is not None
         return pre
