@@ -177,3 +177,50 @@ def test_a_run_too_short_to_load_the_design_stops_at_the_rate_ceiling() -> None:
     assert res.max_rate_per_s == pytest.approx(res.saturation_estimate_per_s * RATE_CEILING_FACTOR)
     assert len(res.probes) < MAX_PROBES
     assert res.to_dict()["capped"] is True
+
+
+# --- early abort and freeing of aborted runs ---------------------------------------------------
+def test_requests_waiting_past_the_ttft_limit_abort_the_run_before_their_first_token() -> None:
+    """10 requests, TTFT p90 limit 1 s: more than one violation makes the p90 certain. A request
+    still without a first token 1 s after its arrival is a violation already."""
+    from ador_opt.serving.metrics import SloExceeded, SloWatch
+    from ador_opt.serving.request import Request
+
+    reqs = [Request(i, float(i), 10, 5) for i in range(10)]
+    watch = SloWatch(1000.0, math.inf, math.inf, len(reqs), 40)
+    watch.track(reversed(reqs))  # any order
+    reqs[0].first_token_s = 0.5  # request 0 met the limit (0.5 s) ...
+    watch.ttft(0.5)
+    watch.overdue(2.5)  # ... so at 2.5 s only request 1 is overdue: 1 allowed
+    with pytest.raises(SloExceeded, match="ttft_p90_ms"):
+        watch.overdue(3.5)  # requests 1 and 2 still wait: two certain violations
+    # nothing overdue yet: no abort, whatever the waiting time of later arrivals
+    SloWatch(1000.0, math.inf, math.inf, 10, 40).overdue(1e9)
+
+
+def test_an_aborted_run_is_freed_without_the_cycle_collector() -> None:
+    """Its pending events point back at the cluster; the simulator drops them, so reference
+    counting frees the run (a study freezes the collector between trials)."""
+    import gc
+    import weakref
+
+    from ador_opt.serving import simulator
+    from ador_opt.serving.metrics import SloExceeded
+
+    made: list[weakref.ref[object]] = []
+    init = simulator.Cluster.__init__
+
+    def spy(self: simulator.Cluster, *args: object) -> None:
+        init(self, *args)  # type: ignore[arg-type]
+        made.append(weakref.ref(self))
+
+    slo = Slo(2000.0, 1.0)  # a 1 ms TBT limit aborts at the first decode rounds, while
+    gc.disable()  # later requests have yet to arrive (their arrival events are pending)
+    try:
+        simulator.Cluster.__init__ = spy  # type: ignore[method-assign]
+        with pytest.raises(SloExceeded):
+            simulator.simulate_run(HW, MODEL, CHAT, 5.0, 200, 0, slo=slo, abort_on=slo)
+        assert made and made[-1]() is None
+    finally:
+        simulator.Cluster.__init__ = init  # type: ignore[method-assign]
+        gc.enable()

@@ -33,7 +33,7 @@ class SloWatch:
     with a gap > L weigh more than 1 % of all inter-token gaps (known up front). Lets a
     capacity search drop overloaded probes early without changing any verdict."""
 
-    __slots__ = ("_allow", "_bad", "_limit")
+    __slots__ = ("_allow", "_bad", "_limit", "_next", "_pending", "_tracked")
 
     def __init__(
         self, ttft_p90_ms: float, tbt_p99_ms: float, queue_p50_ms: float, requests: int, gaps: int
@@ -44,6 +44,34 @@ class SloWatch:
         self._limit = (ttft_p90_ms / 1e3, tbt_p99_ms / 1e3, queue_p50_ms / 1e3)
         self._allow = (allowed(0.9, requests), allowed(0.99, gaps), allowed(0.5, requests))
         self._bad = [0.0, 0.0, 0.0]
+        self._tracked: list[Request] = []  # the run's requests in arrival order (`track`)
+        self._next = 0  # first tracked request not yet past the TTFT limit at the last check
+        self._pending: list[Request] = []  # past the limit without a first token at a check
+
+    def track(self, requests: Sequence[Request]) -> None:
+        """Let `overdue` see the run's requests (any order; sorted here by arrival)."""
+        if math.isfinite(self._limit[0]):
+            self._tracked = sorted(requests, key=lambda r: r.arrival_s)
+
+    def overdue(self, now_s: float) -> None:
+        """Count, at simulated time `now_s`, the tracked requests that have waited longer than
+        the TTFT limit and still have no first token: each one's TTFT will exceed the limit
+        (its first token comes after `now_s`), so together with the violations already
+        counted they may make the p90 certain before those tokens are emitted. Call it only
+        after every token due at `now_s` has been recorded (the end of a step)."""
+        reqs, i, limit = self._tracked, self._next, self._limit[0]
+        pending = self._pending
+        while i < len(reqs) and now_s - reqs[i].arrival_s > limit:
+            if reqs[i].first_token_s < 0:
+                pending.append(reqs[i])
+            i += 1
+        self._next = i
+        # Pending requests that got their first token since are in `_bad` already: prune them
+        # only when the (over-)count could exceed the allowance.
+        if pending and self._bad[0] + len(pending) > self._allow[0]:
+            pending[:] = [r for r in pending if r.first_token_s < 0]
+            if self._bad[0] + len(pending) > self._allow[0]:
+                raise SloExceeded("ttft_p90_ms")
 
     def _count(self, which: int, value_s: float, weight: float) -> None:
         if value_s > self._limit[which]:

@@ -152,6 +152,8 @@ class StepEnd:
         log = self.replica.log
         before = len(log.finished)
         self.replica.end_step(self.time)
+        if log.watch is not None:
+            log.watch.overdue(self.time)
         out: list[Event] = []
         for req in log.finished[before:]:
             out.extend(self.cluster.source.on_complete(req, self.time, self.cluster))
@@ -291,6 +293,7 @@ def _run(
         watch = SloWatch(
             abort_on.ttft_p90_ms, abort_on.tbt_p99_ms, abort_on.queue_p50_ms, len(requests), gaps
         )
+        watch.track(requests)
     log = RunLog(watch)
     replicas = [
         Replica(i, kv_tokens, cfg.block_tokens, cfg.watermark, timer, log)
@@ -298,7 +301,12 @@ def _run(
     ]
     queue = EventQueue()
     cluster = Cluster(replicas, cfg, model.max_context, source, queue)
-    run_events(queue, source.initial(cluster))
+    try:
+        run_events(queue, source.initial(cluster))
+    finally:
+        # An aborted run (SloExceeded) leaves events that point back at the cluster: drop
+        # them so the run is freed by reference counting, not by a cyclic collection.
+        queue.heap.clear()
     if len(log.finished) != len(requests):  # a scheduler bug, never bad input
         raise RuntimeError(f"{len(requests) - len(log.finished)} requests never completed")
     end = max(r.finish_s for r in requests)
