@@ -69,6 +69,15 @@ STUDY_CAPACITY_REL_TOL = 0.05
 WARM_FIRST_STEP = 1 + 0.999 * STUDY_CAPACITY_REL_TOL
 WARM_NEIGHBOURS = 4  # nearest simulated designs whose capacity / estimate predict a new one
 WARM_MIN_KNOWN = 3  # fewer simulated designs: start from the plain estimate
+# From this many simulated designs on, the ratio is predicted by a log-linear fit over all of
+# them instead (`_fitted_ratio`). Measured on 152 simulated designs of two 80-trial chatbot
+# studies (seeds 0, 1; each predicted from the designs before it): median |log error| 0.033
+# and p90 0.10 against 0.049 and 0.20 for the 4 nearest neighbours, i.e. a median of 2
+# instead of 3 probes per search. WARM_RIDGE (the penalty on the centred log2 features) was
+# the best of 0.01–10 there (0.1–0.3 within noise of each other); the ratio is driven mostly
+# by the array size, the core count and the DRAM bandwidth (correlations 0.75, 0.56, 0.48).
+WARM_FIT_MIN_KNOWN = 8
+WARM_RIDGE = 0.3
 
 
 def _features(config: Mapping[str, Any]) -> dict[str, float]:
@@ -80,14 +89,31 @@ def _features(config: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+def _fitted_ratio(mine: Mapping[str, float], known: list[tuple[dict[str, float], float]]) -> float:
+    """exp of a ridge fit of log(ratio) on the centred log2 features of the `known` designs
+    (`WARM_RIDGE` penalty, intercept unpenalised), evaluated at `mine` (missing fields: 0)."""
+    keys = sorted({k for f, _ in known for k in f} | set(mine))
+    x = np.array([[f.get(k, 0.0) for k in keys] for f, _ in known])
+    y = np.log([r for _, r in known])
+    mu, y_mu = x.mean(axis=0), y.mean()
+    xc = x - mu
+    beta = np.linalg.solve(xc.T @ xc + WARM_RIDGE * np.eye(len(keys)), xc.T @ (y - y_mu))
+    here = np.array([mine.get(k, 0.0) for k in keys]) - mu
+    return float(np.exp(here @ beta + y_mu))
+
+
 def capacity_start_scale(ctx: EvalContext, arch: ArchConfig) -> float | None:
-    """Median capacity / saturation-estimate ratio of the `WARM_NEIGHBOURS` simulated designs
-    nearest to `arch` (Euclidean in log2 of the numeric fields, categorical fields count 1
-    when they differ), or None with fewer than `WARM_MIN_KNOWN` known."""
+    """Predicted capacity / saturation-estimate ratio of `arch` from the designs simulated so
+    far: a log-linear fit over all of them (`_fitted_ratio`) from `WARM_FIT_MIN_KNOWN` on,
+    before that the median ratio of the `WARM_NEIGHBOURS` nearest (Euclidean in log2 of the
+    numeric fields, categorical fields count 1 when they differ); None with fewer than
+    `WARM_MIN_KNOWN` known."""
     if len(ctx.neighbours) < WARM_MIN_KNOWN:
         return None
     here = arch.to_dict()
     mine = _features(here)
+    if len(ctx.neighbours) >= WARM_FIT_MIN_KNOWN:
+        return _fitted_ratio(mine, [(_features(c), r) for c, r in ctx.neighbours])
     scored = []
     for config, ratio in ctx.neighbours:
         theirs = _features(config)
