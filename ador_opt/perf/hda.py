@@ -22,7 +22,13 @@ from types import MappingProxyType
 
 from ador_opt.errors import InputError
 from ador_opt.hardware.arch import ArchConfig
-from ador_opt.models.ops import BatchComposition, GemmTiming, StepParts, step_parts
+from ador_opt.models.ops import (
+    BatchComposition,
+    GemmTiming,
+    StepLayout,
+    StepParts,
+    step_parts,
+)
 from ador_opt.models.spec import ModelSpec
 from ador_opt.perf.expert import ExpertShard
 from ador_opt.perf.mactree import dram_stream_s
@@ -71,6 +77,7 @@ def hda_step_time(
     tp: int,
     sa_backend: str = "closed-form",
     ep_moe: ExpertShard | None = None,
+    memo: bool = True,
 ) -> StepTime:
     """Latency of one step of `batch` on one device of a `tp`-way group of `arch`.
 
@@ -78,10 +85,13 @@ def hda_step_time(
     SCALE-Sim's compute stage for every array pass (slow, cached on disk; for re-scoring a few
     final designs, never inside trials) and equals "closed-form" exactly; "double-buffered"
     times every design as if `sa_weight_double_buffer` were set. `ep_moe`: the routed
-    experts are sharded over an EP group (perf/expert.py; None = all experts local)."""
+    experts are sharded over an EP group (perf/expert.py; None = all experts local).
+    `memo=False` skips the memo of whole steps (for callers with their own, like the serving
+    simulator's step cache: hashing the arguments and filling the memo would be wasted)."""
+    step = _step if memo else _step.__wrapped__
     if ep_moe is None:
-        return _step(arch, model, batch, tp, _cycles_fn(sa_backend, arch))
-    return _step(arch, model, batch, tp, _cycles_fn(sa_backend, arch), ep_moe)
+        return step(arch, model, batch, tp, _cycles_fn(sa_backend, arch))
+    return step(arch, model, batch, tp, _cycles_fn(sa_backend, arch), ep_moe)
 
 
 @lru_cache(maxsize=64)
@@ -109,15 +119,54 @@ class _Block:
     noc_bytes: float = 0.0
 
 
+# Running sums over a step's GEMMs: chain, DRAM, SRAM and NoC bytes, busy seconds per unit,
+# seconds per bounding unit and per-layer seconds by op name (in the order first seen).
+_Sums = tuple[
+    float, float, float, float, tuple[float, ...], tuple[tuple[str, float], ...],
+    tuple[tuple[str, float], ...],
+]  # fmt: skip
+_NO_SUMS: _Sums = (0.0, 0.0, 0.0, 0.0, (0.0,) * len(UNIT_NAMES), (), ())
+
+
 @lru_cache(maxsize=32768)
 def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Block:
     """All GEMMs of a step (`group.shapes`: name, m, k, n, repeat) run one after another,
     each with the exposed part of the vector work fused with it. Cached per `GemmTiming`, so
-    steps that differ only in their attention share it."""
-    layout = group.layout
+    steps that differ only in their attention share it; the sums over all GEMMs but the last
+    (the LM head, whose rows vary most) are cached per token count as well."""
+    shapes = group.shapes
+    tokens = shapes[0][1]  # the step's tokens (QKV sees all of them; MoE GEMMs fewer)
+    head = _gemm_sums(arch, group.layout, shapes[:-1], tokens, cycles_fn)
+    chain, dram, sram, noc, busy, bound_s, per_layer = _add_gemms(
+        arch, group.layout, shapes[-1:], tokens, cycles_fn, head
+    )
+    return _Block(chain, busy, bound_s, dram, per_layer, sram, noc)
+
+
+@lru_cache(maxsize=16384)
+def _gemm_sums(
+    arch: ArchConfig,
+    layout: StepLayout,
+    shapes: tuple[tuple[str, int, int, int, int], ...],
+    tokens: int,
+    cycles_fn: CyclesFn,
+) -> _Sums:
+    """`_add_gemms` from zero (memoised: the GEMMs before the LM head depend on the tokens)."""
+    return _add_gemms(arch, layout, shapes, tokens, cycles_fn, _NO_SUMS)
+
+
+def _add_gemms(
+    arch: ArchConfig,
+    layout: StepLayout,
+    shapes: tuple[tuple[str, int, int, int, int], ...],
+    tokens: int,
+    cycles_fn: CyclesFn,
+    start: _Sums,
+) -> _Sums:
+    """The running sums `start` continued over the GEMMs `shapes` of a step of `tokens`
+    tokens, each with the exposed part of the vector work fused with it."""
     wb, ab, layers = layout.wb, layout.ab, layout.layers
     vec_per_token = dict(layout.vec_by_gemm)
-    tokens = group.shapes[0][1]  # the step's tokens (QKV sees all of them; MoE GEMMs fewer)
     tiles = min(PIPELINE_CHUNKS, tokens)
     vec_rate = arch.vector_width * arch.core_count * arch.freq_hz  # ops per second (vector.py)
     # Weight-only formats (perf/precision.py): the vector unit either scales each scale block's
@@ -125,11 +174,11 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
     # whichever is less work, concurrently with the GEMM.
     wfmt = layout.model.precision
     dequant_ops = DEQUANT_OPS_PER_BLOCK if layout.model.dequantises_weights else 0
-    chain = dram = sram = noc = 0.0
-    busy = [0.0] * len(UNIT_NAMES)
-    bound_s: dict[str, float] = {}
-    per_layer: dict[str, float] = {}
-    for name, m, k, n, repeat in group.shapes:
+    chain, dram, sram, noc = start[:4]
+    busy = list(start[4])
+    bound_s: dict[str, float] = dict(start[5])
+    per_layer: dict[str, float] = dict(start[6])
+    for name, m, k, n, repeat in shapes:
         t = gemm_time(arch, m, k, n, wb, ab, cycles_fn)
         chain += t.seconds * repeat
         dram += t.dram_bytes * repeat
@@ -166,15 +215,7 @@ def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Bl
             chain += exposed
             if exposed > 0:
                 bound_s["vector"] = bound_s.get("vector", 0.0) + exposed
-    return _Block(
-        chain,
-        tuple(busy),
-        tuple(bound_s.items()),
-        dram,
-        tuple(per_layer.items()),
-        sram,
-        noc,
-    )
+    return chain, dram, sram, noc, tuple(busy), tuple(bound_s.items()), tuple(per_layer.items())
 
 
 @lru_cache(maxsize=8192)

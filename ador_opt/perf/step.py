@@ -18,6 +18,7 @@ def step_time(
     ep: int | None = None,
     pp: int | None = None,
     micro_batches: int | None = None,
+    memo: bool = True,
 ) -> StepTime:
     """Latency of one step of `batch` on one device of a `tp`-way group of `hw`.
 
@@ -29,7 +30,8 @@ def step_time(
 
     `ep`, `pp`, `micro_batches`: expert / pipeline parallelism of the replica (None: the HDA
     design's own `ep`/`pp`/`micro_batches` fields, 1/1/0 on GPUs); any of them above 1 times
-    the step with `perf/parallel.py` (the slowest stage's device).
+    the step with `perf/parallel.py` (the slowest stage's device). `memo=False`: a caller
+    that memoises steps itself skips the HDA model's memo of whole steps (same numbers).
     """
     own = hw.arch if hw.gpu is None else None
     if own is not None:
@@ -49,5 +51,5 @@ def step_time(
     assert hw.arch is not None
     from ador_opt.perf.hda import hda_step_time
 
-    st = hda_step_time(hw.arch, model, batch, tp, sa_backend)
+    st = hda_step_time(hw.arch, model, batch, tp, sa_backend, memo=memo)
     return with_energy(st, hda_step_energy_j(hw.arch, st, model.gemm_precision.value))

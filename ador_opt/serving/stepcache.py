@@ -154,8 +154,8 @@ class StepTimer:
     def lookup(self, key: StepKey) -> StepTime:
         st = self._memo.get(key)
         if st is None:
-            if self.speculative is None:
-                st = step_time(self.hw, self.model, composition_of(key), self.tp)
+            if self.speculative is None:  # memoised here: skip the perf model's own memo
+                st = step_time(self.hw, self.model, composition_of(key), self.tp, memo=False)
             elif not key[0]:
                 st = self._speculative_round(key[1], key[2])
             else:  # the proposer processes the step's tokens too (prompt, KV kept in sync)
