@@ -4,7 +4,7 @@ Runs the study's default sampler through the product's own objective (`TrialObje
 serving simulations, Optuna in-memory storage) for a fixed wall-clock budget and records, per
 trial: the wall time since the start, whether it was feasible, its evaluation time (`eval_s`:
 cache lookup + all stages, capacity search included), the capacity probes when the engine
-reports them, the performance-model step evaluations it caused (`perf_calls`: a load-
+reports them, the serving simulator's performance-model step evaluations (`perf_calls`: a load-
 independent cost), whether the optimistic-bound skip pruned it, and the hypervolume of the
 feasible trials so far (reference point = the spec's
 objective references; `moocore`).
@@ -15,12 +15,18 @@ side by side: `PYTHONPATH=<checkout> python benchmarks/explore_wall_time.py --sp
 <checkout>/studies/llama3-8b-chatbot.toml`.
 
     nice -n 10 python benchmarks/explore_wall_time.py [--budget-s 240] [--seed 0] [--json out]
+        [--trials N]   # per-trial cost at an equal trial count (with a long --budget-s)
+
+The summary adds the process's CPU seconds, the part of them spent in Python's cyclic
+garbage collector (`gc_cpu_s`) and the load average at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -48,18 +54,55 @@ def hypervolume(points: list[list[float]], ref: np.ndarray, signs: np.ndarray) -
     return float(moocore.hypervolume(p, ref=ref)) if len(p) else 0.0
 
 
+_STEP_CALLS = [0]
+
+
+def _count_step_calls() -> None:
+    """Count the serving simulator's performance-model step evaluations (its step cache's
+    misses): a cost measure that does not depend on the machine's load. Wraps the `step_time`
+    that `serving.stepcache` calls, so it counts the same thing on older checkouts."""
+    from ador_opt.serving import stepcache
+
+    inner = stepcache.step_time
+    if getattr(inner, "_counted", False):
+        return
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        _STEP_CALLS[0] += 1
+        return inner(*args, **kwargs)
+
+    counted._counted = True  # type: ignore[attr-defined]
+    stepcache.step_time = counted  # type: ignore[assignment]
+
+
 def _perf_misses() -> int:
-    """Performance-model step evaluations so far (misses of the HDA step cache): a cost
-    measure that does not depend on the machine's load."""
-    try:
-        from ador_opt.perf import hda
-
-        return int(hda._step.cache_info().misses)
-    except (ImportError, AttributeError):
-        return 0
+    """Performance-model step evaluations of the serving simulator so far."""
+    return _STEP_CALLS[0]
 
 
-def run(spec_path: Path, budget_s: float, seed: int, bound_skip: bool = True) -> dict[str, Any]:
+class _GcClock:
+    """CPU seconds spent in Python's cyclic garbage collector (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._t0 = 0.0
+        gc.callbacks.append(self)
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._t0 = time.process_time()
+        else:
+            self.total += time.process_time() - self._t0
+
+
+def run(
+    spec_path: Path,
+    budget_s: float,
+    seed: int,
+    bound_skip: bool = True,
+    n_trials: int | None = None,
+) -> dict[str, Any]:
+    _count_step_calls()
     spec = load_spec(spec_path)
     signs = np.array([-1.0 if d == "maximize" else 1.0 for d in spec.directions])
     ref = np.array([o.reference for o in spec.objectives]) * signs
@@ -72,6 +115,8 @@ def run(spec_path: Path, budget_s: float, seed: int, bound_skip: bool = True) ->
 
     misses = [_perf_misses()]
     cpu = [time.process_time()]
+    cpu_start = cpu[0]
+    gc_clock = _GcClock()
 
     def record(st: optuna.Study, t: Any) -> None:
         skipped = t.state == optuna.trial.TrialState.PRUNED and bool(t.user_attrs.get("skipped"))
@@ -99,7 +144,10 @@ def run(spec_path: Path, budget_s: float, seed: int, bound_skip: bool = True) ->
         misses[0] = now
         cpu[0] = cpu_now
 
-    study.optimize(objective, timeout=budget_s, callbacks=[record], gc_after_trial=False)
+    study.optimize(
+        objective, n_trials=n_trials, timeout=budget_s, callbacks=[record], gc_after_trial=False
+    )
+    gc.callbacks.remove(gc_clock)
     feas = [r for r in rows if r["feasible"] and not r["cache_hit"]]
     hv_at = {}
     for c in CHECKPOINTS_S:
@@ -129,6 +177,9 @@ def run(spec_path: Path, budget_s: float, seed: int, bound_skip: bool = True) ->
         if skipped
         else None,
         "stopped_early": sum(r["early"] for r in feas),
+        "cpu_s": time.process_time() - cpu_start,
+        "gc_cpu_s": gc_clock.total,
+        "load_average": list(os.getloadavg()),
         "hv_at_s": hv_at,
         "rows": rows,
     }
@@ -141,10 +192,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument(
+        "--trials", type=int, default=None, help="stop after this many trials (with the budget)"
+    )
+    ap.add_argument(
         "--no-bound-skip", action="store_true", help="evaluate every design fully (issue 14+)"
     )
     args = ap.parse_args()
-    out = run(args.spec, args.budget_s, args.seed, bound_skip=not args.no_bound_skip)
+    out = run(args.spec, args.budget_s, args.seed, not args.no_bound_skip, args.trials)
     summary = {k: v for k, v in out.items() if k != "rows"}
     print(json.dumps(summary, indent=1))
     if args.json:
