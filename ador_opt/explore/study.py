@@ -241,8 +241,8 @@ def settle_memos() -> None:
     The evaluations' memos (performance-model caches, the serving simulator's step times)
     gain ~10⁴ objects per serving trial and live for the whole study, so each full
     collection, triggered whenever the long-lived objects have grown by a quarter, rescans
-    all of them: 36 % of the CPU time of an 80-trial chatbot study went to the collector
-    (docs/bench-explore.md). Frozen objects are still freed by reference counting; only
+    all of them: 25–29 % of the CPU time of 60-trial chatbot studies went to the collector
+    before (docs/bench-explore.md). Frozen objects are still freed by reference counting; only
     reference cycles among them wait for `gc.unfreeze()` (`run_trials` calls it when it
     returns), and a trial leaves none behind (the simulator drops an aborted run's pending
     events, `serving.simulator._run`)."""

@@ -87,11 +87,16 @@ def hda_step_time(
     times every design as if `sa_weight_double_buffer` were set. `ep_moe`: the routed
     experts are sharded over an EP group (perf/expert.py; None = all experts local).
     `memo=False` skips the memo of whole steps (for callers with their own, like the serving
-    simulator's step cache: hashing the arguments and filling the memo would be wasted)."""
-    step = _step if memo else _step.__wrapped__
+    simulator's step cache: hashing the arguments and filling the memo would be wasted) and
+    memoises the parts many steps of one design share instead (the GEMMs before the LM head,
+    each attention part); the numbers are the same either way."""
+    if not memo:  # and memoise the parts that the steps of a serving run share instead
+        return _step.__wrapped__(
+            arch, model, batch, tp, _cycles_fn(sa_backend, arch), ep_moe, True
+        )
     if ep_moe is None:
-        return step(arch, model, batch, tp, _cycles_fn(sa_backend, arch))
-    return step(arch, model, batch, tp, _cycles_fn(sa_backend, arch), ep_moe)
+        return _step(arch, model, batch, tp, _cycles_fn(sa_backend, arch))
+    return _step(arch, model, batch, tp, _cycles_fn(sa_backend, arch), ep_moe)
 
 
 @lru_cache(maxsize=64)
@@ -129,14 +134,19 @@ _NO_SUMS: _Sums = (0.0, 0.0, 0.0, 0.0, (0.0,) * len(UNIT_NAMES), (), ())
 
 
 @lru_cache(maxsize=32768)
-def _gemm_block(arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn) -> _Block:
+def _gemm_block(
+    arch: ArchConfig, group: GemmTiming, cycles_fn: CyclesFn, shared: bool = False
+) -> _Block:
     """All GEMMs of a step (`group.shapes`: name, m, k, n, repeat) run one after another,
     each with the exposed part of the vector work fused with it. Cached per `GemmTiming`, so
-    steps that differ only in their attention share it; the sums over all GEMMs but the last
-    (the LM head, whose rows vary most) are cached per token count as well."""
+    steps that differ only in their attention share it; with `shared`, the sums over all GEMMs
+    but the last (the LM head, whose rows vary most) are cached per token count as well."""
     shapes = group.shapes
     tokens = shapes[0][1]  # the step's tokens (QKV sees all of them; MoE GEMMs fewer)
-    head = _gemm_sums(arch, group.layout, shapes[:-1], tokens, cycles_fn)
+    if shared:
+        head = _gemm_sums(arch, group.layout, shapes[:-1], tokens, cycles_fn)
+    else:
+        head = _add_gemms(arch, group.layout, shapes[:-1], tokens, cycles_fn, _NO_SUMS)
     chain, dram, sram, noc, busy, bound_s, per_layer = _add_gemms(
         arch, group.layout, shapes[-1:], tokens, cycles_fn, head
     )
@@ -233,7 +243,9 @@ def _step(
     tp: int,
     cycles_fn: CyclesFn,
     ep_moe: ExpertShard | None = None,
+    shared: bool = False,
 ) -> StepTime:
+    """See `hda_step_time` (`shared`: its `memo=False`)."""
     parts = _step_parts(model, batch, tp)
     if ep_moe is not None:  # expert parallelism: the most loaded device's experts
         parts = ep_moe.apply(parts)
@@ -242,7 +254,7 @@ def _step(
     rate = arch.macs_per_fp16_mac(model.gemm_precision.value)
     if rate > 1:  # weight GEMMs at the arrays' packed rate of their MAC format
         gemm_cycles = int8_packed_cycles(cycles_fn, rate)
-    block = _gemm_block(arch, parts.gemms, gemm_cycles)
+    block = _gemm_block(arch, parts.gemms, gemm_cycles, shared)
     busy = list(block.busy)
     bound_s = dict(block.bound_s)
     chain = block.chain_s
@@ -253,7 +265,7 @@ def _step(
     # One group per kind of attention layer (full; sliding-window), each timed per layer and
     # repeated over its layers.
     for pre_op, dec_op, seen, repeat in parts.attention_groups(batch):
-        t = attention_time(arch, pre_op, dec_op, seen, parts.layout.ab, cycles_fn)
+        t = attention_time(arch, pre_op, dec_op, seen, parts.layout.ab, cycles_fn, shared)
         # Softmax (the vector work not fused with a GEMM), row-pipelined over K/V blocks.
         scores = sum(dict(op.extra)["score_elements"] for op in (pre_op, dec_op) if op is not None)
         softmax_ops = 5 * scores

@@ -338,20 +338,25 @@ def attention_time(
     batch: BatchComposition,
     bytes_per_act: int,
     cycles_fn: CyclesFn = ws_cycles,
+    shared: bool = False,
 ) -> OpTime:
     """One layer's attention: prefill and decode parts each on their fastest mapping, one
-    after the other, or concurrently (decode on MAC trees, prefill on arrays, Fig. 8)."""
+    after the other, or concurrently (decode on MAC trees, prefill on arrays, Fig. 8).
+    `shared`: memoise the two parts (worth it for the many steps of a serving run on one
+    design; a one-off evaluation would only pay for the memo)."""
     ab = bytes_per_act
+    decode_part = _decode_part if shared else _decode_part.__wrapped__
+    prefill_part = _prefill_part if shared else _prefill_part.__wrapped__
     dec = pre = None
     dec_works: tuple[UnitWork, ...] = ()
     pre_works: tuple[UnitWork, ...] = ()
     dec_noc = pre_noc = 0.0
     on_chip = False
     if decode is not None:
-        dec_works, dec_noc, dec = _decode_part(arch, decode, ab, cycles_fn)
+        dec_works, dec_noc, dec = decode_part(arch, decode, ab, cycles_fn)
     if prefill is not None:
         kinds = tuple(_chunk_kinds(batch).items())
-        pre_works, on_chip, pre_noc, pre = _prefill_part(arch, prefill, kinds, ab, cycles_fn)
+        pre_works, on_chip, pre_noc, pre = prefill_part(arch, prefill, kinds, ab, cycles_fn)
     if dec is None:
         assert pre is not None
         return pre
