@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import platform
 import statistics
 import sys
@@ -60,12 +61,15 @@ TPE_VARIANTS: dict[str, dict[str, Any]] = {
 
 def sampler_for(spec: StudySpec, name: str, seed: int) -> optuna.samplers.BaseSampler:
     """A study sampler by name (as `make_sampler` builds it) or a TPE variant, wrapped."""
-    if name.startswith("tpe-local"):  # tpe-local<percent>: share of front-neighbour proposals
-        inner = optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=10)
-        share, _, after = name.removeprefix("tpe-local").partition("-")
+    if name.startswith("tpe-pls"):  # tpe-pls<percent>-<after>: model-ranked front neighbours
+        inner = optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=20)
+        share, _, after = name.removeprefix("tpe-pls").partition("-")
         return NoRepeatSampler(
-            inner, spec.space, seed, local_share=float(share) / 100, local_after=int(after or 20)
+            inner, spec.space, seed, local_share=float(share) / 100, local_after=int(after or 50)
         )
+    if name == "tpe-plain":  # multivariate TPE, 20 start-up trials, no front search
+        inner = optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=20)
+        return NoRepeatSampler(inner, spec.space, seed)
     if name in TPE_VARIANTS:
         inner = optuna.samplers.TPESampler(seed=seed, **TPE_VARIANTS[name])
         return NoRepeatSampler(inner, spec.space, seed)
@@ -111,6 +115,44 @@ def exhaustive(
             keys.append(key)
         n += 1
     return cache, feasible, keys, n, time.perf_counter() - t0
+
+
+def exhaustive_cached(
+    spec: StudySpec, path: Path | None
+) -> tuple[ResultCache, list[list[float]], list[str], int, float]:
+    """`exhaustive(spec)`, saved to / reloaded from `path` (a pickle) when given. A saved
+    evaluation is reused only when its cache keys are exactly this tree's keys for the space
+    (the config hashes and the scenario hash: a changed space or scenario re-evaluates); a
+    changed performance model with the same keys is not detected — delete the file then."""
+    ctx = EvalContext(spec)
+    keys_now = [
+        cache_key(ctx, r.arch, r.fields)
+        for r in (realise(spec.space, p) for p in spec.space.points())
+    ]
+    if path is not None and path.exists():
+        saved = pickle.loads(path.read_bytes())
+        if saved["all_keys"] == keys_now:
+            cache = ResultCache()
+            for key, record in saved["records"].items():
+                cache.put(key, record)
+            return cache, saved["feasible"], saved["keys"], saved["n"], saved["eval_s"]
+        print(f"{path}: saved for another space or scenario; re-evaluating")
+    cache, feasible, keys, n, eval_s = exhaustive(spec)
+    if path is not None:
+        records = {k: cache.get(k) for k in keys_now}
+        path.write_bytes(
+            pickle.dumps(
+                {
+                    "all_keys": keys_now,
+                    "records": records,
+                    "feasible": feasible,
+                    "keys": keys,
+                    "n": n,
+                    "eval_s": eval_s,
+                }
+            )
+        )
+    return cache, feasible, keys, n, eval_s
 
 
 def igd_plus(points: list[list[float]], front: np.ndarray, scale: np.ndarray, dirs: list[str]):
@@ -229,16 +271,24 @@ def main() -> None:
         help="re-asks of the wrapped sampler before NoRepeatSampler's neighbour step "
         "(default: the shipped samplers.MAX_RETRIES)",
     )
+    ap.add_argument("--spec", type=Path, default=SPEC_PATH, help="a static study's spec")
+    ap.add_argument(
+        "--exhaustive",
+        type=Path,
+        default=None,
+        help="pickle that keeps the exhaustive evaluation between runs (written if absent)",
+    )
+    ap.add_argument("--seed-start", type=int, default=0, help="first seed (seeds are consecutive)")
     args = ap.parse_args()
     if args.max_retries is not None:
         import ador_opt.explore.samplers as samplers_module
 
         samplers_module.MAX_RETRIES = args.max_retries
 
-    spec = load_spec(SPEC_PATH)
+    spec = load_spec(args.spec)
     directions = spec.directions
     ref = _to_min(np.array([o.reference for o in spec.objectives]), directions)
-    cache, feasible, keys, n_designs, eval_s = exhaustive(spec)
+    cache, feasible, keys, n_designs, eval_s = exhaustive_cached(spec, args.exhaustive)
     hv_star = hypervolume(feasible, ref, directions)
     mins = _to_min(np.array(feasible), directions)
     on_front = moocore.is_nondominated(mins)
@@ -256,7 +306,7 @@ def main() -> None:
         t0 = time.perf_counter()
         runs = [
             hv_curve(spec, cache, sampler, seed, n, ref, front_keys, front, scale)
-            for seed in range(args.seeds)
+            for seed in range(args.seed_start, args.seed_start + args.seeds)
         ]
         wall = time.perf_counter() - t0
         curves = [r[0] for r in runs]
@@ -278,6 +328,8 @@ def main() -> None:
             "trials_to_99pct": reach99,
             "wall_s_per_run": wall / args.seeds,
             "curves": [[float(x) for x in c] for c in curves],
+            "front_curves": [[float(x) for x in r[1]] for r in runs],
+            "igd_plus": [{str(k): float(v) for k, v in r[2].items()} for r in runs],
         }
         r = results[sampler]
         shown = ", ".join(

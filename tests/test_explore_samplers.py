@@ -168,6 +168,41 @@ def test_placeholder_values_do_not_steer_the_sampler(
     assert _run_with_placeholders(tmp_path, sampler, n, perturbed) == baseline
 
 
+def test_placeholder_values_do_not_steer_the_front_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default TPE study's model-ranked front neighbours (explore/frontsearch.py) fit only
+    feasible trials' values: with the search switched on from trial 15 of 40, other
+    placeholders still give the same proposals — and some proposals were the search's."""
+    from ador_opt.explore import samplers as samplers_module
+
+    monkeypatch.setattr(samplers_module, "FRONT_AFTER", 15)
+    original = evaluate_module.placeholder_values
+    made: list[NoRepeatSampler] = []
+    make = samplers_module.make_sampler
+
+    def spy(*args, **kwargs):
+        sampler = make(*args, **kwargs)
+        made.append(sampler)
+        return sampler
+
+    monkeypatch.setattr("ador_opt.explore.study.make_sampler", spy)
+
+    def reference(spec):
+        return original(spec)
+
+    baseline = _run_with_placeholders(tmp_path, "tpe", 40, reference)
+    assert made and all(s.local > 0 for s in made if isinstance(s, NoRepeatSampler))
+    counter = iter(range(10**6))
+
+    def perturbed(spec):
+        k = next(counter)
+        return tuple(v * (1.0 + 0.37 * (k % 7 + 1)) + 3.0 * k for v in original(spec))
+
+    monkeypatch.setattr(evaluate_module, "placeholder_values", perturbed)
+    assert _run_with_placeholders(tmp_path, "tpe", 40, perturbed) == baseline
+
+
 def test_gp_sampler_placeholders() -> None:
     if importlib.util.find_spec("torch") is None:
         pytest.skip(

@@ -41,7 +41,7 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
-from ador_opt.explore.pareto import front_of
+from ador_opt.explore import frontsearch
 from ador_opt.explore.space import SearchSpace, design_key
 
 # Re-asks per trial before moving to a neighbour. Measured on the quickstart space
@@ -56,6 +56,15 @@ NEIGHBOUR_DEPTH = 3  # single-parameter steps explored around a repeated proposa
 NEIGHBOUR_FRONTIER = 256  # candidates kept per breadth-first level (bounds the cost)
 FALLBACK_DRAWS = 256  # uniform draws tried before enumerating the space
 ENUMERATE_MAX = 50_000  # spaces up to this many points are enumerated exactly when needed
+
+# The default TPE study's Pareto local search (frontsearch.py): from trial FRONT_AFTER on,
+# FRONT_SHARE of the proposals are the model-ranked unseen neighbour of the current front.
+# Measured on the quickstart space (benchmarks/sampler_efficiency.py, docs/bench-explore.md):
+# half the proposals after trial 50 found a median 56 % of the exhaustive front by 300 trials
+# (TPE alone: 50 %) with 0.9993 of its hypervolume at 200; all of them after trial 100 or 150
+# found 55 % but fell below 99 % of the hypervolume at 200.
+FRONT_SHARE = 0.5
+FRONT_AFTER = 50
 
 SEEN_STATES = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING, TrialState.PRUNED)
 
@@ -81,6 +90,7 @@ class NoRepeatSampler(BaseSampler):
         self.local_share = local_share
         self.local_after = local_after
         self.local = 0  # proposals that were neighbours of the current front
+        self._model: frontsearch.FrontModel | None = None
         self.space = space
         self._rng = np.random.default_rng(seed)
         self._dists = space.distributions()
@@ -113,8 +123,12 @@ class NoRepeatSampler(BaseSampler):
         }  # fmt: skip
         if pinned:
             return self._around_pinned(study, trial, pinned, seen)
-        if self.local_share > 0 and self._rng.random() < self.local_share:
-            near = self._front_neighbour(study, seen)
+        if (
+            self.local_share > 0
+            and trial.number >= self.local_after
+            and self._rng.random() < self.local_share
+        ):
+            near = self._front_neighbour(study, trial, seen)
             if near is not None:
                 self.local += 1
                 return near
@@ -211,23 +225,20 @@ class NoRepeatSampler(BaseSampler):
             keys.add(key)
         return keys
 
-    def _front_neighbour(self, study: optuna.Study, seen: set[str]) -> dict[str, Any] | None:
-        """An unseen neighbour of a random design of the current feasible front (once the
-        study holds `local_after` feasible trials)."""
-        trials = [
-            t
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.values is not None and all(v <= 0 for v in t.constraints.values())
-        ]
-        if len(trials) < self.local_after:
+    def _front_neighbour(
+        self, study: optuna.Study, trial: FrozenTrial, seen: set[str]
+    ) -> dict[str, Any] | None:
+        """The model-ranked unseen neighbour of the current feasible front
+        (`frontsearch.propose`), once the study holds `local_after` trials before this one."""
+        if trial.number < self.local_after:
             return None
+        if self._model is None:
+            self._model = frontsearch.FrontModel(self.space)
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         maximise = [d.name == "MAXIMIZE" for d in study.directions]
-        front = front_of(trials, maximise)  # the project's one Pareto implementation
-        for j in self._rng.permutation(len(front)):
-            near = self._neighbour(dict(front[int(j)].params), seen)
-            if near is not None:
-                return near
-        return None
+        return frontsearch.propose(
+            self.space, self._model, trials, maximise, seen, self._complete, self._rng
+        )
 
     def _complete(self, point: dict[str, Any]) -> dict[str, Any]:
         """`point` with the parameters that do not exist there dropped and those that newly
@@ -324,12 +335,13 @@ def make_sampler(spec: Any, seed: int, parallel: bool = False) -> BaseSampler:
     if name == "tpe":
         # Multivariate TPE models the joint density (SA size × cores × MAC tree interact through
         # the area budget); constant_liar keeps parallel workers from proposing the same point.
-        # 20 start-up trials and no front-neighbour share (with MAX_RETRIES = 0): the best
-        # setting of the current benchmark (docs/bench-explore.md: all 5 seeds reach 99 % of
-        # the exhaustive hypervolume, median 175 trials, 50 % of the front at 300; 10
-        # start-up trials or 30 % front neighbours found no more of the front).
+        # 20 start-up trials, then FRONT_SHARE of the proposals from trial FRONT_AFTER on are
+        # model-ranked front neighbours (frontsearch.py; docs/bench-explore.md).
         inner = samplers.TPESampler(
             seed=seed, multivariate=True, constant_liar=parallel, n_startup_trials=20
+        )
+        return NoRepeatSampler(
+            inner, spec.space, seed, local_share=FRONT_SHARE, local_after=FRONT_AFTER
         )
     elif name == "nsga2":
         inner = samplers.NSGAIISampler(seed=seed, population_size=30)
