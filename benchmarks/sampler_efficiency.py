@@ -16,14 +16,21 @@ tokens/s per mm² ↑, TBT ↓, die area ↓; area ≤ 800 mm², TBT ≤ 50 ms).
 4. reports, over 5 seeds (median): HV fraction and front fraction at 50/100/200/300 trials,
    trials to 98 % / 99 % of the exhaustive HV, and the trials random sampling needs to match.
 
-    python benchmarks/sampler_efficiency.py [--seeds 5] [--trials 300] [--random-trials 3000]
-        [--samplers tpe,tpe-s10,tpe-local30-20,nsga2,random,stepwise] [--json out.json]
+    python benchmarks/sampler_efficiency.py [--seeds 5] [--seed-start 0] [--trials 300]
+        [--random-trials 3000] [--samplers tpe,tpe-plain,tpe-s10,nsga2,random,stepwise]
+        [--spec studies/quickstart.toml] [--exhaustive /tmp/qs.pkl] [--json out.json]
         [--max-retries N]
 
+`--exhaustive FILE` keeps step 1 between runs (written when absent, reused when its cache keys
+match this tree's for the space and scenario; delete it after a model change). `--spec` takes
+another static study (e.g. `studies/robust-8b-chat-long.toml`).
+
 Sampler names: the study samplers (`tpe` is the shipped default: multivariate, 20 start-up
-trials), plus variants: `tpe-s10` / `tpe-s5` (10 / 5 start-up trials), `tpe-uni` (univariate,
-10 start-up), `tpe-local<share>-<after>` (10 start-up and `<share>` % of the proposals are
-unseen neighbours of the current front once `<after>` feasible trials exist).
+trials, half the proposals from trial 50 on model-ranked front neighbours), plus variants:
+`tpe-plain` (the same TPE without the front search: the previous default), `tpe-s10` / `tpe-s5`
+(10 / 5 start-up trials, no front search), `tpe-uni` (univariate, 10 start-up),
+`tpe-pls<share>-<after>` (20 start-up and `<share>` % of the proposals from trial `<after>` on
+are model-ranked front neighbours, `explore/frontsearch.py`).
 """
 
 from __future__ import annotations
@@ -261,7 +268,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--trials", type=int, default=300)
     ap.add_argument("--random-trials", type=int, default=3000)
-    ap.add_argument("--samplers", default="tpe,tpe-s10,tpe-local30-20,nsga2,random,stepwise")
+    ap.add_argument("--samplers", default="tpe,tpe-plain,tpe-s10,nsga2,random,stepwise")
     ap.add_argument("--default", default=None, help="sampler judged against the criteria")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument(

@@ -17,11 +17,11 @@ design.
   draws uniformly among the unseen designs (`FALLBACK_DRAWS` random draws, and for spaces of at
   most `ENUMERATE_MAX` points an exact enumeration). When no unseen design is left the space is
   exhausted: the proposal is a repeat (a cache hit) and `exhausted` is set, which ends the run.
-* **Front neighbours** (an option, off by default): with `local_share` > 0 that share of the
-  proposals is an unseen neighbour of a random design on the study's current feasible front (a
-  Pareto local-search step), once `local_after` feasible trials exist. It found more of the
-  exhaustive front on an earlier state of the performance model, not on the current one
-  (docs/bench-explore.md).
+* **Front search** (the default TPE study; `local_share` > 0): from trial `local_after` on,
+  that share of the proposals is the unseen neighbour of the study's current feasible front
+  that a surrogate predicts to be least dominated (`frontsearch.propose`: a model-ranked
+  Pareto local-search step). The default share and start (`FRONT_SHARE`, `FRONT_AFTER`) are
+  measured in docs/bench-explore.md.
 * The grid sampler is not wrapped (it enumerates its grid itself and ends when exhausted).
 
 Infeasible trials are seen by the wrapped samplers through their constraints only (Optuna 5
