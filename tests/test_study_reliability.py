@@ -216,3 +216,36 @@ def test_trials_of_dead_local_workers_are_requeued(tmp_path: Path) -> None:
     assert copy.params == states[orphan.number].params
     assert WORKER_ATTR not in copy.system_attrs
     assert copy.system_attrs["failed_trial"] == orphan.number
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_trial_no_worker_claimed_is_requeued_after_the_grace_period(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI failure: PostgreSQL restarted between a worker's `ask` and its first heartbeat left
+    a RUNNING trial with no heartbeat row and no owner; the finishing worker waited for it
+    until its 300 s timeout. Unclaimed and older than the grace period, it is failed and
+    re-queued; unclaimed and young (its worker may be about to claim it), it is left alone."""
+    import datetime
+
+    from ador_opt.explore import create_or_open, resolve_store, validate_spec
+    from ador_opt.explore import storage as storage_module
+    from tests.explore_fixtures import spec_dict
+
+    ref = resolve_store(str(tmp_path / "u.db"))
+    study, _ = create_or_open(ref, validate_spec(spec_dict()))
+    unclaimed = study.ask()
+    assert storage_module.fail_dead_local_trials(study) == []  # young: maybe being claimed
+    later = datetime.datetime.now() + datetime.timedelta(seconds=storage_module.GRACE_PERIOD_S)
+
+    class _Later(datetime.datetime):
+        @classmethod
+        def now(cls, tz: datetime.tzinfo | None = None) -> _Later:  # type: ignore[override]
+            return cls.fromtimestamp(later.timestamp(), tz)
+
+    monkeypatch.setattr(datetime, "datetime", _Later)
+    assert storage_module.fail_dead_local_trials(study) == [unclaimed.number]
+    monkeypatch.undo()
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states[unclaimed.number] == TrialState.FAIL
+    assert list(states.values()).count(TrialState.WAITING) == 1

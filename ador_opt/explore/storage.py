@@ -691,11 +691,17 @@ def _pid_alive(pid: int) -> bool:
 
 
 def fail_dead_local_trials(study: Any) -> list[int]:
-    """Fail (and re-queue) RUNNING trials whose worker process on *this* host is gone.
+    """Fail (and re-queue) RUNNING trials whose worker process on *this* host is gone, and
+    trials that no worker ever claimed.
 
     Covers storages without a heartbeat (journal files) and spares the heartbeat's grace
-    period on the others; trials of other hosts are left to the heartbeat.
+    period on the others; trials of other hosts are left to the heartbeat. A trial without
+    `WORKER_ATTR` `GRACE_PERIOD_S` after it started was created by a worker that died before
+    its objective began (it claims the trial first thing): e.g. a PostgreSQL restart between
+    Optuna's `ask` and the first heartbeat. Optuna's stale check never fails such a trial (it
+    has no heartbeat row), so the study would wait for it forever.
     """
+    import datetime
     import socket
 
     import optuna
@@ -704,11 +710,17 @@ def fail_dead_local_trials(study: Any) -> list[int]:
     host = socket.gethostname()
     failed: list[int] = []
     retry = retry_callback()
+    now = datetime.datetime.now()  # Optuna stamps datetime_start with naive local time
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = str(t.system_attrs.get(WORKER_ATTR, ""))
-        owner_host, _, pid = owner.rpartition(":")
-        if owner_host != host or not pid.isdigit() or _pid_alive(int(pid)):
-            continue
+        if not owner:
+            started = t.datetime_start
+            if started is None or (now - started).total_seconds() < GRACE_PERIOD_S:
+                continue
+        else:
+            owner_host, _, pid = owner.rpartition(":")
+            if owner_host != host or not pid.isdigit() or _pid_alive(int(pid)):
+                continue
         try:
             study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
