@@ -98,6 +98,12 @@ def _positive(name: str, value: int | None) -> None:
         raise InputError(f"{name} must be a positive integer, got {value}")
 
 
+def _positive_all(**options: int | None) -> None:
+    """`_positive` on each keyword, named as its option (`micro_batches` → `--micro-batches`)."""
+    for key, value in options.items():
+        _positive("--" + key.replace("_", "-"), value)
+
+
 def _model(name: str, precision: str) -> ModelSpec:
     return load_model(name).with_precision(parse_precision(precision))
 
@@ -186,17 +192,10 @@ def evaluate(
     json_out: JsonFlag = False,
 ) -> None:
     """Static batch: prefill of the whole batch, then output_len decode steps."""
-    for name, value in (
-        ("--batch", batch),
-        ("--input-len", input_len),
-        ("--output-len", output_len),
-        ("--tp", tp),
-        ("--ep", ep),
-        ("--pp", pp),
-        ("--dp", dp),
-        ("--micro-batches", micro_batches),
-    ):
-        _positive(name, value)
+    _positive_all(
+        batch=batch, input_len=input_len, output_len=output_len, tp=tp, ep=ep, pp=pp, dp=dp,
+        micro_batches=micro_batches,
+    )  # fmt: skip
     par = {"ep": ep, "pp": pp, "dp": dp, "micro_batches": micro_batches}
     check_sa_backend(sa_backend)
     spec = model_from_options(model, precision, weight_precision, act_precision, kv_precision)
@@ -260,16 +259,10 @@ def compare(
     json_out: JsonFlag = False,
 ) -> None:
     """Paper-style comparison as in ADOR Figure 15: TTFT, TBT, throughput, area efficiency."""
-    for name, value in (
-        ("--input-len", input_len),
-        ("--output-len", output_len),
-        ("--tp", tp),
-        ("--ep", ep),
-        ("--pp", pp),
-        ("--dp", dp),
-        ("--micro-batches", micro_batches),
-    ):
-        _positive(name, value)
+    _positive_all(
+        input_len=input_len, output_len=output_len, tp=tp, ep=ep, pp=pp, dp=dp,
+        micro_batches=micro_batches,
+    )  # fmt: skip
     batches = _int_list("--batch", batch)
     names = [h.strip() for h in hardware.split(",") if h.strip()]
     if not names:
