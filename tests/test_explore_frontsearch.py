@@ -121,3 +121,33 @@ def test_too_few_feasible_trials_propose_nothing() -> None:
     model = frontsearch.FrontModel(space)
     assert frontsearch.propose(space, model, trials, [False, False], seen, dict,
                                np.random.default_rng(0)) is None  # fmt: skip
+
+
+def test_the_fit_runs_on_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The surrogate's linear algebra is limited to one BLAS thread while it runs (a second
+    thread made proposals 2× slower on a busy 2-core machine), and the limit is lifted after."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    if not blas_threads():
+        pytest.skip("numpy reports no BLAS library to limit")
+    before = blas_threads()
+    during: list[list[int]] = []
+    real = frontsearch.ridge_predict
+
+    def spy(*args, **kwargs):
+        during.append(blas_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(frontsearch, "ridge_predict", spy)
+    space = _space()
+    _, seen_points = _history(space, 60, 0)
+    trials = [_trial(space, p, _true(space, p)) for p in seen_points]
+    seen = {design_key(space, p) for p in seen_points}
+    got = frontsearch.propose(space, frontsearch.FrontModel(space), trials, [False, False],
+                              seen, dict, np.random.default_rng(0))  # fmt: skip
+    assert got is not None and during
+    assert all(n == 1 for threads in during for n in threads)
+    assert blas_threads() == before

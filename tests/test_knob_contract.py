@@ -12,7 +12,7 @@ from ador_opt.explore.knobs import check_param, dominates, knob_findings
 from ador_opt.explore.space import Param
 from ador_opt.explore.spec import load_spec
 
-STUDIES = sorted((Path(__file__).resolve().parents[1] / "studies").glob("*.toml"))
+STUDIES = sorted((Path(__file__).resolve().parents[1] / "studies").glob("**/*.toml"))
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])

@@ -7,7 +7,8 @@ their front neighbours in one parameter step (docs/bench-explore.md). Drawing su
 uniformly finds no more of the front than TPE does (12–18 % of them are front designs on the
 quickstart space); ranking them by a surrogate's prediction finds 2–2.5× more per proposal.
 
-How (all in numpy, a few ms per proposal at 300 trials):
+How (all in numpy, a few ms per proposal at 300 trials; the linear algebra runs on one BLAS
+thread, `_one_blas_thread`):
 
 * **Candidates**: every unseen design one step (the neighbouring value of one sampled parameter,
   conditional parameters completed as `NoRepeatSampler._complete` does) from a design on the
@@ -35,6 +36,7 @@ from typing import Any
 import moocore
 import numpy as np
 from optuna.trial import FrozenTrial
+from threadpoolctl import ThreadpoolController
 
 from ador_opt.explore.space import SearchSpace, design_key
 
@@ -45,6 +47,18 @@ from ador_opt.explore.space import SearchSpace, design_key
 LAMBDAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 MAX_PAIR_FEATURES = 4000  # above this the model keeps main effects only (bounds the fit's cost)
 MIN_FEASIBLE = 10  # fewer feasible trials than this: no model, no proposal
+
+# The fit's matrices are at most a few hundred rows: a second BLAS thread gains nothing and,
+# when the other core is busy (an evaluation, a second worker), oversubscription made a
+# 300-trial quickstart run 8.8 s instead of 3.9 s (docs/bench-explore.md). Made on first use.
+_BLAS: list[ThreadpoolController] = []
+
+
+def _one_blas_thread() -> Any:
+    """A context in which BLAS (OpenBLAS / MKL behind numpy) uses one thread."""
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def _index(values: tuple[Any, ...], value: Any) -> int:
@@ -148,6 +162,19 @@ def propose(
 ) -> dict[str, Any] | None:
     """The best-scored unseen neighbour of the front of the COMPLETE `trials` (module doc), or
     None (too few feasible trials, or no unseen neighbour)."""
+    with _one_blas_thread():
+        return _propose(space, model, trials, maximise, seen, complete, rng)
+
+
+def _propose(
+    space: SearchSpace,
+    model: FrontModel,
+    trials: Sequence[FrozenTrial],
+    maximise: Sequence[bool],
+    seen: set[str],
+    complete: Callable[[dict[str, Any]], dict[str, Any]],
+    rng: np.random.Generator,
+) -> dict[str, Any] | None:
     feasible = [
         t for t in trials
         if t.values is not None and all(v <= 0 for v in t.constraints.values())
