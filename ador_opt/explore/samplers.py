@@ -33,7 +33,7 @@ ranks them by constrained domination, neither reads their placeholder objective 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import optuna
@@ -42,6 +42,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from ador_opt.explore import frontsearch
+from ador_opt.explore.feasible_view import FeasibleView
 from ador_opt.explore.space import SearchSpace, design_key
 
 # Re-asks per trial before moving to a neighbour. Measured on the quickstart space
@@ -85,8 +86,12 @@ class NoRepeatSampler(BaseSampler):
         seed: int,
         local_share: float = 0.0,
         local_after: int = 20,
+        feasible_only: bool = False,
     ) -> None:
         self.inner = inner
+        # Show the wrapped sampler only feasible COMPLETE trials (feasible_view.py: for a
+        # sampler that would fit infeasible trials' placeholder values, i.e. GP).
+        self.feasible_only = feasible_only
         self.local_share = local_share
         self.local_after = local_after
         self.local = 0  # proposals that were neighbours of the current front
@@ -197,6 +202,8 @@ class NoRepeatSampler(BaseSampler):
     # --- helpers --------------------------------------------------------------------------
     def _ask_inner(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
         """One whole point from the wrapped sampler (relative, then independent)."""
+        if self.feasible_only:
+            study = cast(optuna.Study, FeasibleView(study))
         inner_space = self.inner.infer_relative_search_space(study, trial)
         relative = self.inner.sample_relative(study, trial, inner_space) if inner_space else {}
         point: dict[str, Any] = {}
@@ -346,7 +353,8 @@ def make_sampler(spec: Any, seed: int, parallel: bool = False) -> BaseSampler:
     elif name == "nsga2":
         inner = samplers.NSGAIISampler(seed=seed, population_size=30)
     elif name == "gp":
-        inner = samplers.GPSampler(seed=seed)
+        # Behind a view without the infeasible trials: GP would fit their placeholders.
+        return NoRepeatSampler(samplers.GPSampler(seed=seed), spec.space, seed, feasible_only=True)
     elif name == "random":
         inner = samplers.RandomSampler(seed=seed)
     else:

@@ -383,10 +383,18 @@ def _constraints(f: SpecFile) -> tuple[str, ...]:
     return tuple(n for n in applicable if n in chosen)
 
 
+# Modules Optuna's GPSampler imports (PyTorch for the GPs, SciPy for the acquisition optimiser).
+GP_NEEDS = ("torch", "scipy")
+
+
 def _check_sampler(f: SpecFile, space: SearchSpace) -> None:
     sampler = f.study.sampler
-    if sampler == "gp" and importlib.util.find_spec("torch") is None:
-        raise InputError("study.sampler: 'gp' needs PyTorch (pip install torch); use tpe or nsga2")
+    missing = [m for m in GP_NEEDS if importlib.util.find_spec(m) is None]
+    if sampler == "gp" and missing:
+        raise InputError(
+            f"study.sampler: 'gp' needs {' and '.join(missing)} (pip install -e '.[gp]'); "
+            "use tpe or nsga2"
+        )
     if sampler == "grid" and space.size > GRID_MAX_POINTS:
         raise InputError(
             f"study.sampler: grid over {space.size} points exceeds {GRID_MAX_POINTS}; "
