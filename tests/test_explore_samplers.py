@@ -137,6 +137,18 @@ def _run_with_placeholders(tmp_path: Path, sampler: str, n: int, shift) -> list[
     return [t.params for t in study.get_trials()]
 
 
+def _other_placeholders(original, varying: bool):
+    """Placeholder values unlike the engine's: a different value per call (`varying`) or
+    another constant."""
+    counter = iter(range(10**6))
+
+    def perturbed(spec):
+        k = next(counter) if varying else 1
+        return tuple(v * (1.0 + 0.37 * (k % 7 + 1)) + 3.0 * k for v in original(spec))
+
+    return perturbed
+
+
 @pytest.mark.parametrize(
     ("sampler", "n", "varying"),
     [("random", 30, True), ("tpe", 40, True), ("nsga2", 75, False)],
@@ -158,12 +170,7 @@ def test_placeholder_values_do_not_steer_the_sampler(
         return original(spec)
 
     baseline = _run_with_placeholders(tmp_path, sampler, n, reference)
-    counter = iter(range(10**6))
-
-    def perturbed(spec):
-        values = original(spec)
-        k = next(counter) if varying else 1
-        return tuple(v * (1.0 + 0.37 * (k % 7 + 1)) + 3.0 * k for v in values)
+    perturbed = _other_placeholders(original, varying)
 
     monkeypatch.setattr(evaluate_module, "placeholder_values", perturbed)
     assert _run_with_placeholders(tmp_path, sampler, n, perturbed) == baseline
@@ -194,11 +201,7 @@ def test_placeholder_values_do_not_steer_the_front_search(
 
     baseline = _run_with_placeholders(tmp_path, "tpe", 40, reference)
     assert made and all(s.local > 0 for s in made if isinstance(s, NoRepeatSampler))
-    counter = iter(range(10**6))
-
-    def perturbed(spec):
-        k = next(counter)
-        return tuple(v * (1.0 + 0.37 * (k % 7 + 1)) + 3.0 * k for v in original(spec))
+    perturbed = _other_placeholders(original, varying=True)
 
     monkeypatch.setattr(evaluate_module, "placeholder_values", perturbed)
     assert _run_with_placeholders(tmp_path, "tpe", 40, perturbed) == baseline
@@ -234,11 +237,7 @@ def test_gp_sees_no_placeholder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             if t.state == TrialState.COMPLETE:
                 assert all(v <= 0 for v in t.constraints.values())
                 assert tuple(t.values) != placeholders
-    counter = iter(range(10**6))
-
-    def perturbed(spec):
-        k = next(counter)
-        return tuple(v * (1.0 + 0.37 * (k % 7 + 1)) + 3.0 * k for v in original(spec))
+    perturbed = _other_placeholders(original, varying=True)
 
     monkeypatch.setattr(evaluate_module, "placeholder_values", perturbed)
     assert _run_with_placeholders(tmp_path, "gp", 20, perturbed) == baseline

@@ -8,7 +8,7 @@ uniformly finds no more of the front than TPE does (12–18 % of them are front 
 quickstart space); ranking them by a surrogate's prediction finds 2–2.5× more per proposal.
 
 How (all in numpy, a few ms per proposal at 300 trials; the linear algebra runs on one BLAS
-thread, `_one_blas_thread`):
+thread, `_on_one_blas_thread`):
 
 * **Candidates**: every unseen design one step (the neighbouring value of one sampled parameter,
   conditional parameters completed as `NoRepeatSampler._complete` does) from a design on the
@@ -30,8 +30,9 @@ thread, `_one_blas_thread`):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import moocore
 import numpy as np
@@ -52,13 +53,21 @@ MIN_FEASIBLE = 10  # fewer feasible trials than this: no model, no proposal
 # when the other core is busy (an evaluation, a second worker), oversubscription made a
 # 300-trial quickstart run 8.8 s instead of 3.9 s (docs/bench-explore.md). Made on first use.
 _BLAS: list[ThreadpoolController] = []
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def _one_blas_thread() -> Any:
-    """A context in which BLAS (OpenBLAS / MKL behind numpy) uses one thread."""
-    if not _BLAS:
-        _BLAS.append(ThreadpoolController())
-    return _BLAS[0].limit(limits=1, user_api="blas")
+def _on_one_blas_thread(fn: Callable[P, R]) -> Callable[P, R]:
+    """`fn`, run while BLAS (OpenBLAS / MKL behind numpy) uses one thread."""
+
+    @functools.wraps(fn)
+    def limited(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not _BLAS:
+            _BLAS.append(ThreadpoolController())
+        with _BLAS[0].limit(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+
+    return limited
 
 
 def _index(values: tuple[Any, ...], value: Any) -> int:
@@ -151,6 +160,7 @@ def dominance_margin(pred: np.ndarray, front: np.ndarray, scale: np.ndarray) -> 
     return np.max(np.min(diff, axis=2), axis=1)
 
 
+@_on_one_blas_thread
 def propose(
     space: SearchSpace,
     model: FrontModel,
@@ -162,19 +172,6 @@ def propose(
 ) -> dict[str, Any] | None:
     """The best-scored unseen neighbour of the front of the COMPLETE `trials` (module doc), or
     None (too few feasible trials, or no unseen neighbour)."""
-    with _one_blas_thread():
-        return _propose(space, model, trials, maximise, seen, complete, rng)
-
-
-def _propose(
-    space: SearchSpace,
-    model: FrontModel,
-    trials: Sequence[FrozenTrial],
-    maximise: Sequence[bool],
-    seen: set[str],
-    complete: Callable[[dict[str, Any]], dict[str, Any]],
-    rng: np.random.Generator,
-) -> dict[str, Any] | None:
     feasible = [
         t for t in trials
         if t.values is not None and all(v <= 0 for v in t.constraints.values())
