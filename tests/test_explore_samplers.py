@@ -244,16 +244,28 @@ def test_gp_sees_no_placeholder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_gp_without_its_libraries_is_refused_naming_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`sampler = "gp"` without PyTorch or SciPy is an input error that names what is missing
-    (before any store is made), not an ImportError in the first trial after the start-up."""
+    """`sampler = "gp"` without PyTorch or SciPy is an input error that names exactly what is
+    missing (before any store is made), not an ImportError in the first trial after the
+    start-up. Each case makes one library absent and the other present, whatever is installed."""
+    from importlib.machinery import ModuleSpec
+
     from ador_opt.errors import InputError
+    from ador_opt.explore.spec import GP_NEEDS
 
     real = importlib.util.find_spec
-    for gone in ("torch", "scipy"):
-        monkeypatch.setattr(
-            importlib.util,
-            "find_spec",
-            lambda name, *a, _g=gone: None if name == _g else real(name, *a),
-        )
-        with pytest.raises(InputError, match=f"'gp' needs {gone} "):
+
+    def only_missing(gone: str):
+        def find_spec(name, *args):
+            if name == gone:
+                return None
+            return ModuleSpec(name, None) if name in GP_NEEDS else real(name, *args)
+
+        return find_spec
+
+    for gone in GP_NEEDS:
+        monkeypatch.setattr(importlib.util, "find_spec", only_missing(gone))
+        with pytest.raises(InputError, match=rf"'gp' needs {gone} \(pip install"):
             validate_spec(spec_dict(n_trials=5, sampler="gp"))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(InputError, match=r"'gp' needs torch and scipy \("):
+        validate_spec(spec_dict(n_trials=5, sampler="gp"))
