@@ -13,9 +13,15 @@ from ador_opt.explore.space import Param
 from ador_opt.explore.spec import load_spec
 
 STUDIES = sorted((Path(__file__).resolve().parents[1] / "studies").glob("**/*.toml"))
+# The paper-reproduction studies (2,000 requests per capacity probe) take 60–90 s each: run
+# with `pytest -m slow`, like the other long checks.
+CASES = [
+    pytest.param(p, id=p.stem, marks=[pytest.mark.slow] if p.parent.name == "paper" else [])
+    for p in STUDIES
+]
 
 
-@pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
+@pytest.mark.parametrize("path", CASES)
 def test_every_knob_costs_and_changes_something(path: Path) -> None:
     ctx = EvalContext(load_spec(path))
     findings, sweeps = knob_findings(ctx)
