@@ -185,11 +185,9 @@ def covered_by(point: np.ndarray, front: np.ndarray, eps: float = COVER_EPS) -> 
 
 def tied_front_designs(front: np.ndarray, eps: float = COVER_EPS) -> int:
     """Front designs covered within `eps` by another front design (ties at that tolerance)."""
-    count = 0
-    for i in range(len(front)):
-        others = np.delete(front, i, axis=0)
-        count += bool(np.any(np.all(others <= front[i] + eps * np.abs(front[i]), axis=1)))
-    return count
+    covers = np.array([covered_by(p, front, eps) for p in front])  # [j, i]: j covers i
+    np.fill_diagonal(covers, False)
+    return int(covers.any(axis=0).sum())
 
 
 def hv_curve(

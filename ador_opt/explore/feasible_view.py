@@ -19,12 +19,12 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from ador_opt.explore.pareto import is_feasible
+
 
 def shown(trial: FrozenTrial) -> bool:
-    """False for a COMPLETE trial with a violated constraint (a value > 0), else True."""
-    if trial.state != TrialState.COMPLETE:
-        return True
-    return all(v <= 0 for v in trial.constraints.values())
+    """False for an infeasible COMPLETE trial, else True."""
+    return trial.state != TrialState.COMPLETE or is_feasible(trial)
 
 
 class FeasibleView:

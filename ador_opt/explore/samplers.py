@@ -353,12 +353,13 @@ def make_sampler(spec: Any, seed: int, parallel: bool = False) -> BaseSampler:
     elif name == "nsga2":
         inner = samplers.NSGAIISampler(seed=seed, population_size=30)
     elif name == "gp":
-        # Behind a view without the infeasible trials: GP would fit their placeholders.
-        return NoRepeatSampler(samplers.GPSampler(seed=seed), spec.space, seed, feasible_only=True)
+        inner = samplers.GPSampler(seed=seed)
     elif name == "random":
         inner = samplers.RandomSampler(seed=seed)
     else:
         from ador_opt.explore.stepwise import StepwiseSampler
 
         inner = StepwiseSampler(spec, seed=seed)
-    return NoRepeatSampler(inner, spec.space, seed)
+    # GP sees the study through a view without the infeasible trials: it would fit their
+    # placeholders (feasible_view.py).
+    return NoRepeatSampler(inner, spec.space, seed, feasible_only=name == "gp")

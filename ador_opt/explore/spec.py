@@ -389,8 +389,10 @@ GP_NEEDS = ("torch", "scipy")
 
 def _check_sampler(f: SpecFile, space: SearchSpace) -> None:
     sampler = f.study.sampler
-    missing = [m for m in GP_NEEDS if importlib.util.find_spec(m) is None]
-    if sampler == "gp" and missing:
+    missing = (
+        [m for m in GP_NEEDS if importlib.util.find_spec(m) is None] if sampler == "gp" else []
+    )
+    if missing:
         raise InputError(
             f"study.sampler: 'gp' needs {' and '.join(missing)} (pip install -e '.[gp]'); "
             "use tpe or nsga2"
